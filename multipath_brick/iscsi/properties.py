@@ -1,0 +1,378 @@
+"""Connection properties: the one parser of what Cinder drivers hand us.
+
+Drivers send ``connection_info['data']`` in three shapes:
+
+* singular only: ``target_portal`` / ``target_iqn`` / ``target_lun``;
+* plural only: ``target_portals`` / ``target_iqns`` / ``target_luns`` (Pure, 3PAR,
+  Hitachi, Huawei, Fujitsu...), no singular keys at all;
+* both (NetApp, PowerStore, Unity, Storwize...), where the singular triple is not
+  always the first plural entry.
+
+When the plural lists are present they are the truth, in their order. The value is
+parsed once, here, at the edge: nothing below the connector ever sees the dict.
+
+Discovery rule: a volume *needs discovery* when the dict names only one path,
+that is when it has no ``target_iqns`` (singular only, or ``target_portals``
+without ``target_iqns``, which os-brick also ignores). ``targets`` then holds the
+singular target, and the connector asks that portal (sendtargets) for the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from multipath_brick.exception import InvalidConnectionProperties
+
+DEFAULT_PORT = 3260
+_MAX_LUN = 2**64 - 1
+# Flat-space addressing (SAM-2/SAM-3) has 14 bits of LUN.
+_FLAT_SPACE = 16384
+_ADDRESSING_MODES = ("SAM", "transparent", "SAM2", "SAM3-flat")
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+# Anything iscsiadm could read as an option, or a shell/config parser could split on.
+_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One path to a volume: a portal, the target behind it, and the LUN.
+
+    The unique key of a path is the whole triple, not the portal: one portal can
+    serve two IQNs, and LUN numbers can differ per portal.
+
+    :ivar portal: ``host:port``; IPv6 as ``[addr]:port``.
+    :ivar iqn: the target name, as given.
+    :ivar lun: the LUN number the kernel sees (addressing mode applied).
+    """
+
+    portal: str
+    iqn: str
+    lun: int
+
+    @property
+    def address(self) -> str:
+        """The portal's host part, without brackets."""
+        return self.portal.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The portal's TCP port."""
+        return int(self.portal.rpartition(":")[2])
+
+    def __str__(self) -> str:
+        return f"{self.portal} {self.iqn} lun {self.lun}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Chap:
+    """CHAP credentials. ``repr`` and ``str`` never show a password.
+
+    :ivar username: the initiator's CHAP name.
+    :ivar password: its secret.
+    :ivar username_in: the target's name, for mutual CHAP, or None.
+    :ivar password_in: the target's secret, for mutual CHAP, or None.
+    """
+
+    username: str
+    password: str
+    username_in: str | None = None
+    password_in: str | None = None
+
+    @property
+    def mutual(self) -> bool:
+        """True when the target must authenticate itself too."""
+        return self.username_in is not None
+
+    def __repr__(self) -> str:
+        mutual = f", username_in={self.username_in!r}, password_in='***'" if self.mutual else ""
+        return f"Chap(username={self.username!r}, password='***'{mutual})"
+
+    __str__ = __repr__
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionProperties:
+    """A volume's iSCSI connection properties, parsed and checked.
+
+    Build it with :meth:`from_dict`; give it back to os-brick style code with
+    :meth:`to_dict`.
+
+    :ivar targets: the paths, in the order the driver listed them, without
+        exact duplicates.
+    :ivar needs_discovery: True when only one path was named and sendtargets
+        discovery on it must find the others (see the module docstring).
+    :ivar chap: session CHAP, or None.
+    :ivar discovery_chap: CHAP for sendtargets discovery, or None.
+    :ivar volume_id: the Cinder volume id, when given.
+    :ivar encrypted: whether Cinder says the volume is encrypted.
+    :ivar access_mode: ``rw`` / ``ro`` when given.
+    """
+
+    targets: tuple[Target, ...]
+    needs_discovery: bool = False
+    chap: Chap | None = None
+    discovery_chap: Chap | None = None
+    volume_id: str | None = None
+    encrypted: bool = False
+    access_mode: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: object) -> ConnectionProperties:
+        """Parse a Cinder ``connection_info['data']`` dict.
+
+        The whole ``connection_info`` (with ``driver_volume_type`` and ``data``)
+        is accepted too. Unknown keys are ignored.
+
+        :raises InvalidConnectionProperties: naming the key and the reason.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidConnectionProperties("data", f"expected a dict, got {_kind(data)}")
+        inner = data.get("data")
+        if "driver_volume_type" in data and isinstance(inner, Mapping):
+            if str(data["driver_volume_type"]).lower() != "iscsi":
+                raise InvalidConnectionProperties("driver_volume_type", "not an iSCSI volume")
+            return cls._from_mapping(inner)
+        return cls._from_mapping(data)
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any]) -> ConnectionProperties:
+        mode = _addressing_mode(data)
+        targets, needs_discovery = _targets(data, mode)
+        return cls(
+            targets=targets,
+            needs_discovery=needs_discovery,
+            chap=_chap(data, "auth_", with_mutual=True),
+            discovery_chap=_chap(data, "discovery_auth_", with_mutual=False),
+            volume_id=_optional_str(data, "volume_id"),
+            encrypted=_flag(data, "encrypted"),
+            access_mode=_optional_str(data, "access_mode"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """An os-brick style dict that :meth:`from_dict` parses back to this value.
+
+        LUNs are written as the kernel sees them, so no ``addressing_mode`` is
+        emitted. A value that needs discovery is written in singular form only,
+        which is what keeps it needing discovery.
+        """
+        first = self.targets[0]
+        out: dict[str, Any] = {
+            "target_portal": first.portal,
+            "target_iqn": first.iqn,
+            "target_lun": first.lun,
+            "encrypted": self.encrypted,
+        }
+        if not self.needs_discovery:
+            out["target_portals"] = [t.portal for t in self.targets]
+            out["target_iqns"] = [t.iqn for t in self.targets]
+            out["target_luns"] = [t.lun for t in self.targets]
+        for prefix, chap in (("auth_", self.chap), ("discovery_auth_", self.discovery_chap)):
+            if chap is not None:
+                out[prefix + "method"] = "CHAP"
+                out[prefix + "username"] = chap.username
+                out[prefix + "password"] = chap.password
+                if chap.mutual:
+                    out[prefix + "username_in"] = chap.username_in
+                    out[prefix + "password_in"] = chap.password_in
+        if self.volume_id is not None:
+            out["volume_id"] = self.volume_id
+        if self.access_mode is not None:
+            out["access_mode"] = self.access_mode
+        return out
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _targets(data: Mapping[str, Any], mode: str) -> tuple[tuple[Target, ...], bool]:
+    portals = _plural(data, "target_portals")
+    iqns = _plural(data, "target_iqns")
+    luns = _plural(data, "target_luns")
+    if iqns is not None and portals is None:
+        raise InvalidConnectionProperties("target_portals", "required with target_iqns")
+    if portals is None or iqns is None:
+        # One path named: the singular triple, and sendtargets finds the rest.
+        lun = _lun("target_lun", data.get("target_lun", 0), mode)
+        portal = _portal("target_portal", data.get("target_portal"))
+        iqn = _iqn("target_iqn", data.get("target_iqn"))
+        return (Target(portal, iqn, lun),), True
+    if len(iqns) != len(portals):
+        raise InvalidConnectionProperties(
+            "target_iqns", f"has {len(iqns)} entries but target_portals has {len(portals)}"
+        )
+    if luns is not None and len(luns) != len(portals):
+        raise InvalidConnectionProperties(
+            "target_luns", f"has {len(luns)} entries but target_portals has {len(portals)}"
+        )
+    # Parsed even when unused, so that a bad singular value is never silently accepted.
+    default_lun = _lun("target_lun", data.get("target_lun", 0), mode)
+    for key in ("target_portal", "target_iqn"):
+        if isinstance(data.get(key), (list, tuple)):
+            raise InvalidConnectionProperties(key, "expected a single value, got a list")
+    seen: dict[Target, None] = {}
+    for i, (raw_portal, raw_iqn) in enumerate(zip(portals, iqns, strict=True)):
+        lun = default_lun if luns is None else _lun(f"target_luns[{i}]", luns[i], mode)
+        target = Target(
+            _portal(f"target_portals[{i}]", raw_portal), _iqn(f"target_iqns[{i}]", raw_iqn), lun
+        )
+        seen.setdefault(target, None)
+    return tuple(seen), False
+
+
+def _plural(data: Mapping[str, Any], key: str) -> list[Any] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise InvalidConnectionProperties(key, f"expected a list, got {_kind(value)}")
+    if not value:
+        raise InvalidConnectionProperties(key, "is empty")
+    return list(value)
+
+
+def _checked_text(key: str, value: object, what: str) -> str:
+    if value is None or value == "":
+        raise InvalidConnectionProperties(key, f"missing {what}")
+    if isinstance(value, (list, tuple)):
+        raise InvalidConnectionProperties(key, "expected a single value, got a list")
+    if not isinstance(value, str):
+        raise InvalidConnectionProperties(key, f"expected a string, got {_kind(value)}")
+    if _UNSAFE.search(value):
+        raise InvalidConnectionProperties(key, f"{what} contains whitespace or control characters")
+    if value.startswith("-"):
+        raise InvalidConnectionProperties(key, f"{what} must not start with '-'")
+    return value
+
+
+def _iqn(key: str, value: object) -> str:
+    # Deliberately not checked against RFC 3720 syntax: arrays and test rigs use odd names.
+    return _checked_text(key, value, "target name")
+
+
+def _portal(key: str, value: object) -> str:
+    text = _checked_text(key, value, "portal")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise InvalidConnectionProperties(key, f"malformed bracketed address {text!r}")
+        return f"[{_ipv6(key, host)}]:{_port(key, rest[1:] if rest else None)}"
+    if text.count(":") > 1:
+        # Unbracketed IPv6: fine alone, ambiguous when the last group could be a port.
+        head, _, tail = text.rpartition(":")
+        if _DIGITS.fullmatch(tail) and _is_ipv6(head):
+            raise InvalidConnectionProperties(
+                key, f"ambiguous IPv6 portal {text!r}: write it as [address]:port"
+            )
+        return f"[{_ipv6(key, text)}]:{DEFAULT_PORT}"
+    host, _, port = text.partition(":")
+    if not _HOSTNAME.fullmatch(host):
+        raise InvalidConnectionProperties(key, f"invalid host in portal {text!r}")
+    return f"{host}:{_port(key, port if ':' in text else None)}"
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv6(key: str, text: str) -> str:
+    try:
+        return ipaddress.IPv6Address(text).compressed
+    except ValueError:
+        raise InvalidConnectionProperties(key, f"invalid IPv6 address {text!r}") from None
+
+
+def _port(key: str, text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PORT
+    if not _DIGITS.fullmatch(text) or not 0 < int(text) < 65536:
+        raise InvalidConnectionProperties(key, f"invalid port {text!r} (1-65535)")
+    return int(text)
+
+
+def _lun(key: str, value: object, mode: str) -> int:
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        lun = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        lun = value
+    elif isinstance(value, (list, tuple)):
+        raise InvalidConnectionProperties(key, "expected a single value, got a list")
+    else:
+        raise InvalidConnectionProperties(key, f"expected a non-negative integer, got {value!r}")
+    if not 0 <= lun <= _MAX_LUN:
+        raise InvalidConnectionProperties(key, f"LUN {lun} out of range")
+    if mode in ("SAM2", "SAM3-flat"):
+        if lun >= _FLAT_SPACE:
+            raise InvalidConnectionProperties(key, f"LUN {lun} too large for {mode} addressing")
+        if mode == "SAM3-flat" or lun >= 256:
+            return _FLAT_SPACE + lun
+    return lun
+
+
+def _addressing_mode(data: Mapping[str, Any]) -> str:
+    mode = data.get("addressing_mode")
+    if mode is None:
+        return "transparent"
+    for known in _ADDRESSING_MODES:
+        if mode == known:
+            return known
+    raise InvalidConnectionProperties(
+        "addressing_mode", f"unknown mode {mode!r}; expected one of {_ADDRESSING_MODES}"
+    )
+
+
+def _secret_free_text(key: str, value: object, secret: bool) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidConnectionProperties(key, "required for CHAP, as a non-empty string")
+    if _UNSAFE.search(value):
+        # Never echo the value: it may be a password.
+        raise InvalidConnectionProperties(key, "contains whitespace or control characters")
+    if value.startswith("-") and not secret:
+        raise InvalidConnectionProperties(key, "must not start with '-'")
+    return value
+
+
+def _chap(data: Mapping[str, Any], prefix: str, *, with_mutual: bool) -> Chap | None:
+    method = data.get(prefix + "method")
+    if method is None or (isinstance(method, str) and method.lower() in ("", "none")):
+        return None
+    if not isinstance(method, str) or method.upper() != "CHAP":
+        raise InvalidConnectionProperties(prefix + "method", f"unsupported method {method!r}")
+    username = _secret_free_text(prefix + "username", data.get(prefix + "username"), False)
+    password = _secret_free_text(prefix + "password", data.get(prefix + "password"), True)
+    username_in = password_in = None
+    if with_mutual and data.get(prefix + "username_in") is not None:
+        username_in = _secret_free_text(
+            prefix + "username_in", data[prefix + "username_in"], False
+        )
+        password_in = _secret_free_text(
+            prefix + "password_in", data.get(prefix + "password_in"), True
+        )
+    return Chap(username, password, username_in, password_in)
+
+
+def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidConnectionProperties(key, f"expected a string, got {_kind(value)}")
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidConnectionProperties(key, f"expected a boolean, got {value!r}")

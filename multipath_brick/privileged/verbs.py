@@ -1,0 +1,504 @@
+"""The privileged verbs: every command or sysfs write the library may do as root.
+
+Each verb is a frozen dataclass that validates its fields on construction and
+knows its argv (or its sysfs path and value). They are the vocabulary spoken at
+the :class:`~multipath_brick.host.base.Host` door:
+
+* :class:`~multipath_brick.host.linux.LinuxHost` sends a verb's fields to the
+  privsep entrypoint of the same name, which rebuilds the verb *inside the
+  daemon* (so validation runs where the privilege is) and runs its argv;
+* :class:`~multipath_brick.testing.FakeHost` answers the same argv.
+
+This module imports nothing privileged and runs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import ClassVar
+
+from multipath_brick.exception import InvalidArgument
+
+_PORTAL = re.compile(
+    r"(\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\]|[A-Za-z0-9_][A-Za-z0-9_.-]*):[0-9]{1,5}"
+)
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
+_BLOCK_DEVICE = re.compile(r"sd[a-z]{1,4}")
+_DM_DEVICE = re.compile(r"dm-[0-9]{1,6}")
+_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+#: Node record settings the library writes; nothing else may be updated.
+NODE_SETTINGS = frozenset(
+    {
+        "node.startup",
+        "node.session.scan",
+        "node.session.auth.authmethod",
+        "node.session.auth.username",
+        "node.session.auth.password",
+        "node.session.auth.username_in",
+        "node.session.auth.password_in",
+        "node.session.initial_login_retry_max",
+        "node.session.timeo.replacement_timeout",
+        "node.conn[0].timeo.login_timeout",
+        "node.conn[0].timeo.noop_out_interval",
+        "node.conn[0].timeo.noop_out_timeout",
+    }
+)
+DISCOVERY_SETTINGS = frozenset(
+    {
+        "discovery.sendtargets.auth.authmethod",
+        "discovery.sendtargets.auth.username",
+        "discovery.sendtargets.auth.password",
+        "discovery.sendtargets.auth.username_in",
+        "discovery.sendtargets.auth.password_in",
+    }
+)
+MASK = "***"
+
+
+def _text(field: str, value: object, pattern: re.Pattern[str], what: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidArgument(field, f"not a valid {what}: {value!r}")
+
+
+def check_portal(value: object) -> None:
+    """``host:port`` or ``[v6]:port``, as :class:`ConnectionProperties` normalises it."""
+    _text("portal", value, _PORTAL, "portal (host:port)")
+
+
+def check_iqn(value: object) -> None:
+    """Any printable name up to 223 bytes (RFC 3720) that cannot pass as an option."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value.encode()) <= 223
+        or _UNSAFE.search(value)
+        or value.startswith("-")
+    ):
+        raise InvalidArgument("iqn", f"not a valid target name: {value!r}")
+
+
+def check_name(field: str, value: object) -> None:
+    """Iface names, WWIDs and map names: a safe token."""
+    _text(field, value, _NAME, field)
+
+
+def check_int(field: str, value: object, maximum: int = 2**64 - 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise InvalidArgument(field, f"not an integer in 0..{maximum}: {value!r}")
+
+
+def check_value(field: str, value: object, *, secret: bool) -> None:
+    shown = MASK if secret else repr(value)
+    if not isinstance(value, str) or _UNSAFE.search(value):
+        raise InvalidArgument(field, f"value with control characters or not a string: {shown}")
+    if value.startswith("-") and not secret:
+        raise InvalidArgument(field, f"value must not start with '-': {shown}")
+
+
+class Verb:
+    """Base of every verb. ``entrypoint`` names its privsep function."""
+
+    entrypoint: ClassVar[str]
+
+    def fields(self) -> tuple[object, ...]:
+        """The verb's fields, in order: the entrypoint's positional arguments."""
+        return dataclasses.astuple(self)  # type: ignore[call-overload,no-any-return]
+
+
+class Command(Verb):
+    """A verb that runs a program."""
+
+    def argv(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def display(self) -> tuple[str, ...]:
+        """The argv as it may be logged or put in an error: secrets masked."""
+        return self.argv()
+
+
+class SysfsWrite(Verb):
+    """A verb that writes one value to one sysfs attribute."""
+
+    def path(self) -> str:
+        raise NotImplementedError
+
+    def value(self) -> str:
+        raise NotImplementedError
+
+
+# --- iscsiadm: node records and sessions -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _NodeVerb(Command):
+    portal: str
+    iqn: str
+    iface: str
+
+    def __post_init__(self) -> None:
+        check_portal(self.portal)
+        check_iqn(self.iqn)
+        check_name("iface", self.iface)
+
+    def _node(self) -> tuple[str, ...]:
+        # -I always: without it iscsiadm acts on every record of (portal, iqn).
+        return ("iscsiadm", "-m", "node", "-T", self.iqn, "-p", self.portal, "-I", self.iface)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeNew(_NodeVerb):
+    entrypoint = "node_new"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._node(), "-o", "new")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeDelete(_NodeVerb):
+    entrypoint = "node_delete"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._node(), "-o", "delete")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeShow(_NodeVerb):
+    entrypoint = "node_show"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._node(), "-o", "show")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeLogin(_NodeVerb):
+    entrypoint = "node_login"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._node(), "--login")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeLogout(_NodeVerb):
+    entrypoint = "node_logout"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._node(), "--logout")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeUpdate(_NodeVerb):
+    entrypoint = "node_update"
+    name: str
+    value: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.name not in NODE_SETTINGS:
+            raise InvalidArgument("name", f"not a node setting we write: {self.name!r}")
+        check_value(self.name, self.value, secret="password" in self.name)
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._node(), "-o", "update", "-n", self.name, "-v", self.value)
+
+    def display(self) -> tuple[str, ...]:
+        shown = MASK if "password" in self.name else self.value
+        return (*self._node(), "-o", "update", "-n", self.name, "-v", shown)
+
+    def __repr__(self) -> str:
+        return f"NodeUpdate({' '.join(self.display()[3:])})"
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeList(Command):
+    entrypoint = "node_list"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("iscsiadm", "-m", "node")
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionList(Command):
+    entrypoint = "session_list"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("iscsiadm", "-m", "session")
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionRescan(Command):
+    entrypoint = "session_rescan"
+    sid: int
+
+    def __post_init__(self) -> None:
+        check_int("sid", self.sid, 2**31)
+
+    def argv(self) -> tuple[str, ...]:
+        return ("iscsiadm", "-m", "session", "-r", str(self.sid), "--rescan")
+
+
+# --- iscsiadm: sendtargets discovery --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _DiscoveryVerb(Command):
+    portal: str
+    iface: str
+
+    def __post_init__(self) -> None:
+        check_portal(self.portal)
+        check_name("iface", self.iface)
+
+    def _db(self) -> tuple[str, ...]:
+        return ("iscsiadm", "-m", "discoverydb", "-t", "sendtargets", "-p", self.portal)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoveryNew(_DiscoveryVerb):
+    entrypoint = "discovery_new"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._db(), "-I", self.iface, "-o", "new")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoveryDelete(_DiscoveryVerb):
+    entrypoint = "discovery_delete"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._db(), "-I", self.iface, "-o", "delete")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoveryRun(_DiscoveryVerb):
+    """Ask the portal for its targets without writing node records.
+
+    ``-o nonpersistent`` is why: a persistent discovery creates records for every
+    target and iface it hears of and resets ``node.startup`` of existing ones.
+    """
+
+    entrypoint = "discovery_run"
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._db(), "-I", self.iface, "--discover", "-o", "nonpersistent")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoveryUpdate(_DiscoveryVerb):
+    entrypoint = "discovery_update"
+    name: str
+    value: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.name not in DISCOVERY_SETTINGS:
+            raise InvalidArgument("name", f"not a discovery setting we write: {self.name!r}")
+        check_value(self.name, self.value, secret="password" in self.name)
+
+    def argv(self) -> tuple[str, ...]:
+        return (*self._db(), "-I", self.iface, "-o", "update", "-n", self.name, "-v", self.value)
+
+    def display(self) -> tuple[str, ...]:
+        shown = MASK if "password" in self.name else self.value
+        return (*self._db(), "-I", self.iface, "-o", "update", "-n", self.name, "-v", shown)
+
+    def __repr__(self) -> str:
+        return f"DiscoveryUpdate({' '.join(self.display()[3:])})"
+
+
+# --- multipath / multipathd ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdShowDaemon(Command):
+    entrypoint = "multipathd_show_daemon"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "show", "daemon")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdShowPaths(Command):
+    """Path states, one line each: ``device dm-state checker-state map-name``."""
+
+    entrypoint = "multipathd_show_paths"
+    FORMAT: ClassVar[str] = "%d %t %T %m"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "show", "paths", "raw", "format", self.FORMAT)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeviceVerb(Command):
+    device: str
+
+    def __post_init__(self) -> None:
+        _text("device", self.device, _BLOCK_DEVICE, "SCSI disk name (sdX)")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdAddPath(_DeviceVerb):
+    entrypoint = "multipathd_add_path"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "add", "path", self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdDelPath(_DeviceVerb):
+    entrypoint = "multipathd_del_path"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "del", "path", self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class _WwidVerb(Command):
+    wwid: str
+
+    def __post_init__(self) -> None:
+        check_name("wwid", self.wwid)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathAddWwid(_WwidVerb):
+    """Record the WWID in /etc/multipath/wwids, so multipathd maps it even with
+    ``find_multipaths strict`` or before a second path shows up."""
+
+    entrypoint = "multipath_add_wwid"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-a", self.wwid)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathRemoveWwid(_WwidVerb):
+    entrypoint = "multipath_remove_wwid"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-w", self.wwid)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MapVerb(Command):
+    map_name: str
+
+    def __post_init__(self) -> None:
+        check_name("map_name", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathFlush(_MapVerb):
+    entrypoint = "multipath_flush"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-f", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathCheck(_MapVerb):
+    """Exit 0 when the map has a usable path (no I/O is done)."""
+
+    entrypoint = "multipath_check"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-C", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdResizeMap(_MapVerb):
+    entrypoint = "multipathd_resize_map"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "resize", "map", self.map_name)
+
+
+# --- sysfs writes ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiScan(SysfsWrite):
+    """Scan one H:C:T:L; sessions use ``node.session.scan=manual`` so nothing else appears."""
+
+    entrypoint = "scsi_scan"
+    host: int
+    channel: int
+    target: int
+    lun: int
+
+    def __post_init__(self) -> None:
+        check_int("host", self.host, 2**31)
+        check_int("channel", self.channel, 2**31)
+        check_int("target", self.target, 2**31)
+        check_int("lun", self.lun)
+
+    def path(self) -> str:
+        return f"/sys/class/scsi_host/host{self.host}/scan"
+
+    def value(self) -> str:
+        return f"{self.channel} {self.target} {self.lun}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScsiDeviceWrite(SysfsWrite):
+    device: str
+
+    def __post_init__(self) -> None:
+        _text("device", self.device, _BLOCK_DEVICE, "SCSI disk name (sdX)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiDelete(_ScsiDeviceWrite):
+    entrypoint = "scsi_delete"
+
+    def path(self) -> str:
+        return f"/sys/block/{self.device}/device/delete"
+
+    def value(self) -> str:
+        return "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiRescan(_ScsiDeviceWrite):
+    entrypoint = "scsi_rescan"
+
+    def path(self) -> str:
+        return f"/sys/block/{self.device}/device/rescan"
+
+    def value(self) -> str:
+        return "1"
+
+
+def check_dm_device(value: object) -> None:
+    """``dm-N``."""
+    _text("device", value, _DM_DEVICE, "device-mapper name (dm-N)")
+
+
+#: Every verb, by entrypoint name (the privileged module has one function each).
+ALL_VERBS: tuple[type[Verb], ...] = (
+    NodeNew,
+    NodeDelete,
+    NodeShow,
+    NodeLogin,
+    NodeLogout,
+    NodeUpdate,
+    NodeList,
+    SessionList,
+    SessionRescan,
+    DiscoveryNew,
+    DiscoveryDelete,
+    DiscoveryRun,
+    DiscoveryUpdate,
+    MultipathdShowDaemon,
+    MultipathdShowPaths,
+    MultipathdAddPath,
+    MultipathdDelPath,
+    MultipathAddWwid,
+    MultipathRemoveWwid,
+    MultipathFlush,
+    MultipathCheck,
+    MultipathdResizeMap,
+    ScsiScan,
+    ScsiDelete,
+    ScsiRescan,
+)
