@@ -308,7 +308,9 @@ def _lun(key: str, value: object, mode: str) -> int:
         raise InvalidConnectionProperties(key, "expected a single value, got a list")
     else:
         raise InvalidConnectionProperties(key, f"expected a non-negative integer, got {value!r}")
-    if not 0 <= lun <= _MAX_LUN:
+    if lun < 0:
+        raise InvalidConnectionProperties(key, f"expected a non-negative integer, got {lun}")
+    if lun > _MAX_LUN:
         raise InvalidConnectionProperties(key, f"LUN {lun} out of range")
     if mode in ("SAM2", "SAM3-flat"):
         if lun >= _FLAT_SPACE:
