@@ -328,7 +328,8 @@ def test_error_is_value_error_and_brick_exception_and_rebuildable():
     assert isinstance(error, ValueError)
     assert isinstance(error, brick_exception.BrickException)
     assert isinstance(error, MultipathBrickError)
-    rebuilt = type(error)(*error.args)
+    args: Any = error.args  # privsep rebuilds exceptions as cls(*args)
+    rebuilt = type(error)(*args)
     assert str(rebuilt) == str(error)
 
 

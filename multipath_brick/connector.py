@@ -1,0 +1,303 @@
+"""ISCSIMultipathConnector: the os-brick-compatible facade.
+
+It is an os-brick ``InitiatorConnector``: the same constructor arguments and
+method signatures as os-brick's ISCSIConnector, so drivers and agents can swap
+it in. What differs is underneath: properties parsed once into values, logins
+started together in one privileged call, a return as soon as the map is usable,
+per-record and per-WWID locks instead of one host-wide lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from os_brick.initiator import initiator_connector
+
+from multipath_brick.attach import Attacher, Attachment, AttachSettings
+from multipath_brick.detach import Detacher
+from multipath_brick.exception import DiscoveryError, VolumePathsError
+from multipath_brick.host.base import Host
+from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
+from multipath_brick.iscsi.paths import Path, path_from_dict
+from multipath_brick.iscsi.properties import ConnectionProperties, Target
+from multipath_brick.locks import Locks
+from multipath_brick.multipath.control import Multipath
+from multipath_brick.privileged import verbs
+from multipath_brick.scsi.sysfs import Sysfs
+
+LOG = logging.getLogger(__name__)
+INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
+BY_PATH = "/dev/disk/by-path"
+
+
+def _linux_host(root_helper: str | None) -> Host:
+    from multipath_brick.host.linux import LinuxHost
+
+    return LinuxHost(root_helper=root_helper)
+
+
+def read_initiator_name(host: Host) -> str | None:
+    """The host's initiator IQN from /etc/iscsi/initiatorname.iscsi."""
+    try:
+        text = host.read_text(INITIATOR_FILE)
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.strip() == "InitiatorName":
+            return value.strip()
+    return None
+
+
+class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: ignore[misc]
+    """Attach iSCSI volumes over every path at once.
+
+    :param root_helper: how to reach root when the caller is not root (e.g.
+        ``sudo``); used to start the privsep daemon. Ignored when root.
+    :param use_multipath: attach through a multipath map (True) or the first
+        working path's disk (False), like os-brick.
+    :param device_scan_attempts: targeted scans per path before giving up.
+    :param transport: kept for os-brick compatibility; only ``default`` (tcp).
+    :param host: the :class:`~multipath_brick.host.base.Host` to act on
+        (default: this Linux host; tests pass a FakeHost).
+    :param ifaces: iscsiadm ifaces to log in through (default ``["default"]``);
+        every target is logged in once per iface.
+    :param grace: seconds to wait for slow paths once the map is usable.
+    :param login_timeouts: per-node login timeouts written before login.
+    :param lock_path: directory of the cross-process lock files.
+    :param settings: full :class:`~multipath_brick.attach.AttachSettings`
+        (overrides ``grace``/``login_timeouts``).
+    """
+
+    def __init__(
+        self,
+        root_helper: str | None = None,
+        driver: Any = None,
+        execute: Any = None,
+        use_multipath: bool = True,
+        device_scan_attempts: int = 3,
+        transport: str = "default",
+        *args: Any,
+        host: Host | None = None,
+        ifaces: Sequence[str] | None = None,
+        grace: float = 5.0,
+        login_timeouts: LoginTimeouts | None = None,
+        lock_path: str | None = None,
+        settings: AttachSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            root_helper,
+            driver=driver,
+            execute=execute,
+            device_scan_attempts=device_scan_attempts,
+            **kwargs,
+        )
+        self.use_multipath = use_multipath
+        self.device_scan_attempts = device_scan_attempts
+        self.transport = transport
+        self.host = host if host is not None else _linux_host(root_helper)
+        self.ifaces = tuple(ifaces or ("default",))
+        self.settings = settings or AttachSettings(
+            grace=grace,
+            timeouts=login_timeouts or LoginTimeouts(),
+            scan_attempts=device_scan_attempts,
+        )
+        self.locks = Locks(lock_path or os.path.join(tempfile.gettempdir(), "multipath-brick"))
+        self._attacher = Attacher(self.host, self.locks, self.settings)
+        self._detacher = Detacher(
+            self.host,
+            self.locks,
+            self._attacher.releaser,
+            wait_pending=lambda wwid: self._attacher.pending.wait(
+                wwid, self.settings.timeouts.worst_case + 60
+            ),
+            forget=self._attacher.forget,
+        )
+        self._sysfs = Sysfs(self.host)
+        self._multipath = Multipath(self.host, timeout=self.settings.command_timeout)
+
+    # --- os-brick API ------------------------------------------------------------
+
+    @staticmethod
+    def get_connector_properties(
+        root_helper: str | None, *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``initiator`` and ``multipath`` for Cinder's initialize_connection.
+
+        os-brick passes ``host`` as the host *name*; a Host object is used only
+        when one is given (as ``system=`` or ``host=``).
+        """
+        system = kwargs.get("system") or kwargs.get("host")
+        if not isinstance(system, Host):
+            system = _linux_host(root_helper)
+        props: dict[str, Any] = {"multipath": Multipath(system).running()}
+        initiator = read_initiator_name(system)
+        if initiator:
+            props["initiator"] = initiator
+        return props
+
+    def get_search_path(self) -> str:
+        return BY_PATH
+
+    def get_volume_paths(self, connection_properties: dict[str, Any]) -> list[str]:
+        """The by-path links of the volume's paths that exist now."""
+        props = ConnectionProperties.from_dict(connection_properties)
+        links = [_by_path(t) for t in props.targets]
+        return [link for link in links if self.host.exists(link)]
+
+    def get_all_available_volumes(self, connection_properties: Any = None) -> list[str]:
+        return [f"{BY_PATH}/{name}" for name in self.host.list_dir(BY_PATH) if "-iscsi-" in name]
+
+    def check_valid_device(self, path: str, run_as_root: bool = True) -> bool:
+        """Whether the device exists and (for a map) has a usable path."""
+        if not self.host.exists(path):
+            return False
+        device = self.host.realpath(path).rsplit("/", 1)[-1]
+        if device.startswith("dm-"):
+            name = self._sysfs.dm_name(device)
+            return name is not None and self._multipath.usable(name)
+        return True
+
+    def connect_volume(self, connection_properties: dict[str, Any]) -> dict[str, Any]:
+        """Attach the volume; return os-brick's ``device_info`` plus ``paths``.
+
+        :raises InvalidConnectionProperties: the dict is unusable.
+        :raises NoUsablePathError: no path worked (``AuthenticationError`` when
+            every path was refused by CHAP); nothing this call made is left.
+        :raises DeviceNotReadyTimeout: paths came up but the map never did.
+        """
+        props = ConnectionProperties.from_dict(connection_properties)
+        start = self.host.monotonic()
+        targets = self._targets(props)
+        paths = [Path(t, iface) for t in targets for iface in self.ifaces]
+        if self.use_multipath:
+            self._multipath.require_running()
+            attachment = self._attacher.attach(paths, props.chap)
+        else:
+            attachment = self._attacher.attach_single(paths, props.chap)
+        info = _device_info(attachment, self.use_multipath)
+        LOG.info(
+            "attached %s in %.2fs: %s",
+            info["path"],
+            self.host.monotonic() - start,
+            ", ".join(f"{p['portal']}/{p['iface']}={p['state']}" for p in info["paths"]),
+        )
+        return info
+
+    def disconnect_volume(
+        self,
+        connection_properties: dict[str, Any],
+        device_info: dict[str, Any] | None,
+        force: bool = False,
+        ignore_errors: bool = False,
+    ) -> None:
+        """Detach the volume: flush, remove disks, log out unused sessions.
+
+        :raises FlushError: the map could not be flushed (and ``force`` unset).
+        :raises DetachError: some steps failed (``force``), listing each.
+        """
+        props = ConnectionProperties.from_dict(connection_properties)
+        start = self.host.monotonic()
+        info = device_info or {}
+        paths = [p for e in info.get("paths") or () if (p := path_from_dict(e)) is not None]
+        if not paths:
+            paths = [Path(t, iface) for t in props.targets for iface in self.ifaces]
+        wwid = info.get("multipath_id") or info.get("scsi_wwn")
+        self._detacher.detach(
+            paths,
+            wwid if isinstance(wwid, str) and wwid else None,
+            discovery_iqns=frozenset(t.iqn for t in props.targets)
+            if props.needs_discovery
+            else frozenset(),
+            force=force,
+            ignore_errors=ignore_errors,
+        )
+        LOG.info("detached %s in %.2fs", info.get("path", wwid), self.host.monotonic() - start)
+
+    def extend_volume(self, connection_properties: dict[str, Any]) -> int:
+        """Rescan the volume's disks, resize its map; return the new size in bytes."""
+        props = ConnectionProperties.from_dict(connection_properties)
+        disks = self._volume_disks(props)
+        if not disks:
+            raise VolumePathsError("no disk of the volume is attached")
+        for disk in disks:
+            self.host.write(verbs.ScsiRescan(disk), timeout=self.settings.command_timeout)
+        wwid = self._sysfs.wwid(disks[0])
+        map_name = self._sysfs.map_for_wwid(wwid) if wwid else None
+        if map_name is None:
+            size = self._sysfs.size_bytes(disks[0])
+        else:
+            name = self._sysfs.dm_name(map_name) or map_name
+            self._multipath.resize(name)
+            size = self._sysfs.size_bytes(map_name)
+        if size is None:
+            raise VolumePathsError("could not read the new size")
+        return size
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def wait_for_pending(self, timeout: float | None = None) -> bool:
+        """Wait for paths still logging in after ``connect_volume`` returned.
+
+        :returns: True when none remain.
+        """
+        return self._attacher.pending.wait(None, timeout)
+
+    def _targets(self, props: ConnectionProperties) -> tuple[Target, ...]:
+        if not (props.needs_discovery and self.use_multipath):
+            return props.targets
+        given = props.targets[0]
+        try:
+            found = Iscsiadm(self.host, timeout=self.settings.command_timeout).discover(
+                given.portal, self.ifaces[0], props.discovery_chap
+            )
+        except Exception as error:  # noqa: BLE001 - fall back to the one path we know
+            LOG.warning(
+                "%s; attaching through %s only",
+                DiscoveryError(given.portal, str(error)),
+                given.portal,
+            )
+            return props.targets
+        discovered = ConnectionProperties.from_dict(
+            {
+                "target_portals": [d.portal for d in found if d.iqn == given.iqn]
+                or [given.portal],
+                "target_iqns": [d.iqn for d in found if d.iqn == given.iqn] or [given.iqn],
+                "target_lun": given.lun,
+            }
+        )
+        # The portal we were given first, then the others in the array's order.
+        return (given, *(t for t in discovered.targets if t != given))
+
+    def _volume_disks(self, props: ConnectionProperties) -> list[str]:
+        disks = []
+        for session in self._sysfs.sessions():
+            for target in props.targets:
+                if session.iqn == target.iqn and (
+                    props.needs_discovery or session.portal == target.portal
+                ):
+                    disk = self._sysfs.disk(session, target.lun)
+                    if disk is not None and disk.device not in disks:
+                        disks.append(disk.device)
+        return disks
+
+
+def _by_path(target: Target) -> str:
+    return f"{BY_PATH}/ip-{target.portal}-iscsi-{target.iqn}-lun-{target.lun}"
+
+
+def _device_info(attachment: Attachment, multipath: bool) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "type": "block",
+        "path": attachment.device,
+        "scsi_wwn": attachment.wwid,
+        "paths": [p.as_dict() for p in attachment.paths],
+    }
+    if multipath:
+        info["multipath_id"] = attachment.wwid
+    return info

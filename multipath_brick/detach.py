@@ -1,0 +1,190 @@
+"""Detach: flush the map, remove the disks, log out what nobody else uses.
+
+The order is the kernel's, not a preference:
+
+1. flush the map first (``multipath -f``): removing its paths while it still
+   queues I/O would lose that I/O. If the flush fails and ``force`` is not set,
+   stop there and leave everything as it was;
+2. for each disk, make multipathd forget the path, then delete the SCSI device
+   and wait until the kernel has let it go;
+3. for each session, log out only when no other LUN still has a disk on it,
+   then delete the node record.
+
+``force`` tries every step and raises the errors together; ``ignore_errors``
+raises nothing. A detach of something not (or no longer) attached succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+
+from multipath_brick.exception import CommandError, DetachError, FlushError
+from multipath_brick.host.base import Host
+from multipath_brick.iscsi.iscsiadm import Iscsiadm
+from multipath_brick.iscsi.login import NODE_DB_LOCK
+from multipath_brick.iscsi.paths import Path, PathResult
+from multipath_brick.iscsi.properties import Target
+from multipath_brick.locks import Locks
+from multipath_brick.multipath.control import Multipath
+from multipath_brick.privileged import verbs
+from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
+
+LOG = logging.getLogger(__name__)
+
+
+class Releaser:
+    """Removes disks and unused sessions, one path at a time."""
+
+    def __init__(
+        self, host: Host, locks: Locks, *, command_timeout: float, poll: float = 0.05
+    ) -> None:
+        self._host = host
+        self._locks = locks
+        self._timeout = command_timeout
+        self._poll = poll
+        self.sysfs = Sysfs(host)
+        self.multipath = Multipath(host, timeout=command_timeout)
+        self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
+
+    def remove_disk(self, device: str) -> list[str]:
+        """Forget the path in multipathd, delete the SCSI device, wait for it to go."""
+        if not self.sysfs.exists(device):
+            return []
+        self.multipath.remove_path(device)
+        try:
+            self._host.write(verbs.ScsiDelete(device), timeout=self._timeout)
+        except (OSError, CommandError) as error:
+            return [f"delete {device}: {error}"]
+        deadline = self._host.monotonic() + self._timeout
+        while self.sysfs.exists(device):
+            if self._host.monotonic() > deadline:
+                return [f"{device} still present {self._timeout:.0f}s after delete"]
+            self._host.sleep(self._poll)
+        return []
+
+    def release_session(self, path: Path) -> list[str]:
+        """Log out the path's session if no disk is left on it; delete its record."""
+        target, iface = path.target, path.iface
+        with self._locks.node(target.portal, target.iqn, iface):
+            session = _session_of(self.sysfs.sessions(), target, iface)
+            if session is not None and self.sysfs.disks(session):
+                return []  # another LUN still lives on this session
+            try:
+                if session is not None:
+                    self._iscsiadm.logout(target, iface)
+                with NODE_DB_LOCK:
+                    self._iscsiadm.delete_node(target, iface)
+            except CommandError as error:
+                return [f"release {path}: {error}"]
+        return []
+
+    def release_path(self, result: PathResult) -> list[str]:
+        """Undo one path of a failed or abandoned attach."""
+        errors = self.remove_disk(result.device) if result.device else []
+        if result.new_session or result.new_record:
+            errors += self.release_session(result.path)
+        for error in errors:
+            LOG.warning("cleanup of %s: %s", result.path, error)
+        return errors
+
+
+def _session_of(sessions: Iterable[SessionInfo], target: Target, iface: str) -> SessionInfo | None:
+    return next(
+        (
+            s
+            for s in sessions
+            if s.iqn == target.iqn and s.portal == target.portal and s.iface == iface
+        ),
+        None,
+    )
+
+
+class Detacher:
+    """The detach flow; see the module docstring."""
+
+    def __init__(
+        self,
+        host: Host,
+        locks: Locks,
+        releaser: Releaser,
+        *,
+        wait_pending: Callable[[str], object],
+        forget: Callable[[str], None],
+    ) -> None:
+        self._host = host
+        self._locks = locks
+        self._releaser = releaser
+        self._sysfs = releaser.sysfs
+        self._multipath = releaser.multipath
+        self._wait_pending = wait_pending
+        self._forget = forget
+
+    def _disks(self, paths: Sequence[Path], iqns: frozenset[str]) -> tuple[list[str], list[Path]]:
+        """Our disks, and the paths whose sessions carry them (found by sysfs)."""
+        disks: list[str] = []
+        session_paths: list[Path] = list(paths)
+        luns = {p.target.lun for p in paths}
+        for session in self._sysfs.sessions():
+            exact = [
+                p
+                for p in paths
+                if (p.target.portal, p.target.iqn, p.iface)
+                == (session.portal, session.iqn, session.iface)
+            ]
+            wanted = {p.target.lun for p in exact}
+            if not exact and session.iqn in iqns:
+                # Paths found by discovery are not in the properties: match by IQN.
+                wanted = luns
+                session_paths += [
+                    Path(Target(session.portal, session.iqn, lun), session.iface) for lun in luns
+                ]
+            for disk in self._sysfs.disks(session):
+                if disk.lun in wanted and disk.device not in disks:
+                    disks.append(disk.device)
+        return disks, sorted(set(session_paths))
+
+    def detach(
+        self,
+        paths: Sequence[Path],
+        wwid: str | None,
+        *,
+        discovery_iqns: frozenset[str] = frozenset(),
+        force: bool = False,
+        ignore_errors: bool = False,
+    ) -> None:
+        """Detach a volume; see the module docstring for the rules."""
+        disks, session_paths = self._disks(paths, discovery_iqns)
+        if wwid is None:
+            wwid = next((w for d in disks if (w := self._sysfs.wwid(d))), None)
+        errors: list[str] = []
+        if wwid is not None:
+            self._wait_pending(wwid)
+            disks, session_paths = self._disks(paths, discovery_iqns)
+            with self._locks.wwid(wwid):
+                self._forget(wwid)
+                map_name = self._sysfs.map_for_wwid(wwid)
+                if map_name is not None:
+                    disks += [d for d in self._sysfs.slaves(map_name) if d not in disks]
+                    flushed = self._multipath.flush(map_name)
+                    if not flushed.ok:
+                        error = FlushError(map_name, flushed.stderr.strip() or "flush failed")
+                        if not force:
+                            if ignore_errors:
+                                LOG.warning("detach stopped: %s", error)
+                                return
+                            raise error
+                        errors.append(str(error))
+                for disk in disks:
+                    errors += self._releaser.remove_disk(disk)
+        else:
+            for disk in disks:
+                errors += self._releaser.remove_disk(disk)
+        records = {(p.target.portal, p.target.iqn, p.iface): p for p in session_paths}
+        for path in records.values():
+            errors += self._releaser.release_session(path)
+        if errors:
+            if ignore_errors:
+                LOG.warning("detach finished with errors: %s", "; ".join(errors))
+                return
+            raise DetachError(errors)

@@ -1,0 +1,273 @@
+"""Typed iscsiadm: exit codes, output parsers, and the node/discovery verbs.
+
+Parsers are pure functions, tested against output captured from a real
+open-iscsi in ``multipath_brick/tests/fixtures/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Iterable
+
+from multipath_brick.host.base import CommandResult, Host
+from multipath_brick.iscsi.properties import Chap, Target
+from multipath_brick.privileged import verbs
+
+
+class IscsiadmExit(enum.IntEnum):
+    """iscsiadm exit codes, from open-iscsi ``include/iscsi_err.h``."""
+
+    SUCCESS = 0
+    GENERIC = 1
+    SESS_NOT_FOUND = 2
+    NOMEM = 3
+    TRANS = 4
+    LOGIN = 5
+    IDBM = 6
+    INVAL = 7
+    TRANS_TIMEOUT = 8
+    INTERNAL = 9
+    LOGOUT = 10
+    PDU_TIMEOUT = 11
+    TRANS_NOT_FOUND = 12
+    ACCESS = 13
+    TRANS_CAPS = 14
+    #: On login: already logged in (success). On node delete: a session uses the record.
+    SESS_EXISTS = 15
+    INVALID_MGMT_REQ = 16
+    ISNS_UNAVAILABLE = 17
+    ISCSID_COMM_ERR = 18
+    FATAL_LOGIN = 19
+    ISCSID_NOTCONN = 20
+    NO_OBJS_FOUND = 21
+    SYSFS_LOOKUP = 22
+    HOST_NOT_FOUND = 23
+    LOGIN_AUTH_FAILED = 24
+    ISNS_QUERY = 25
+    ISNS_REG_FAILED = 26
+    OP_NOT_SUPP = 27
+    BUSY = 28
+    AGAIN = 29
+    UNKNOWN_DISCOVERY_TYPE = 30
+    CHILD_TERMINATED = 31
+    SESSION_NOT_CONNECTED = 32
+
+    @classmethod
+    def describe(cls, code: int) -> str:
+        """A short name for any exit code, known or not (``'LOGIN_AUTH_FAILED (24)'``)."""
+        try:
+            return f"{cls(code).name} ({code})"
+        except ValueError:
+            return f"exit {code}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """One line of ``iscsiadm -m session``."""
+
+    sid: int
+    portal: str
+    tpgt: int
+    iqn: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscoveredTarget:
+    """One line of sendtargets output (or ``iscsiadm -m node``)."""
+
+    portal: str
+    tpgt: int
+    iqn: str
+
+
+_SESSION_LINE = re.compile(r"^\S+: \[(\d+)\] (\S+?),(-?\d+) (\S+)")
+_NODE_LINE = re.compile(r"^(\S+?),(-?\d+) (\S+)$")
+
+
+def parse_sessions(text: str) -> list[Session]:
+    """Parse ``iscsiadm -m session``.
+
+    ``tcp: [1] 192.168.101.2:3260,1 iqn.2024-01.lab.mpb:target1 (non-flash)``
+    """
+    sessions = []
+    for line in text.splitlines():
+        match = _SESSION_LINE.match(line.strip())
+        if match:
+            sid, portal, tpgt, iqn = match.groups()
+            sessions.append(Session(int(sid), portal, int(tpgt), iqn))
+    return sessions
+
+
+def parse_targets(text: str) -> list[DiscoveredTarget]:
+    """Parse sendtargets output or ``iscsiadm -m node``.
+
+    ``192.168.101.2:3260,1 iqn.2024-01.lab.mpb:target1``
+    """
+    found = []
+    for line in text.splitlines():
+        match = _NODE_LINE.match(line.strip())
+        if match:
+            portal, tpgt, iqn = match.groups()
+            found.append(DiscoveredTarget(portal, int(tpgt), iqn))
+    return found
+
+
+def parse_node_settings(text: str) -> dict[str, str]:
+    """Parse ``iscsiadm -m node ... -o show``: ``node.startup = manual`` lines."""
+    settings = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep and not line.startswith("#"):
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class LoginTimeouts:
+    """How long a login to a dead portal may take: ``login_timeout * retries`` seconds.
+
+    Stock iscsid.conf says 15 s x 8 = 2 minutes; we write these per node before
+    logging in so that a dead portal costs a bounded, known time.
+    """
+
+    login_timeout: int = 10
+    retries: int = 2
+    replacement_timeout: int = 120
+
+    @property
+    def worst_case(self) -> float:
+        return float(self.login_timeout * self.retries)
+
+
+def node_settings(chap: Chap | None, timeouts: LoginTimeouts) -> list[tuple[str, str]]:
+    """The settings written to every node record before login, in order.
+
+    ``node.session.scan=manual``: the kernel must not create a disk for every LUN
+    of a shared target; we scan exactly the LUN we attach.
+    """
+    settings = [
+        ("node.startup", "manual"),
+        ("node.session.scan", "manual"),
+        ("node.conn[0].timeo.login_timeout", str(timeouts.login_timeout)),
+        ("node.session.initial_login_retry_max", str(timeouts.retries)),
+        ("node.session.timeo.replacement_timeout", str(timeouts.replacement_timeout)),
+    ]
+    if chap is None:
+        settings.append(("node.session.auth.authmethod", "None"))
+        return settings
+    settings += [
+        ("node.session.auth.authmethod", "CHAP"),
+        ("node.session.auth.username", chap.username),
+        ("node.session.auth.password", chap.password),
+    ]
+    if chap.mutual:
+        assert chap.username_in is not None and chap.password_in is not None  # noqa: S101
+        settings += [
+            ("node.session.auth.username_in", chap.username_in),
+            ("node.session.auth.password_in", chap.password_in),
+        ]
+    return settings
+
+
+class Iscsiadm:
+    """The iscsiadm verbs the connector uses, on one Host."""
+
+    def __init__(self, host: Host, *, timeout: float = 30.0) -> None:
+        self._host = host
+        self._timeout = timeout
+
+    def _run(self, command: verbs.Command, *accepted: int) -> CommandResult:
+        return self._host.run(command, timeout=self._timeout).check(*accepted)
+
+    def sessions(self) -> list[Session]:
+        result = self._run(verbs.SessionList(), IscsiadmExit.NO_OBJS_FOUND)
+        return parse_sessions(result.stdout)
+
+    def nodes(self) -> list[DiscoveredTarget]:
+        result = self._run(verbs.NodeList(), IscsiadmExit.NO_OBJS_FOUND)
+        return parse_targets(result.stdout)
+
+    def create_node(self, target: Target, iface: str, settings: Iterable[tuple[str, str]]) -> None:
+        """Create (or refresh) a node record and write its settings.
+
+        Callers serialise these: iscsiadm's node database takes a global lock and
+        concurrent record updates are slow and unsafe.
+        """
+        self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
+        for name, value in settings:
+            self._run(verbs.NodeUpdate(target.portal, target.iqn, iface, name, value))
+
+    def delete_node(self, target: Target, iface: str) -> bool:
+        """Delete a node record; False when a session still uses it."""
+        result = self._host.run(
+            verbs.NodeDelete(target.portal, target.iqn, iface), timeout=self._timeout
+        )
+        if result.exit_code == IscsiadmExit.SESS_EXISTS:
+            return False
+        result.check(IscsiadmExit.NO_OBJS_FOUND)
+        return True
+
+    def node_exists(self, target: Target, iface: str) -> bool:
+        result = self._host.run(
+            verbs.NodeShow(target.portal, target.iqn, iface), timeout=self._timeout
+        )
+        return result.check(IscsiadmExit.NO_OBJS_FOUND).exit_code == 0
+
+    def logout(self, target: Target, iface: str) -> None:
+        """Log out; a session that is already gone is not an error."""
+        self._run(
+            verbs.NodeLogout(target.portal, target.iqn, iface),
+            IscsiadmExit.NO_OBJS_FOUND,
+            IscsiadmExit.SESS_NOT_FOUND,
+        )
+
+    def rescan_session(self, sid: int) -> None:
+        self._run(verbs.SessionRescan(sid))
+
+    def discover(self, portal: str, iface: str, chap: Chap | None) -> list[DiscoveredTarget]:
+        """Ask a portal for its targets (sendtargets) without touching node records.
+
+        A discoverydb record carries the discovery CHAP; it is deleted afterwards
+        so that nothing of the discovery stays on the host.
+        """
+        self._run(verbs.DiscoveryNew(portal, iface))
+        try:
+            for name, value in discovery_settings(chap):
+                self._run(verbs.DiscoveryUpdate(portal, iface, name, value))
+            result = self._run(verbs.DiscoveryRun(portal, iface))
+        finally:
+            self._host.run(verbs.DiscoveryDelete(portal, iface), timeout=self._timeout)
+        return parse_targets(result.stdout)
+
+
+def discovery_settings(chap: Chap | None) -> list[tuple[str, str]]:
+    if chap is None:
+        return [("discovery.sendtargets.auth.authmethod", "None")]
+    settings = [
+        ("discovery.sendtargets.auth.authmethod", "CHAP"),
+        ("discovery.sendtargets.auth.username", chap.username),
+        ("discovery.sendtargets.auth.password", chap.password),
+    ]
+    if chap.mutual and chap.username_in and chap.password_in:
+        settings += [
+            ("discovery.sendtargets.auth.username_in", chap.username_in),
+            ("discovery.sendtargets.auth.password_in", chap.password_in),
+        ]
+    return settings
+
+
+def login_failure_reason(result: CommandResult) -> str:
+    """A one-line reason for a failed login, naming the exit code."""
+    reason = IscsiadmExit.describe(result.exit_code)
+    if result.timed_out:
+        return "login timed out"
+    detail = next(
+        (line for line in reversed(result.stderr.splitlines()) if "error" in line.lower()), ""
+    )
+    return f"{reason}: {detail.strip()}" if detail else reason
+
+
+def is_auth_failure(result: CommandResult) -> bool:
+    return result.exit_code == IscsiadmExit.LOGIN_AUTH_FAILED

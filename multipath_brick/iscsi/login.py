@@ -1,0 +1,254 @@
+"""Bringing paths up: node records, parallel logins, targeted scans.
+
+Each path is brought up by its own task (:meth:`PathBringUp.run`), holding only
+that path's node-record lock. Logins of the paths that are ready together go to
+the host in ONE call (:class:`LoginBatch`), which on a real host spawns every
+``iscsiadm --login`` at once inside the privsep daemon, so the daemon's thread
+pool never caps them. A task does not wait for the whole batch: it watches
+sysfs for its own session and moves on as soon as that session is logged in,
+so a dead portal in the batch delays nobody but itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from multipath_brick.exception import CommandError
+from multipath_brick.host.base import CommandResult, Host
+from multipath_brick.iscsi import iscsiadm as iscsiadm_mod
+from multipath_brick.iscsi.iscsiadm import Iscsiadm, IscsiadmExit, LoginTimeouts
+from multipath_brick.iscsi.paths import Outcome, Path, PathResult
+from multipath_brick.iscsi.properties import Chap
+from multipath_brick.locks import Locks
+from multipath_brick.privileged import verbs
+from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
+
+# iscsiadm's node database takes a global lock; concurrent record writes from
+# threads of this process are slow and have corrupted records, so they queue here.
+NODE_DB_LOCK = threading.Lock()
+
+
+class LoginBatch:
+    """Collects the logins of one attach and sends them to the host together.
+
+    The batch fires once every expected path has either asked to log in or
+    declared it needs no login (session already there, or it failed earlier), or
+    when ``wait`` seconds have passed since the first request. Paths that ask
+    after it fired (their record lock was busy) log in alone.
+    """
+
+    def __init__(self, host: Host, expected: int, timeout: float, wait: float = 0.5) -> None:
+        self._host = host
+        self._expected = expected
+        self._timeout = timeout
+        self._wait = wait
+        self._cond = threading.Condition()
+        self._requests: list[Path] = []
+        self._checked_in = 0
+        self._fired = False
+        self._results: dict[Path, Future[CommandResult]] = {}
+
+    def skip(self) -> None:
+        """This path needs no login."""
+        with self._cond:
+            self._checked_in += 1
+            self._cond.notify_all()
+
+    def request(self, path: Path) -> Future[CommandResult]:
+        """Ask to log this path in; the future gets its result."""
+        future: Future[CommandResult] = Future()
+        with self._cond:
+            if self._fired:
+                late = True
+            else:
+                late = False
+                self._requests.append(path)
+                self._results[path] = future
+                self._checked_in += 1
+                self._cond.notify_all()
+                fire = self._checked_in >= self._expected
+                if not fire:
+                    self._cond.wait_for(
+                        lambda: self._fired or self._checked_in >= self._expected, self._wait
+                    )
+                    fire = not self._fired
+                if fire:
+                    self._fired = True
+                    batch = list(self._requests)
+        if late:
+            self._login([path], {path: future})
+        elif fire:
+            threading.Thread(
+                target=self._login, args=(batch, dict(self._results)), daemon=True
+            ).start()
+        return future
+
+    def _login(self, paths: Sequence[Path], futures: dict[Path, Future[CommandResult]]) -> None:
+        logins = [verbs.NodeLogin(p.target.portal, p.target.iqn, p.iface) for p in paths]
+        try:
+            results = self._host.login_all(logins, timeout=self._timeout)
+        except Exception as error:  # noqa: BLE001 - every waiter must hear of it
+            for future in futures.values():
+                future.set_exception(error)
+            return
+        for path, result in zip(paths, results, strict=True):
+            futures[path].set_result(result)
+
+
+class PathBringUp:
+    """Brings one path from nothing to a SCSI disk with a WWID."""
+
+    def __init__(
+        self,
+        host: Host,
+        locks: Locks,
+        *,
+        chap: Chap | None,
+        timeouts: LoginTimeouts,
+        scan_attempts: int,
+        scan_timeout: float,
+        poll: float,
+        command_timeout: float,
+    ) -> None:
+        self._host = host
+        self._locks = locks
+        self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
+        self._sysfs = Sysfs(host)
+        self._settings = iscsiadm_mod.node_settings(chap, timeouts)
+        self._timeouts = timeouts
+        self._scan_attempts = max(1, scan_attempts)
+        self._scan_timeout = scan_timeout
+        self._poll = poll
+
+    def session(self, path: Path) -> SessionInfo | None:
+        """The logged-in session of a path, if any."""
+        return next(
+            (
+                s
+                for s in self._sysfs.sessions()
+                if s.logged_in
+                and s.iqn == path.target.iqn
+                and s.portal == path.target.portal
+                and s.iface == path.iface
+            ),
+            None,
+        )
+
+    def run(self, path: Path, batch: LoginBatch) -> PathResult:
+        """Bring the path up under its node-record lock; never raises."""
+        start = self._host.monotonic()
+        lock = self._locks.node(path.target.portal, path.target.iqn, path.iface)
+        lock.acquire()
+        try:
+            result = self._run_locked(path, batch)
+        except Exception as error:  # noqa: BLE001 - reported as the path's failure
+            result = PathResult(path, Outcome.FAILED, reason=str(error))
+        finally:
+            lock.release()
+        return dataclasses.replace(result, seconds=self._host.monotonic() - start)
+
+    def _run_locked(self, path: Path, batch: LoginBatch) -> PathResult:
+        new_record = new_session = False
+        session = self.session(path)
+        if session is None:
+            new_record = not self._iscsiadm.node_exists(path.target, path.iface)
+            try:
+                with NODE_DB_LOCK:
+                    self._iscsiadm.create_node(path.target, path.iface, self._settings)
+            except CommandError as error:
+                batch.skip()
+                self._forget_record(path, new_record)
+                return PathResult(path, Outcome.FAILED, reason=f"node record: {error}")
+            outcome = self._await_login(path, batch.request(path))
+            if isinstance(outcome, PathResult):
+                self._forget_record(path, new_record)
+                return dataclasses.replace(outcome, new_record=new_record)
+            session = outcome
+            new_session = True
+        else:
+            batch.skip()
+        disk = self._scan(session, path.target.lun)
+        if disk is None:
+            return PathResult(
+                path,
+                Outcome.FAILED,
+                reason=f"LUN {path.target.lun} not found on session {session.sid}",
+                new_session=new_session,
+                new_record=new_record,
+            )
+        wwid = self._wait_wwid(disk)
+        return PathResult(
+            path,
+            Outcome.ACTIVE,
+            device=disk,
+            wwid=wwid,
+            reason=None if wwid else "disk has no WWID",
+            new_session=new_session,
+            new_record=new_record,
+        )
+
+    def _await_login(self, path: Path, future: Future[CommandResult]) -> SessionInfo | PathResult:
+        """Wait for our login result or our session, whichever comes first."""
+        deadline = self._host.monotonic() + self._timeouts.worst_case + 30.0
+        while True:
+            if future.done():
+                try:
+                    result = future.result()
+                except Exception as error:  # noqa: BLE001
+                    return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
+                if result.exit_code in (0, IscsiadmExit.SESS_EXISTS):
+                    session = self._wait_session(path)
+                    if session is not None:
+                        return session
+                    return PathResult(path, Outcome.FAILED, reason="logged in, but no session")
+                return PathResult(
+                    path,
+                    Outcome.FAILED,
+                    reason=iscsiadm_mod.login_failure_reason(result),
+                    auth_failed=iscsiadm_mod.is_auth_failure(result),
+                )
+            session = self.session(path)
+            if session is not None:
+                return session
+            if self._host.monotonic() > deadline:
+                return PathResult(path, Outcome.FAILED, reason="login did not finish")
+            self._host.sleep(self._poll)
+
+    def _wait_session(self, path: Path) -> SessionInfo | None:
+        deadline = self._host.monotonic() + self._scan_timeout
+        while (session := self.session(path)) is None and self._host.monotonic() < deadline:
+            self._host.sleep(self._poll)
+        return session
+
+    def _scan(self, session: SessionInfo, lun: int) -> str | None:
+        """Scan exactly H:C:T:L and wait for its block device."""
+        for _ in range(self._scan_attempts):
+            found = self._sysfs.disk(session, lun)
+            if found is not None:
+                return found.device
+            channel, target = self._sysfs.scsi_target(session)
+            self._host.write(
+                verbs.ScsiScan(session.host, channel, target, lun), timeout=self._scan_timeout
+            )
+            deadline = self._host.monotonic() + self._scan_timeout / self._scan_attempts
+            while self._host.monotonic() < deadline:
+                found = self._sysfs.disk(session, lun)
+                if found is not None:
+                    return found.device
+                self._host.sleep(self._poll)
+        return None
+
+    def _wait_wwid(self, disk: str) -> str | None:
+        deadline = self._host.monotonic() + self._scan_timeout
+        while (wwid := self._sysfs.wwid(disk)) is None and self._host.monotonic() < deadline:
+            self._host.sleep(self._poll)
+        return wwid
+
+    def _forget_record(self, path: Path, created: bool) -> None:
+        """Remove a record this attach created for a path that never logged in."""
+        if created:
+            with NODE_DB_LOCK:
+                self._iscsiadm.delete_node(path.target, path.iface)

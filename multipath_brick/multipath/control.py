@@ -1,0 +1,90 @@
+"""multipathd and multipath: make, check, resize and flush maps.
+
+Why the library adds the WWID itself: with ``find_multipaths`` (strict or
+smart) multipathd will not map a WWID it has never seen with two paths, so a
+first attach through one live path would get no map. ``multipath -a WWID``
+records it in /etc/multipath/wwids; ``multipathd add path sdX`` then makes the
+map at once instead of waiting for a uevent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from multipath_brick.exception import MultipathUnavailableError
+from multipath_brick.host.base import CommandResult, Host
+from multipath_brick.privileged import verbs
+
+
+@dataclasses.dataclass(frozen=True)
+class PathState:
+    """One line of ``multipathd show paths raw format "%d %t %T %m"``.
+
+    ``sdb active ready 36001405a1b2c3``
+    """
+
+    device: str
+    dm_state: str
+    checker_state: str
+    map_name: str
+
+    @property
+    def usable(self) -> bool:
+        return self.dm_state == "active" and self.checker_state in ("ready", "ghost")
+
+
+def parse_paths(text: str) -> list[PathState]:
+    """Parse :class:`~multipath_brick.privileged.verbs.MultipathdShowPaths` output."""
+    states = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0].startswith("sd"):
+            states.append(
+                PathState(fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "")
+            )
+    return states
+
+
+class Multipath:
+    """The multipath verbs the connector uses, on one Host."""
+
+    def __init__(self, host: Host, *, timeout: float = 30.0) -> None:
+        self._host = host
+        self._timeout = timeout
+
+    def _run(self, command: verbs.Command) -> CommandResult:
+        return self._host.run(command, timeout=self._timeout)
+
+    def running(self) -> bool:
+        """Whether multipathd answers on its socket."""
+        return self._run(verbs.MultipathdShowDaemon()).ok
+
+    def require_running(self) -> None:
+        result = self._run(verbs.MultipathdShowDaemon())
+        if not result.ok:
+            raise MultipathUnavailableError(result.stderr.strip() or f"exit {result.exit_code}")
+
+    def add(self, wwid: str, device: str) -> None:
+        """Whitelist the WWID and hand multipathd the path (idempotent)."""
+        self._run(verbs.MultipathAddWwid(wwid)).check()
+        # "add path" for a path multipathd already has fails harmlessly; the map's
+        # presence is what the caller checks.
+        self._run(verbs.MultipathdAddPath(device))
+
+    def remove_path(self, device: str) -> None:
+        """Make multipathd forget a path; unknown paths are fine."""
+        self._run(verbs.MultipathdDelPath(device))
+
+    def flush(self, map_name: str) -> CommandResult:
+        return self._run(verbs.MultipathFlush(map_name))
+
+    def usable(self, map_name: str) -> bool:
+        """Whether the map has a path that can take I/O (``multipath -C``)."""
+        return self._run(verbs.MultipathCheck(map_name)).ok
+
+    def resize(self, map_name: str) -> None:
+        self._run(verbs.MultipathdResizeMap(map_name)).check()
+
+    def paths(self) -> list[PathState]:
+        result = self._run(verbs.MultipathdShowPaths())
+        return parse_paths(result.stdout) if result.ok else []

@@ -1,0 +1,199 @@
+"""sysfs lookups: iSCSI session -> SCSI host -> H:C:T:L -> sdX -> WWID -> dm-N.
+
+The kernel lays these out as::
+
+    /sys/class/iscsi_session/sessionN/{targetname,ifacename,state}
+    /sys/class/iscsi_session/sessionN/device -> .../hostH/sessionN
+    .../hostH/sessionN/targetH:C:T/H:C:T:L/block/sdX
+    /sys/class/iscsi_connection/connectionN:0/{persistent_address,persistent_port}
+    /sys/block/sdX/device/wwid          naa.6001405...   (the disk's WWID)
+    /sys/block/sdX/holders/dm-N         (the multipath map holding it)
+    /sys/block/dm-N/dm/uuid             mpath-36001405...
+
+Reading sysfs needs no privilege, so every lookup here is a plain file read
+through the Host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+
+from multipath_brick.host.base import Host
+
+_HOST_DIR = re.compile(r"host(\d+)$")
+_HCTL = re.compile(r"(\d+):(\d+):(\d+):(\d+)$")
+SECTOR = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    """An iSCSI session as sysfs shows it.
+
+    :ivar sid: session number (``sessionN``).
+    :ivar host: the SCSI host number the session created.
+    :ivar iqn: target name.
+    :ivar portal: ``address:port`` normalised like :class:`~.properties.Target`.
+    :ivar iface: the iscsiadm iface the session was made through.
+    :ivar state: ``LOGGED_IN``, ``FAILED``, ``FREE``...
+    """
+
+    sid: int
+    host: int
+    iqn: str
+    portal: str
+    iface: str
+    state: str
+
+    @property
+    def logged_in(self) -> bool:
+        return self.state == "LOGGED_IN"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiDisk:
+    """A SCSI disk of a session: its H:C:T:L and block device name."""
+
+    host: int
+    channel: int
+    target: int
+    lun: int
+    device: str
+
+
+def normalise_portal(address: str, port: str | int) -> str:
+    """``address:port`` with IPv6 bracketed and compressed, as properties do."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return f"{address}:{port}"
+    if parsed.version == 6:
+        return f"[{parsed.compressed}]:{port}"
+    return f"{address}:{port}"
+
+
+def multipath_wwid(sysfs_wwid: str) -> str:
+    """The WWID multipathd uses, from the kernel's ``device/wwid``.
+
+    The kernel prints the VPD 0x83 designator with its type (``naa.``, ``eui.``,
+    ``t10.``); udev's scsi_id, which multipathd relies on, prefixes the type's
+    number instead (3, 2, 1) and squeezes t10 spaces to underscores.
+    """
+    text = sysfs_wwid.strip()
+    kind, _, value = text.partition(".")
+    if kind == "naa":
+        return "3" + value
+    if kind == "eui":
+        return "2" + value
+    if kind == "t10":
+        return "1" + re.sub(r"\s+", "_", value.strip())
+    return re.sub(r"\s+", "_", text)
+
+
+class Sysfs:
+    """Read-only views of the kernel's SCSI, iSCSI and device-mapper objects."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    def _read(self, path: str) -> str | None:
+        try:
+            return self._host.read_text(path).strip()
+        except OSError:
+            return None
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every iSCSI session the kernel has, in session order."""
+        found = []
+        for name in self._host.list_dir("/sys/class/iscsi_session"):
+            if not name.startswith("session") or not name[7:].isdigit():
+                continue
+            info = self._session(int(name[7:]))
+            if info is not None:
+                found.append(info)
+        return sorted(found, key=lambda s: s.sid)
+
+    def _session(self, sid: int) -> SessionInfo | None:
+        base = f"/sys/class/iscsi_session/session{sid}"
+        conn = f"/sys/class/iscsi_connection/connection{sid}:0"
+        iqn = self._read(f"{base}/targetname")
+        address = self._read(f"{conn}/persistent_address") or self._read(f"{conn}/address")
+        port = self._read(f"{conn}/persistent_port") or self._read(f"{conn}/port")
+        host = _HOST_DIR.search(self._host.realpath(f"{base}/device").rsplit("/", 1)[0])
+        if iqn is None or address is None or port is None or host is None:
+            return None  # torn down while we looked
+        return SessionInfo(
+            sid=sid,
+            host=int(host.group(1)),
+            iqn=iqn,
+            portal=normalise_portal(address, port),
+            iface=self._read(f"{base}/ifacename") or "default",
+            state=self._read(f"{base}/state") or "UNKNOWN",
+        )
+
+    def disks(self, session: SessionInfo) -> list[ScsiDisk]:
+        """The SCSI disks the kernel created on a session, with their block devices."""
+        root = self._host.realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        disks = []
+        for target_dir in self._host.list_dir(root):
+            if not target_dir.startswith("target"):
+                continue
+            for hctl in self._host.list_dir(f"{root}/{target_dir}"):
+                match = _HCTL.match(hctl)
+                if not match:
+                    continue
+                blocks = self._host.list_dir(f"{root}/{target_dir}/{hctl}/block")
+                if blocks:
+                    h, c, t, lun = (int(g) for g in match.groups())
+                    disks.append(ScsiDisk(h, c, t, lun, blocks[0]))
+        return disks
+
+    def disk(self, session: SessionInfo, lun: int) -> ScsiDisk | None:
+        return next((d for d in self.disks(session) if d.lun == lun), None)
+
+    def scsi_target(self, session: SessionInfo) -> tuple[int, int]:
+        """(channel, target id) of the session's SCSI target; (0, 0) before it exists.
+
+        Software iSCSI gives every session its own SCSI host with one target,
+        channel 0 id 0, and the kernel may create that target only on scan.
+        """
+        root = self._host.realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        for name in self._host.list_dir(root):
+            match = re.fullmatch(r"target\d+:(\d+):(\d+)", name)
+            if match:
+                return int(match.group(1)), int(match.group(2))
+        return 0, 0
+
+    def wwid(self, device: str) -> str | None:
+        """The multipath WWID of a disk, or None when the kernel has none (yet)."""
+        raw = self._read(f"/sys/block/{device}/device/wwid")
+        return multipath_wwid(raw) if raw else None
+
+    def holders(self, device: str) -> list[str]:
+        return [
+            h for h in self._host.list_dir(f"/sys/block/{device}/holders") if h.startswith("dm-")
+        ]
+
+    def slaves(self, dm: str) -> list[str]:
+        return self._host.list_dir(f"/sys/block/{dm}/slaves")
+
+    def dm_uuid(self, dm: str) -> str | None:
+        return self._read(f"/sys/block/{dm}/dm/uuid")
+
+    def dm_name(self, dm: str) -> str | None:
+        return self._read(f"/sys/block/{dm}/dm/name")
+
+    def map_for_wwid(self, wwid: str) -> str | None:
+        """The ``dm-N`` multipath map of a WWID, found by its dm uuid."""
+        for name in self._host.list_dir("/sys/block"):
+            if name.startswith("dm-") and self.dm_uuid(name) == f"mpath-{wwid}":
+                return name
+        return None
+
+    def size_bytes(self, device: str) -> int | None:
+        sectors = self._read(f"/sys/block/{device}/size")
+        return int(sectors) * SECTOR if sectors and sectors.isdigit() else None
+
+    def exists(self, device: str) -> bool:
+        return self._host.exists(f"/sys/block/{device}")
