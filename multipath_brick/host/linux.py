@@ -1,0 +1,176 @@
+"""The real host: privileged verbs through oslo.privsep, reads straight from the file system.
+
+Only what needs root crosses into the privsep daemon: each verb goes to the
+entrypoint of the same name in :mod:`multipath_brick.privileged.entrypoints`,
+as its fields, and is rebuilt and checked there. Reading sysfs, ``/dev`` and
+``/etc`` needs no privilege and stays in the caller's process, under ``root``
+(``/`` on a real host; a temporary directory in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from oslo_privsep.comm import PrivsepTimeout
+
+from multipath_brick.exception import CommandTimeout
+from multipath_brick.host.base import TIMED_OUT, CommandResult
+from multipath_brick.privileged import entrypoints, start_daemon
+from multipath_brick.privileged.verbs import Command, NodeLogin, SysfsWrite
+
+__all__ = ["LinuxHost"]
+
+# How much longer than the command's own timeout we wait for the daemon's answer.
+# The entrypoint enforces the timeout itself; this only guards against a daemon
+# that stopped answering (its pool exhausted, or hung in the kernel).
+_DAEMON_GRACE = 30.0
+
+
+class LinuxHost:
+    """The :class:`~multipath_brick.host.base.Host` of a real Linux machine.
+
+    The privsep daemon is started on the first privileged call (forked directly
+    when the process is root, else through ``root_helper privsep-helper``).
+
+    :param root: the directory file reads are relative to; ``/`` on a real host.
+    :param root_helper: how to gain root when not root, e.g. ``sudo`` or ``sudo
+        cinder-rootwrap /etc/cinder/rootwrap.conf`` (os-brick's ``root_helper``).
+    """
+
+    def __init__(self, root: str = "/", root_helper: str | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.root_helper = root_helper
+
+    def __repr__(self) -> str:
+        return f"LinuxHost(root={self.root!r})"
+
+    # --- privileged ------------------------------------------------------------------
+
+    def run(self, command: Command, *, timeout: float) -> CommandResult:
+        """Run one verb in the privsep daemon; never raises for its exit code.
+
+        :raises InvalidArgument: the daemon refused one of the verb's fields.
+        """
+        start_daemon(self.root_helper)
+        entrypoint = getattr(entrypoints, command.entrypoint)
+        try:
+            outcome = entrypoint(*command.fields(), timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
+        except PrivsepTimeout:
+            return CommandResult(command.display(), TIMED_OUT, "", "privsep daemon did not answer")
+        return _result(command, outcome)
+
+    def login_all(
+        self, logins: Sequence[NodeLogin], *, timeout: float
+    ) -> tuple[CommandResult, ...]:
+        """Start every login at once, in one privileged call; results in order.
+
+        :raises InvalidArgument: the daemon refused a login; none was started.
+        """
+        if not logins:
+            return ()
+        start_daemon(self.root_helper)
+        paths = [[login.portal, login.iqn, login.iface] for login in logins]
+        # Typed loosely: privsep's wrapper also takes _wrap_timeout.
+        login_many: Callable[..., Sequence[Sequence[Any]]] = entrypoints.node_login_many
+        try:
+            outcomes = login_many(paths, timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
+        except PrivsepTimeout:
+            return tuple(
+                CommandResult(login.display(), TIMED_OUT, "", "privsep daemon did not answer")
+                for login in logins
+            )
+        return tuple(
+            _result(login, outcome) for login, outcome in zip(logins, outcomes, strict=True)
+        )
+
+    def write(self, write: SysfsWrite, *, timeout: float) -> None:
+        """Write a sysfs attribute in the privsep daemon.
+
+        :raises CommandTimeout: the write did not return in time (scans can hang).
+        :raises OSError: the kernel refused it.
+        :raises InvalidArgument: the daemon refused one of the verb's fields.
+        """
+        start_daemon(self.root_helper)
+        entrypoint = getattr(entrypoints, write.entrypoint)
+        try:
+            entrypoint(*write.fields(), timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
+        except PrivsepTimeout:
+            raise CommandTimeout(
+                ("write", write.path(), write.value()), TIMED_OUT, "privsep daemon did not answer"
+            ) from None
+
+    # --- unprivileged reads ----------------------------------------------------------
+
+    def _local(self, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"not an absolute host path: {path!r}")
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read_text(self, path: str) -> str:
+        """Read a file under the root.
+
+        :raises OSError: when it cannot be read.
+        """
+        with open(self._local(path), encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def list_dir(self, path: str) -> list[str]:
+        """Entry names of a directory, sorted; empty when it does not exist."""
+        try:
+            return sorted(os.listdir(self._local(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def exists(self, path: str) -> bool:
+        """Whether the path exists (following symlinks)."""
+        return os.path.exists(self._local(path))
+
+    def realpath(self, path: str) -> str:
+        """The path with symlinks resolved, as an absolute host path.
+
+        Symlinks are resolved inside the root: sysfs links are relative
+        (``../../devices/...``), and an absolute one is taken as a host path.
+        """
+        return _resolve(self.root, path)
+
+    # --- time ------------------------------------------------------------------------
+
+    def monotonic(self) -> float:
+        """Seconds on the monotonic clock."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for real."""
+        time.sleep(seconds)
+
+
+def _result(command: Command, outcome: Sequence[Any]) -> CommandResult:
+    # Over the socket the outcome comes back as a tuple again (privsep unpacks
+    # msgpack arrays with use_list=False); in-process calls return it as is.
+    code, stdout, stderr, duration = outcome
+    return CommandResult(command.display(), int(code), str(stdout), str(stderr), float(duration))
+
+
+def _resolve(root: str, path: str, _depth: int = 0) -> str:
+    """Resolve ``path`` (absolute, as on the host) with every link taken inside ``root``."""
+    if _depth > 40:  # as the kernel's ELOOP limit
+        raise OSError(f"too many levels of symbolic links: {path}")
+    parts = [p for p in path.split("/") if p and p != "."]
+    done: list[str] = []
+    for index, part in enumerate(parts):
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        local = os.path.join(root, *done, part)
+        if os.path.islink(local):
+            target = os.readlink(local)
+            base = "/" if target.startswith("/") else "/" + "/".join(done)
+            rest = "/".join(parts[index + 1 :])
+            joined = os.path.join(base, target, rest) if rest else os.path.join(base, target)
+            return _resolve(root, joined, _depth + 1)
+        done.append(part)
+    return "/" + "/".join(done)

@@ -1,0 +1,358 @@
+"""The privsep entrypoints: one narrow function per verb, run inside the daemon.
+
+Each function is named after its verb's :attr:`~.verbs.Verb.entrypoint`, takes
+the verb's fields positionally plus ``timeout``, and rebuilds the verb first, so
+its validation runs in the daemon, where the privilege is: a compromised caller
+can only send field values, and every value is checked again here. No function
+accepts an argv or a path, and none runs anything but its verb's argv.
+
+Commands return ``(exit_code, stdout, stderr, duration)``, a tuple msgpack can
+carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
+that is missing returns 127 and one that cannot be executed 126, as a shell
+would, so callers see one kind of answer. Sysfs writes return None or raise.
+
+:func:`node_login_many` is the one entrypoint with no verb of its own: it starts
+every ``iscsiadm --login`` at once, so N logins cost one call and one pool
+thread, and the daemon's thread pool never caps their parallelism.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from typing import TypeVar
+
+from multipath_brick.exception import CommandTimeout, InvalidArgument
+from multipath_brick.privileged import context, verbs
+
+#: Exit status of a command killed at its timeout. The same value as
+#: :data:`multipath_brick.host.base.TIMED_OUT` (a test keeps them equal): it is
+#: repeated here because host/ imports this package and not the other way round.
+TIMED_OUT = -9
+
+#: ``(exit_code, stdout, stderr, duration)``: what a command entrypoint returns.
+Outcome = tuple[int, str, str, float]
+
+#: Most logins one call may start; a host has a few dozen paths at most.
+MAX_LOGINS = 256
+
+# After a kill, how long to wait for the pipes to close: a helper that left the
+# process group could keep them open forever.
+_REAP_SECONDS = 1.0
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _entrypoint(func: _F) -> _F:
+    wrapped = context.entrypoint(func)
+    # privsep returns a functools.partial; give it the function's name, docstring
+    # and __wrapped__ so that inspect.signature() and the docs show the real
+    # parameters.
+    functools.update_wrapper(wrapped, func)
+    return wrapped  # type: ignore[return-value]
+
+
+def _check_timeout(timeout: object) -> float:
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidArgument("timeout", f"not a positive number of seconds: {timeout!r}")
+    return float(timeout)
+
+
+def _start(argv: Sequence[str]) -> subprocess.Popen[str] | Outcome:
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # The parsers expect untranslated messages and C number formats.
+            env={**os.environ, "LC_ALL": "C"},
+            text=True,
+            errors="replace",
+            close_fds=True,
+            # Its own process group, so that a kill at the timeout also takes the
+            # program's children, which would otherwise hold our pipes open.
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        return (127, "", str(exc), 0.0)
+    except OSError as exc:
+        return (126, "", str(exc), 0.0)
+
+
+def _finish(proc: subprocess.Popen[str] | Outcome, started: float, deadline: float) -> Outcome:
+    if isinstance(proc, tuple):
+        return proc
+    try:
+        out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        code = proc.poll()
+        if code is None:
+            # Note for logins: iscsid goes on logging in after iscsiadm is killed;
+            # the session may still appear, and the caller must expect it.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        try:
+            out, err = proc.communicate(timeout=_REAP_SECONDS)
+        except subprocess.TimeoutExpired:
+            out, err = "", ""
+        if code is None:
+            return (TIMED_OUT, out, err, time.monotonic() - started)
+    return (proc.returncode, out, err, time.monotonic() - started)
+
+
+def _run(command: verbs.Command, timeout: float) -> Outcome:
+    """Run a verb's argv with a timeout; never raises for its exit status."""
+    timeout = _check_timeout(timeout)
+    started = time.monotonic()
+    return _finish(_start(command.argv()), started, started + timeout)
+
+
+def _write(write: verbs.SysfsWrite, timeout: float) -> None:
+    """Write a verb's value to its sysfs attribute, giving up after ``timeout``.
+
+    The write runs in a daemon thread because the kernel may hold it for minutes
+    (a scan waits for every LUN's inquiry to time out on a dead path); the thread
+    is abandoned, not killed, since nothing can interrupt it.
+
+    :raises CommandTimeout: the write did not return in time.
+    :raises OSError: the kernel refused the write.
+    """
+    timeout = _check_timeout(timeout)
+    path, value = write.path(), write.value()
+    if os.path.normpath(path) != path or not path.startswith("/sys/"):
+        raise InvalidArgument("path", f"not a sysfs attribute: {path!r}")
+    done: futures.Future[None] = futures.Future()
+
+    def work() -> None:
+        done.set_running_or_notify_cancel()
+        try:
+            # No O_CREAT: an attribute that does not exist must fail, not be made.
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                # One write(2): sysfs takes the value from a single call.
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except BaseException as exc:  # handed over to the waiting thread, raised there
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    threading.Thread(target=work, name=f"sysfs-write {path}", daemon=True).start()
+    try:
+        done.result(timeout)
+    except futures.TimeoutError:
+        if done.done():  # the kernel's own ETIMEDOUT, not ours
+            raise
+        raise CommandTimeout(("write", path, value), TIMED_OUT, "") from None
+
+
+# --- iscsiadm: node records and sessions -------------------------------------------
+
+
+@_entrypoint
+def node_new(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Create the node record of (portal, iqn, iface): :class:`~.verbs.NodeNew`."""
+    return _run(verbs.NodeNew(portal, iqn, iface), timeout)
+
+
+@_entrypoint
+def node_delete(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Delete a node record: :class:`~.verbs.NodeDelete`."""
+    return _run(verbs.NodeDelete(portal, iqn, iface), timeout)
+
+
+@_entrypoint
+def node_show(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Show a node record: :class:`~.verbs.NodeShow`."""
+    return _run(verbs.NodeShow(portal, iqn, iface), timeout)
+
+
+@_entrypoint
+def node_login(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Log in to one node: :class:`~.verbs.NodeLogin`."""
+    return _run(verbs.NodeLogin(portal, iqn, iface), timeout)
+
+
+@_entrypoint
+def node_logout(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Log out of one node: :class:`~.verbs.NodeLogout`."""
+    return _run(verbs.NodeLogout(portal, iqn, iface), timeout)
+
+
+@_entrypoint
+def node_update(
+    portal: str, iqn: str, iface: str, name: str, value: str, timeout: float
+) -> Outcome:
+    """Set one allowed node setting: :class:`~.verbs.NodeUpdate`."""
+    return _run(verbs.NodeUpdate(portal, iqn, iface, name, value), timeout)
+
+
+@_entrypoint
+def node_list(timeout: float) -> Outcome:
+    """List node records: :class:`~.verbs.NodeList`."""
+    return _run(verbs.NodeList(), timeout)
+
+
+@_entrypoint
+def session_list(timeout: float) -> Outcome:
+    """List sessions: :class:`~.verbs.SessionList`."""
+    return _run(verbs.SessionList(), timeout)
+
+
+@_entrypoint
+def session_rescan(sid: int, timeout: float) -> Outcome:
+    """Rescan one session: :class:`~.verbs.SessionRescan`."""
+    return _run(verbs.SessionRescan(sid), timeout)
+
+
+@_entrypoint
+def node_login_many(paths: Sequence[Sequence[str]], timeout: float) -> tuple[Outcome, ...]:
+    """Log in to every ``[portal, iqn, iface]`` at once; results in the same order.
+
+    Every entry is validated (as a :class:`~.verbs.NodeLogin`) before any
+    process starts; then all start together and share one deadline, and those
+    still running at it are killed and reported as :data:`TIMED_OUT`.
+
+    :param paths: up to :data:`MAX_LOGINS` entries of ``[portal, iqn, iface]``.
+    :param timeout: seconds for the whole set.
+    :returns: one ``(exit_code, stdout, stderr, duration)`` per entry.
+    :raises InvalidArgument: an entry is malformed; nothing was started.
+    """
+    timeout = _check_timeout(timeout)
+    if not isinstance(paths, (list, tuple)) or len(paths) > MAX_LOGINS:
+        raise InvalidArgument("paths", f"not a list of at most {MAX_LOGINS} paths")
+    logins = []
+    for index, entry in enumerate(paths):
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3:
+            raise InvalidArgument("paths", f"entry {index} is not [portal, iqn, iface]")
+        logins.append(verbs.NodeLogin(*entry))
+    if not logins:
+        return ()
+    started = time.monotonic()
+    deadline = started + timeout
+    procs = [_start(login.argv()) for login in logins]
+    # One waiter per process: each drains its own pipes and gets its own duration.
+    with futures.ThreadPoolExecutor(len(procs), thread_name_prefix="login") as pool:
+        return tuple(pool.map(lambda proc: _finish(proc, started, deadline), procs))
+
+
+# --- iscsiadm: sendtargets discovery --------------------------------------------------
+
+
+@_entrypoint
+def discovery_new(portal: str, iface: str, timeout: float) -> Outcome:
+    """Create a sendtargets discovery record: :class:`~.verbs.DiscoveryNew`."""
+    return _run(verbs.DiscoveryNew(portal, iface), timeout)
+
+
+@_entrypoint
+def discovery_delete(portal: str, iface: str, timeout: float) -> Outcome:
+    """Delete a discovery record: :class:`~.verbs.DiscoveryDelete`."""
+    return _run(verbs.DiscoveryDelete(portal, iface), timeout)
+
+
+@_entrypoint
+def discovery_run(portal: str, iface: str, timeout: float) -> Outcome:
+    """Discover without writing node records: :class:`~.verbs.DiscoveryRun`."""
+    return _run(verbs.DiscoveryRun(portal, iface), timeout)
+
+
+@_entrypoint
+def discovery_update(portal: str, iface: str, name: str, value: str, timeout: float) -> Outcome:
+    """Set one allowed discovery setting: :class:`~.verbs.DiscoveryUpdate`."""
+    return _run(verbs.DiscoveryUpdate(portal, iface, name, value), timeout)
+
+
+# --- multipath / multipathd ------------------------------------------------------------
+
+
+@_entrypoint
+def multipathd_show_daemon(timeout: float) -> Outcome:
+    """Ask multipathd whether it runs: :class:`~.verbs.MultipathdShowDaemon`."""
+    return _run(verbs.MultipathdShowDaemon(), timeout)
+
+
+@_entrypoint
+def multipathd_show_paths(timeout: float) -> Outcome:
+    """Path states: :class:`~.verbs.MultipathdShowPaths`."""
+    return _run(verbs.MultipathdShowPaths(), timeout)
+
+
+@_entrypoint
+def multipathd_add_path(device: str, timeout: float) -> Outcome:
+    """Hand a path to multipathd: :class:`~.verbs.MultipathdAddPath`."""
+    return _run(verbs.MultipathdAddPath(device), timeout)
+
+
+@_entrypoint
+def multipathd_del_path(device: str, timeout: float) -> Outcome:
+    """Take a path from multipathd: :class:`~.verbs.MultipathdDelPath`."""
+    return _run(verbs.MultipathdDelPath(device), timeout)
+
+
+@_entrypoint
+def multipath_add_wwid(wwid: str, timeout: float) -> Outcome:
+    """Record a WWID: :class:`~.verbs.MultipathAddWwid`."""
+    return _run(verbs.MultipathAddWwid(wwid), timeout)
+
+
+@_entrypoint
+def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
+    """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
+    return _run(verbs.MultipathRemoveWwid(wwid), timeout)
+
+
+@_entrypoint
+def multipath_flush(map_name: str, timeout: float) -> Outcome:
+    """Flush and remove a map: :class:`~.verbs.MultipathFlush`."""
+    return _run(verbs.MultipathFlush(map_name), timeout)
+
+
+@_entrypoint
+def multipath_check(map_name: str, timeout: float) -> Outcome:
+    """Whether a map has a usable path: :class:`~.verbs.MultipathCheck`."""
+    return _run(verbs.MultipathCheck(map_name), timeout)
+
+
+@_entrypoint
+def multipathd_resize_map(map_name: str, timeout: float) -> Outcome:
+    """Resize a map after its paths grew: :class:`~.verbs.MultipathdResizeMap`."""
+    return _run(verbs.MultipathdResizeMap(map_name), timeout)
+
+
+# --- sysfs writes ---------------------------------------------------------------------
+
+
+@_entrypoint
+def scsi_scan(host: int, channel: int, target: int, lun: int, timeout: float) -> None:
+    """Scan one H:C:T:L: :class:`~.verbs.ScsiScan`."""
+    _write(verbs.ScsiScan(host, channel, target, lun), timeout)
+
+
+@_entrypoint
+def scsi_delete(device: str, timeout: float) -> None:
+    """Remove a SCSI disk: :class:`~.verbs.ScsiDelete`."""
+    _write(verbs.ScsiDelete(device), timeout)
+
+
+@_entrypoint
+def scsi_rescan(device: str, timeout: float) -> None:
+    """Re-read a SCSI disk's size: :class:`~.verbs.ScsiRescan`."""
+    _write(verbs.ScsiRescan(device), timeout)

@@ -1,0 +1,308 @@
+"""The privileged entrypoints, run in process (as the daemon runs them).
+
+Programs are shadowed on ``PATH`` by small shell scripts in a temporary
+directory; they record their argv, so a test can prove that nothing ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import pathlib
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from oslo_config import cfg
+from oslo_privsep import capabilities
+
+from multipath_brick import privileged
+from multipath_brick.exception import InvalidArgument
+from multipath_brick.host import base
+from multipath_brick.privileged import context, entrypoints, verbs
+
+PORTAL = "10.0.0.1:3260"
+IQN = "iqn.2010-10.org.openstack:volume-1"
+
+
+def fake_program(bindir: pathlib.Path, name: str, body: str) -> None:
+    """A shell script standing in for ``name``; it appends its argv to ``<bindir>/log``."""
+    script = bindir / name
+    script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{bindir}/log"\n{body}\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture
+def bindir(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """An otherwise empty ``PATH`` with recording fakes of every program the verbs run."""
+    path = tmp_path / "bin"
+    path.mkdir()
+    for name in ("iscsiadm", "multipath", "multipathd"):
+        fake_program(path, name, "exit 0")
+    monkeypatch.setenv("PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def in_process() -> Iterator[None]:
+    """Entrypoints run in this process, as they do inside the daemon."""
+    context.set_client_mode(False)
+    yield
+    context.set_client_mode(True)
+
+
+# --- the set of entrypoints ------------------------------------------------------------
+
+
+def exported() -> dict[str, object]:
+    return {
+        name: obj
+        for name, obj in vars(entrypoints).items()
+        if not name.startswith("_") and context.is_entrypoint(obj)
+    }
+
+
+def test_one_entrypoint_per_verb_taking_its_fields_and_timeout() -> None:
+    for verb in verbs.ALL_VERBS:
+        function = getattr(entrypoints, verb.entrypoint)
+        assert context.is_entrypoint(function), verb.entrypoint
+        fields = [field.name for field in dataclasses.fields(verb)]  # type: ignore[arg-type]
+        assert list(inspect.signature(function).parameters) == [*fields, "timeout"]
+
+
+def test_no_other_entrypoint_than_the_verbs_and_login_many() -> None:
+    expected = {verb.entrypoint for verb in verbs.ALL_VERBS} | {"node_login_many"}
+    assert set(exported()) == expected
+    assert list(inspect.signature(entrypoints.node_login_many).parameters) == [
+        "paths",
+        "timeout",
+    ]
+
+
+def test_no_entrypoint_takes_an_argv_or_a_path() -> None:
+    for name, function in exported().items():
+        params = set(inspect.signature(function).parameters)  # type: ignore[arg-type]
+        assert not params & {"argv", "cmd", "command", "path", "args"}, name
+
+
+def test_context_keeps_only_cap_sys_admin_and_a_larger_pool() -> None:
+    assert context.conf.capabilities == [capabilities.CAP_SYS_ADMIN]
+    assert context.conf.thread_pool_size == privileged.THREAD_POOL_SIZE == 32
+    assert context.pypath == "multipath_brick.privileged.context"
+    assert context.cfg_section == "multipath_brick_privileged"
+
+
+def test_importing_the_verbs_and_the_host_protocol_leaves_privsep_out() -> None:
+    # FakeHost users import these; oslo.privsep drags in eventlet and its warning.
+    code = (
+        "import sys, multipath_brick.privileged.verbs, multipath_brick.host;"
+        "sys.exit('oslo_privsep' in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_timed_out_matches_the_host_constant() -> None:
+    assert entrypoints.TIMED_OUT == base.TIMED_OUT
+
+
+def test_helper_command_comes_from_the_root_helper() -> None:
+    cmd = privileged.helper_command("sudo cinder-rootwrap /etc/cinder/rootwrap.conf")
+    assert cmd[:4] == ["sudo", "cinder-rootwrap", "/etc/cinder/rootwrap.conf", "privsep-helper"]
+    assert privileged.helper_command(None)[:2] == ["sudo", "privsep-helper"]
+
+
+def test_privsep_appends_our_context_and_socket_to_the_helper_command() -> None:
+    cfg.CONF.set_override("helper_command", "sudo privsep-helper", group=privileged.CFG_SECTION)
+    try:
+        assert context.helper_command("/tmp/d/privsep.sock") == [
+            "sudo",
+            "privsep-helper",
+            "--privsep_context",
+            "multipath_brick.privileged.context",
+            "--privsep_sock_path",
+            "/tmp/d/privsep.sock",
+        ]
+    finally:
+        cfg.CONF.clear_override("helper_command", group=privileged.CFG_SECTION)
+
+
+# --- validation inside the entrypoint ------------------------------------------------
+
+INJECTIONS = [
+    ("node_login", ("-o", IQN, "default"), "portal"),
+    ("node_login", ("--login", IQN, "default"), "portal"),
+    ("node_new", (f"{PORTAL} -o delete", IQN, "default"), "portal"),
+    ("node_new", ("../../etc:3260", IQN, "default"), "portal"),
+    ("node_login", (PORTAL, "--login", "default"), "iqn"),
+    ("node_delete", (PORTAL, f"{IQN}\n-o delete", "default"), "iqn"),
+    ("node_show", (PORTAL, f"{IQN} -o update", "default"), "iqn"),
+    ("node_login", (PORTAL, IQN, "--foo"), "iface"),
+    ("node_logout", (PORTAL, IQN, "default all"), "iface"),
+    ("node_update", (PORTAL, IQN, "default", "iface.net_ifacename", "eth0"), "name"),
+    ("node_update", (PORTAL, IQN, "default", "node.startup", "-o"), "node.startup"),
+    ("node_update", (PORTAL, IQN, "default", "node.startup", "manual\nx"), "node.startup"),
+    (
+        "node_update",
+        (PORTAL, IQN, "default", "node.session.auth.password", "s3cret\nnode.startup=auto"),
+        "node.session.auth.password",
+    ),
+    ("discovery_update", (PORTAL, "default", "node.startup", "manual"), "name"),
+    ("discovery_run", (PORTAL, "--foo"), "iface"),
+    ("discovery_new", ("-o:3260", "default"), "portal"),
+    ("session_rescan", ("1",), "sid"),
+    ("session_rescan", (True,), "sid"),
+    ("multipathd_add_path", ("sda; rm -rf /",), "device"),
+    ("multipathd_del_path", ("../../etc/passwd",), "device"),
+    ("multipath_add_wwid", ("-a",), "wwid"),
+    ("multipath_remove_wwid", ("3600 -w",), "wwid"),
+    ("multipath_flush", ("../../etc/passwd",), "map_name"),
+    ("multipath_check", ("--all",), "map_name"),
+    ("multipathd_resize_map", ("mpatha\nshutdown",), "map_name"),
+    ("scsi_scan", (1, 0, 0, "1"), "lun"),
+    ("scsi_scan", (1, 0, 0, -1), "lun"),
+    ("scsi_scan", ("1/../../..", 0, 0, 1), "host"),
+    ("scsi_delete", ("sda; rm -rf /",), "device"),
+    ("scsi_delete", ("../../etc/passwd",), "device"),
+    ("scsi_rescan", ("sda/../../../etc",), "device"),
+]
+
+
+@pytest.mark.usefixtures("in_process")
+@pytest.mark.parametrize(("name", "args", "field"), INJECTIONS)
+def test_entrypoint_refuses_injection_before_running_anything(
+    bindir: pathlib.Path, name: str, args: tuple[object, ...], field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        getattr(entrypoints, name)(*args, 5.0)
+    assert info.value.field == field
+    assert "s3cret" not in str(info.value)
+    assert not (bindir / "log").exists()
+
+
+@pytest.mark.usefixtures("in_process")
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", None, True])
+def test_entrypoint_refuses_a_bad_timeout(bindir: pathlib.Path, timeout: object) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        entrypoints.node_login(PORTAL, IQN, "default", timeout)  # type: ignore[arg-type]
+    assert info.value.field == "timeout"
+    assert not (bindir / "log").exists()
+
+
+@pytest.mark.usefixtures("in_process")
+@pytest.mark.parametrize(
+    ("paths", "field"),
+    [
+        ("10.0.0.1:3260", "paths"),
+        ([[PORTAL, IQN]], "paths"),
+        ([[PORTAL, IQN, "default", "-o"]], "paths"),
+        ([[PORTAL, IQN, "default"], ["10.0.0.2:3260", "--login", "default"]], "iqn"),
+        ([[PORTAL, IQN, "default"], ["10.0.0.2:3260", IQN, "--foo"]], "iface"),
+        ([[PORTAL, IQN, "default"]] * (entrypoints.MAX_LOGINS + 1), "paths"),
+    ],
+)
+def test_login_many_validates_every_path_before_starting_any(
+    bindir: pathlib.Path, paths: object, field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        entrypoints.node_login_many(paths, 5.0)  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert not (bindir / "log").exists()
+
+
+@pytest.mark.usefixtures("in_process")
+def test_sysfs_write_refuses_a_path_outside_sys() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Escape(verbs.SysfsWrite):
+        entrypoint = "escape"
+
+        def path(self) -> str:
+            return "/sys/../etc/passwd"
+
+        def value(self) -> str:
+            return "x"
+
+    with pytest.raises(InvalidArgument) as info:
+        entrypoints._write(Escape(), 5.0)
+    assert info.value.field == "path"
+
+
+@pytest.mark.usefixtures("in_process")
+@pytest.mark.skipif(not os.path.isdir("/sys/block"), reason="needs sysfs")
+def test_sysfs_write_never_creates_a_missing_attribute() -> None:
+    with pytest.raises(FileNotFoundError):
+        entrypoints.scsi_rescan("sdzzz", 5.0)
+    assert not os.path.exists("/sys/block/sdzzz")
+
+
+# --- running commands ------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("in_process")
+def test_run_returns_status_output_and_runs_in_the_c_locale(bindir: pathlib.Path) -> None:
+    fake_program(bindir, "iscsiadm", 'echo "LC_ALL=$LC_ALL"; echo oops >&2; exit 21')
+    code, out, err, duration = entrypoints.node_show(PORTAL, IQN, "default", 5.0)
+    assert (code, out, err) == (21, "LC_ALL=C\n", "oops\n")
+    assert 0 <= duration < 5
+    log = (bindir / "log").read_text()
+    assert log == f"iscsiadm -m node -T {IQN} -p {PORTAL} -I default -o show\n"
+
+
+@pytest.mark.usefixtures("in_process")
+def test_run_kills_a_command_at_its_timeout(bindir: pathlib.Path) -> None:
+    # Not exec: the shell's child sleep would keep our pipes open if only the
+    # shell were killed.
+    fake_program(bindir, "iscsiadm", "echo started; /bin/sleep 10; echo never")
+    started = time.monotonic()
+    code, out, _err, duration = entrypoints.node_list(0.3)
+    assert code == entrypoints.TIMED_OUT == base.TIMED_OUT
+    assert out == "started\n"
+    assert 0.3 <= duration < 2
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.usefixtures("in_process")
+def test_a_missing_program_exits_127(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _out, err, _duration = entrypoints.multipathd_show_daemon(5.0)
+    assert code == 127
+    assert "multipathd" in err
+
+
+@pytest.mark.usefixtures("in_process")
+def test_login_many_runs_every_login_at_once_and_keeps_the_order(bindir: pathlib.Path) -> None:
+    fake_program(
+        bindir,
+        "iscsiadm",
+        '/bin/sleep 0.5\ncase "$*" in *"-p 10.0.0.5:3260 "*) echo exists >&2; exit 15;; esac\n'
+        'echo "Login to [$4 $6] successful."',
+    )
+    paths = [[f"10.0.0.{i}:3260", IQN, "default"] for i in range(1, 9)]
+    started = time.monotonic()
+    results = entrypoints.node_login_many(paths, 5.0)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5
+    assert [code for code, *_ in results] == [0, 0, 0, 0, 15, 0, 0, 0]
+    assert results[0][1] == f"Login to [{IQN} 10.0.0.1:3260] successful.\n"
+    assert results[4][2] == "exists\n"
+    assert all(0.5 <= duration < 1.5 for *_, duration in results)
+    assert len((bindir / "log").read_text().splitlines()) == 8
+
+
+@pytest.mark.usefixtures("in_process")
+def test_login_many_kills_stragglers_at_the_shared_deadline(bindir: pathlib.Path) -> None:
+    fake_program(bindir, "iscsiadm", 'case "$*" in *"-p 10.0.0.2:3260 "*) /bin/sleep 10;; esac')
+    paths = [[f"10.0.0.{i}:3260", IQN, "default"] for i in range(1, 4)]
+    started = time.monotonic()
+    results = entrypoints.node_login_many(paths, 0.5)
+    assert time.monotonic() - started < 2
+    assert [code for code, *_ in results] == [0, entrypoints.TIMED_OUT, 0]
+
+
+@pytest.mark.usefixtures("in_process")
+def test_login_many_of_nothing_starts_nothing(bindir: pathlib.Path) -> None:
+    assert entrypoints.node_login_many([], 5.0) == ()
+    assert not (bindir / "log").exists()
