@@ -1,0 +1,302 @@
+"""ISCSIMultipathConnector on the FakeHost: attach, detach, extend, failures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from os_brick import exception as brick_exception
+from os_brick.initiator import initiator_connector
+
+from multipath_brick import ISCSIMultipathConnector
+from multipath_brick.exception import (
+    AuthenticationError,
+    DetachError,
+    DeviceNotReadyTimeout,
+    FlushError,
+    MultipathUnavailableError,
+    NoUsablePathError,
+)
+from multipath_brick.testing import FakeHost
+from multipath_brick.tests.unit.conftest import CHAP, FAST, GIB, IQN, PORTALS, plural, singular
+
+
+def argvs(host: FakeHost) -> list[str]:
+    return [" ".join(call[0]) for call in host.calls]
+
+
+def assert_nothing_left(host: FakeHost) -> None:
+    assert host.leftovers() == {}
+
+
+def test_is_an_os_brick_connector(connector):
+    assert isinstance(connector, initiator_connector.InitiatorConnector)
+    assert connector.get_search_path() == "/dev/disk/by-path"
+
+
+def test_plural_connect_returns_the_map_with_every_path(connector, host):
+    info = connector.connect_volume(plural())
+    wwid = host.targets[IQN].wwid(1) if hasattr(host, "targets") else info["multipath_id"]
+    assert info["type"] == "block"
+    assert info["path"].startswith("/dev/dm-")
+    assert info["multipath_id"] == info["scsi_wwn"] == wwid
+    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    assert [p["portal"] for p in info["paths"]] == PORTALS
+    assert all(p["iface"] == "default" for p in info["paths"])
+    map_name = info["path"].rsplit("/", 1)[1]
+    assert len(host.maps()[wwid] if wwid in host.maps() else host.maps()[map_name]) == 4
+    assert connector.check_valid_device(info["path"])
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_logins_run_together_in_one_call(connector, host):
+    for portal in PORTALS:
+        host.set_latency(portal, 4.0)  # 0.2 s real each
+    start = time.monotonic()
+    info = connector.connect_volume(plural())
+    elapsed = time.monotonic() - start
+    assert host.max_concurrent_logins == 4
+    assert elapsed < 0.2 * 4  # serial logins would take 0.8 s
+    connector.disconnect_volume(plural(), info)
+
+
+def test_chap_and_manual_scan_written_on_every_portal_with_iface(connector, host):
+    info = connector.connect_volume(plural())
+    for portal in PORTALS:
+        settings = host.node_settings(portal, IQN, "default")
+        assert settings["node.session.auth.authmethod"] == "CHAP"
+        assert settings["node.session.auth.username"] == CHAP[0]
+        assert settings["node.session.auth.password"] == CHAP[1]
+        assert settings["node.session.scan"] == "manual"
+        assert settings["node.conn[0].timeo.login_timeout"] == "4"
+    for argv in argvs(host):
+        if argv.startswith("iscsiadm -m node -T"):
+            assert " -I default " in argv
+    assert CHAP[1] not in "\n".join(argvs(host))
+    connector.disconnect_volume(plural(), info)
+
+
+def test_manual_scan_creates_only_the_wanted_lun(connector, host):
+    info = connector.connect_volume(plural(lun=2))
+    luns = {hctl.rsplit(":", 1)[1] for hctl, _ in host.disks().values()}
+    assert luns == {"2"}
+    connector.disconnect_volume(plural(lun=2), info)
+    assert_nothing_left(host)
+
+
+def test_singular_properties_discover_the_other_portals(connector, host):
+    info = connector.connect_volume(singular())
+    assert sorted(p["portal"] for p in info["paths"]) == sorted(PORTALS)
+    assert info["paths"][0]["portal"] == PORTALS[0]
+    assert "--discover" in "\n".join(argvs(host))
+    # Discovery leaves no records of its own behind.
+    connector.disconnect_volume(singular(), info)
+    assert_nothing_left(host)
+
+
+def test_singular_detach_without_device_info_finds_discovered_paths(connector, host):
+    connector.connect_volume(singular())
+    connector.disconnect_volume(singular(), None)
+    assert_nothing_left(host)
+
+
+def test_map_is_made_with_multipath_a_then_add_path(connector, host):
+    info = connector.connect_volume(plural())
+    calls = argvs(host)
+    first_add = min(i for i, a in enumerate(calls) if a.startswith("multipath -a"))
+    first_path = min(i for i, a in enumerate(calls) if a.startswith("multipathd add path"))
+    assert first_add < first_path
+    connector.disconnect_volume(plural(), info)
+
+
+def test_waits_for_the_map_to_be_ready(connector, host):
+    host.set_map_ready_delay(6.0)  # 0.3 s real
+    start = time.monotonic()
+    info = connector.connect_volume(plural())
+    assert time.monotonic() - start >= 0.25
+    assert connector.check_valid_device(info["path"])
+    connector.disconnect_volume(plural(), info)
+
+
+def test_map_never_ready_raises_and_cleans_up(host, tmp_path):
+    host.set_map_ready_delay(10_000)
+    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    with pytest.raises(DeviceNotReadyTimeout):
+        connector.connect_volume(plural())
+    assert_nothing_left(host)
+
+
+def test_dead_portal_returns_within_grace(connector, host):
+    host.set_unreachable(PORTALS[3], True)
+    start = time.monotonic()
+    info = connector.connect_volume(plural())
+    elapsed = time.monotonic() - start
+    assert elapsed < FAST.grace + 0.5
+    states = {p["portal"]: p["state"] for p in info["paths"]}
+    assert [states[p] for p in PORTALS[:3]] == ["active"] * 3
+    assert states[PORTALS[3]] in ("pending", "failed")
+    assert connector.wait_for_pending(10)
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_slow_portal_joins_the_map_in_the_background(connector, host):
+    host.set_latency(PORTALS[3], 20.0)  # 1 s real, far beyond the 0.3 s grace
+    info = connector.connect_volume(plural())
+    assert info["paths"][3]["state"] == "pending"
+    assert len(host.maps()[info["multipath_id"]]) == 3
+    assert connector.wait_for_pending(10)
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_detach_while_a_path_is_pending_leaves_nothing(connector, host):
+    host.set_latency(PORTALS[3], 10.0)
+    info = connector.connect_volume(plural())
+    connector.disconnect_volume(plural(), info)
+    assert connector.wait_for_pending(10)
+    assert_nothing_left(host)
+
+
+def test_all_portals_dead(connector, host):
+    for portal in PORTALS:
+        host.set_unreachable(portal, True)
+    with pytest.raises(NoUsablePathError) as info:
+        connector.connect_volume(plural())
+    assert isinstance(info.value, brick_exception.VolumeDeviceNotFound)
+    assert not isinstance(info.value, AuthenticationError)
+    assert len(info.value.failures) == 4
+    assert all("TRANS_TIMEOUT" in reason for _, reason in info.value.failures)
+    assert_nothing_left(host)
+
+
+def test_wrong_chap_is_an_authentication_error(connector, host):
+    with pytest.raises(AuthenticationError) as info:
+        connector.connect_volume(plural(auth_password="not-the-password"))
+    assert "not-the-password" not in str(info.value)
+    assert all("LOGIN_AUTH_FAILED" in reason for _, reason in info.value.failures)
+    assert_nothing_left(host)
+
+
+def test_multipathd_down_is_a_clear_error(connector, host):
+    host.set_multipathd_running(False)
+    with pytest.raises(MultipathUnavailableError):
+        connector.connect_volume(plural())
+    assert_nothing_left(host)
+
+
+def test_without_multipath_the_first_working_disk(host, tmp_path):
+    connector = ISCSIMultipathConnector(
+        host=host, use_multipath=False, settings=FAST, lock_path=str(tmp_path)
+    )
+    host.set_unreachable(PORTALS[0], True)
+    info = connector.connect_volume(plural())
+    assert info["path"].startswith("/dev/sd")
+    assert "multipath_id" not in info
+    assert len(host.sessions()) == 1
+    assert host.maps() == {}
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_detach_keeps_sessions_used_by_another_lun(connector, host):
+    one = connector.connect_volume(plural(lun=1))
+    two = connector.connect_volume(plural(lun=2))
+    assert len(host.sessions()) == 4  # the second volume reused the sessions
+    connector.disconnect_volume(plural(lun=1), one)
+    assert len(host.sessions()) == 4
+    assert one["multipath_id"] not in host.maps()
+    assert len(host.maps()[two["multipath_id"]]) == 4
+    connector.disconnect_volume(plural(lun=2), two)
+    assert_nothing_left(host)
+
+
+def test_flush_failure_stops_detach_unless_forced(connector, host):
+    info = connector.connect_volume(plural())
+    host.fail_flush(None, True)
+    with pytest.raises(FlushError):
+        connector.disconnect_volume(plural(), info)
+    assert len(host.disks()) == 4 and len(host.sessions()) == 4  # nothing removed under it
+    connector.disconnect_volume(plural(), info, ignore_errors=True)  # stops, does not raise
+    assert len(host.disks()) == 4
+    with pytest.raises(DetachError) as error:
+        connector.disconnect_volume(plural(), info, force=True)
+    assert "flush" in str(error.value)
+    assert host.disks() == {} and host.sessions() == []
+    host.fail_flush(None, False)
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_disconnect_twice_and_never_attached(connector, host):
+    info = connector.connect_volume(plural())
+    connector.disconnect_volume(plural(), info)
+    connector.disconnect_volume(plural(), info)
+    connector.disconnect_volume(plural(lun=2), None)
+    assert_nothing_left(host)
+
+
+def test_extend_returns_the_new_size(connector, host):
+    info = connector.connect_volume(plural())
+    host.resize_lun(IQN, 1, 3 * GIB)
+    assert connector.extend_volume(plural()) == 3 * GIB
+    connector.disconnect_volume(plural(), info)
+
+
+def test_two_volumes_attach_concurrently(host, tmp_path):
+    other = "iqn.2024-01.test.mpb:target2"
+    host.add_target(other, PORTALS, luns={7: GIB}, chap=CHAP)
+    for portal in PORTALS:
+        host.set_latency(portal, 6.0)  # 0.3 s real per login
+    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    results: dict[str, dict] = {}
+
+    def attach(name: str, props: dict) -> None:
+        results[name] = connector.connect_volume(props)
+
+    threads = [
+        threading.Thread(target=attach, args=("a", plural(lun=1))),
+        threading.Thread(target=attach, args=("b", plural(lun=7, iqn=other))),
+    ]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    assert elapsed < 0.3 * 2  # one host-wide lock would make this 0.6 s or more
+    assert host.max_concurrent_logins == 8
+    assert results["a"]["multipath_id"] != results["b"]["multipath_id"]
+    connector.disconnect_volume(plural(lun=1), results["a"])
+    connector.disconnect_volume(plural(lun=7, iqn=other), results["b"])
+    assert_nothing_left(host)
+
+
+def test_one_info_line_per_attach_and_no_password_anywhere(connector, host, caplog):
+    caplog.set_level(logging.DEBUG, logger="multipath_brick")
+    info = connector.connect_volume(plural())
+    connector.disconnect_volume(plural(), info)
+    attach_lines = [r for r in caplog.records if r.getMessage().startswith("attached ")]
+    assert len(attach_lines) == 1 and attach_lines[0].levelno == logging.INFO
+    assert "active" in attach_lines[0].getMessage()
+    assert all(CHAP[1] not in r.getMessage() for r in caplog.records)
+    assert CHAP[1] not in repr(host.calls)
+
+
+def test_connector_properties(host):
+    props = ISCSIMultipathConnector.get_connector_properties(None, system=host)
+    assert props["multipath"] is True
+    assert props["initiator"].startswith("iqn.")
+
+
+def test_volume_paths_and_available_volumes(connector, host):
+    info = connector.connect_volume(plural())
+    paths = connector.get_volume_paths(plural())
+    assert len(paths) == 4 and all(p.startswith("/dev/disk/by-path/ip-") for p in paths)
+    assert sorted(connector.get_all_available_volumes()) == sorted(paths)
+    connector.disconnect_volume(plural(), info)
+    assert connector.get_volume_paths(plural()) == []
