@@ -170,9 +170,10 @@ class Attacher:
             for future in done:
                 result = future.result()
                 if result.outcome is Outcome.ACTIVE:
-                    if wwid is None:
+                    if wwid is None and result.wwid is not None:
                         wwid = result.wwid
                         first_active = self._host.monotonic()
+                        self._multipath.add_wwid(wwid)
                     result = self._join(result, wwid)
                 results[result.path] = result
             now = self._host.monotonic()
@@ -217,7 +218,7 @@ class Attacher:
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
         with self._locks.wwid(wwid):
-            self._multipath.add(wwid, result.device)
+            self._multipath.add_path(result.device)
         return result
 
     def _late(self, future: Future[PathResult], wwid: str) -> None:
@@ -230,7 +231,7 @@ class Attacher:
             with self._attached_lock:
                 attached = wwid in self._attached
             if attached and result.wwid == wwid:
-                self._multipath.add(wwid, result.device)
+                self._multipath.add_path(result.device)
                 LOG.info("late path %s joined %s as %s", result.path, wwid, result.device)
                 return
         LOG.info("late path %s arrived after detach; removing it", result.path)
@@ -250,7 +251,7 @@ class Attacher:
             with self._locks.wwid(wwid):
                 map_name = self._sysfs.map_for_wwid(wwid)
                 if map_name is not None:
-                    self._multipath.flush(map_name)
+                    self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
         for result in results.values():
             if result.device is not None or result.new_session:
                 self.releaser.release_path(result)

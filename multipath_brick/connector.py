@@ -159,8 +159,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             return False
         device = self.host.realpath(path).rsplit("/", 1)[-1]
         if device.startswith("dm-"):
-            name = self._sysfs.dm_name(device)
-            return name is not None and self._multipath.usable(name)
+            return self._multipath.usable(device)
         return True
 
     def connect_volume(self, connection_properties: dict[str, Any]) -> dict[str, Any]:

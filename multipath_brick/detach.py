@@ -166,7 +166,7 @@ class Detacher:
                 map_name = self._sysfs.map_for_wwid(wwid)
                 if map_name is not None:
                     disks += [d for d in self._sysfs.slaves(map_name) if d not in disks]
-                    flushed = self._multipath.flush(map_name)
+                    flushed = self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
                     if not flushed.ok:
                         error = FlushError(map_name, flushed.stderr.strip() or "flush failed")
                         if not force:

@@ -38,7 +38,7 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, order=True)
 class Target:
     """One path to a volume: a portal, the target behind it, and the LUN.
 

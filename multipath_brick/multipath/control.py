@@ -64,11 +64,21 @@ class Multipath:
         if not result.ok:
             raise MultipathUnavailableError(result.stderr.strip() or f"exit {result.exit_code}")
 
-    def add(self, wwid: str, device: str) -> None:
-        """Whitelist the WWID and hand multipathd the path (idempotent)."""
+    def add_wwid(self, wwid: str) -> None:
+        """Record the WWID in /etc/multipath/wwids (idempotent).
+
+        This alone makes no map: multipathd only acts on the next uevent or
+        ``add path`` of one of its disks.
+        """
         self._run(verbs.MultipathAddWwid(wwid)).check()
-        # "add path" for a path multipathd already has fails harmlessly; the map's
-        # presence is what the caller checks.
+
+    def add_path(self, device: str) -> None:
+        """Hand multipathd a disk of a whitelisted WWID.
+
+        The first one creates the map and pulls in every other known path of the
+        WWID; later ones answer ``ok`` too. A failure is not raised: whether the
+        map has the path is what the caller checks.
+        """
         self._run(verbs.MultipathdAddPath(device))
 
     def remove_path(self, device: str) -> None:

@@ -341,7 +341,7 @@ class MultipathdAddPath(_DeviceVerb):
     entrypoint = "multipathd_add_path"
 
     def argv(self) -> tuple[str, ...]:
-        return ("multipathd", "add", "path", self.device)
+        return ("multipathd", "add", "path", f"/dev/{self.device}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -349,7 +349,7 @@ class MultipathdDelPath(_DeviceVerb):
     entrypoint = "multipathd_del_path"
 
     def argv(self) -> tuple[str, ...]:
-        return ("multipathd", "del", "path", self.device)
+        return ("multipathd", "del", "path", f"/dev/{self.device}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,7 +397,11 @@ class MultipathFlush(_MapVerb):
 
 @dataclasses.dataclass(frozen=True)
 class MultipathCheck(_MapVerb):
-    """Exit 0 when the map has a usable path (no I/O is done)."""
+    """Exit 0 when the map has a usable path (no I/O is done).
+
+    Takes the ``dm-N`` name only: multipath 0.9 looks the map up in udev and
+    fails ("failed to look up ... with type 3") for a WWID or /dev/mapper name.
+    """
 
     entrypoint = "multipath_check"
 

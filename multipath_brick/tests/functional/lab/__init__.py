@@ -1,0 +1,16 @@
+"""Real-kernel functional-test lab for multipath-brick.
+
+A QEMU guest (virtme-ng, TCG) running a stock Debian kernel with a tgt target
+behind N portals (one veth pair and subnet each), CHAP, iscsid and multipathd.
+See README.md in this directory, and ``python -m
+multipath_brick.tests.functional.lab --help``.
+"""
+
+from .config import LabConfig, load_state
+
+__all__ = ["LabConfig", "load_state", "in_lab_guest"]
+
+
+def in_lab_guest() -> bool:
+    """True only inside a guest whose lab setup completed."""
+    return load_state() is not None

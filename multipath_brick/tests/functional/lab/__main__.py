@@ -1,0 +1,246 @@
+"""Command line of the functional-test lab.
+
+Host commands (boot ONE guest; exit code = the guest command's):
+  python -m multipath_brick.tests.functional.lab run [--portals N] [-- PYTEST ARGS]
+  python -m multipath_brick.tests.functional.lab shell-cmd [--rw DIR] 'CMD'
+  python -m multipath_brick.tests.functional.lab capture   (refresh tests/fixtures)
+
+Guest-only command (what the host commands run inside the guest):
+  python -m multipath_brick.tests.functional.lab guest {pytest|shell} ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from .config import GUEST_OUT_DIR, LabConfig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_OUT = os.environ.get("MPB_LAB_OUT", "/var/tmp/mpb-lab/out")
+FIXTURES_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures"))
+FUNCTIONAL_DIR = os.path.normpath(os.path.join(HERE, ".."))
+
+
+# --------------------------------------------------------------------- host
+def _host(
+    args: argparse.Namespace, guest_args: list[str], extra_rw: Sequence[tuple[str, str]] = ()
+) -> int:
+    from . import vm
+
+    try:
+        python = os.path.abspath(sys.executable)
+        vm.check_guest_visible(python, "python")
+        vm.check_guest_visible(vm.REPO_ROOT, "repository")
+        out = os.path.abspath(args.out)
+        os.makedirs(out, exist_ok=True)
+        exit_file = os.path.join(out, "guest_exit_code")
+        for stale in ("guest_exit_code", "junit-functional.xml"):
+            if os.path.exists(os.path.join(out, stale)):
+                os.unlink(os.path.join(out, stale))
+        env = {
+            # The guest's PATH is the system one: hand it ours (sbin included:
+            # iscsiadm, multipathd, tgtd...).
+            "PATH": os.pathsep.join(
+                [
+                    os.path.dirname(python),
+                    os.environ.get("PATH", ""),
+                    "/usr/sbin",
+                    "/usr/bin",
+                    "/sbin",
+                    "/bin",
+                ]
+            ),
+            "HOME": "/tmp",
+            "PYTHONDONTWRITEBYTECODE": "1",  # the repo is read-only in the guest
+            "PYTHONPATH": vm.REPO_ROOT,
+            "PYTHONUNBUFFERED": "1",
+            "MPB_LAB_GUEST": "1",
+            "CI": os.environ.get("CI", ""),
+        }
+        argv = [
+            python,
+            "-m",
+            "multipath_brick.tests.functional.lab",
+            "guest",
+            "--portals",
+            str(args.portals),
+            *guest_args,
+        ]
+        rc = vm.boot(
+            argv,
+            rwdirs=[(GUEST_OUT_DIR, out), *extra_rw],
+            env=env,
+            cpus=args.cpus,
+            memory=args.memory,
+            timeout=args.timeout,
+            log_path=os.path.join(out, "console.log"),
+        )
+    except vm.LabHostError as e:
+        print(f"[lab] {e}", file=sys.stderr)
+        return 2
+    try:
+        with open(exit_file, encoding="utf-8") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        print(
+            "[lab] the guest command did not report an exit code (boot failure or crash?)",
+            file=sys.stderr,
+        )
+        return rc if rc else 125
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    rc = _host(args, ["pytest", "--", *args.pytest_args])
+    summary = junit_summary(os.path.join(os.path.abspath(args.out), "junit-functional.xml"))
+    if summary is not None:
+        print(f"[lab] junit: {summary}", flush=True)
+    # In CI a functional run that executed nothing proves nothing: fail it.
+    if rc == 0 and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if summary is None or summary["tests"] - summary["skipped"] <= 0:
+            print("[lab] CI: the functional suite ran no test (all skipped?)", flush=True)
+            return 1
+    return rc
+
+
+def junit_summary(path: str) -> dict[str, int] | None:
+    """tests/failures/errors/skipped totals of a junit xml, None if absent."""
+    import xml.etree.ElementTree as ET  # noqa: S405 - our own file
+
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    keys = ("tests", "failures", "errors", "skipped")
+    return {k: sum(int(s.get(k, "0")) for s in suites) for k in keys}
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    rw = [(os.path.abspath(d), os.path.abspath(d)) for d in args.rw]
+    return _host(args, ["shell", args.command], rw)
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    script = os.path.join(HERE, "capture_fixtures.sh")
+    args.rw = [FIXTURES_DIR]
+    args.command = f"bash {script} {FIXTURES_DIR}"
+    return cmd_shell(args)
+
+
+# -------------------------------------------------------------------- guest
+def cmd_guest(args: argparse.Namespace) -> int:
+    from . import guest
+
+    cfg = LabConfig(portals=args.portals)
+    rc = 3
+    t0 = time.monotonic()
+    timings: dict[str, object] = {}
+    try:
+        try:
+            setup_timings = guest.setup(cfg)
+        except Exception as e:  # report, then exit non-zero
+            print(f"[lab] guest setup FAILED: {e}", flush=True)
+            raise
+        timings["setup"] = setup_timings
+        print(
+            f"[lab] guest setup done in {setup_timings['total']}s: {json.dumps(setup_timings)}",
+            flush=True,
+        )
+        t1 = time.monotonic()
+        if args.mode == "pytest":
+            rc = _guest_pytest(args.rest)
+        else:
+            rc = _guest_shell(cfg, " ".join(args.rest))
+        timings[args.mode] = round(time.monotonic() - t1, 2)
+    finally:
+        timings["guest_total"] = round(time.monotonic() - t0, 2)
+        _write_out("timings.json", json.dumps(timings, indent=2) + "\n")
+        _write_out("guest_exit_code", f"{rc}\n")
+    return rc
+
+
+def _guest_pytest(pytest_args: list[str]) -> int:
+    import pytest
+
+    if pytest_args and pytest_args[0] == "--":
+        pytest_args = pytest_args[1:]
+    argv = [
+        "-p",
+        "no:cacheprovider",  # the repo is read-only in the guest
+        f"--junitxml={GUEST_OUT_DIR}/junit-functional.xml",
+        "-rs",
+    ]
+    if not any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in pytest_args):
+        argv.append(FUNCTIONAL_DIR)
+    return int(pytest.main(argv + pytest_args))
+
+
+def _guest_shell(cfg: LabConfig, command: str) -> int:
+    import subprocess
+
+    from .guest import export_env
+
+    env = dict(os.environ, **export_env(cfg))
+    return subprocess.run(["bash", "-c", command], env=env).returncode
+
+
+def _write_out(name: str, text: str) -> None:
+    try:
+        with open(os.path.join(GUEST_OUT_DIR, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        print(f"[lab] cannot write {name}: {e}", flush=True)
+
+
+# --------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m multipath_brick.tests.functional.lab")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def host_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--portals", type=int, default=4)
+        sp.add_argument(
+            "--out", default=DEFAULT_OUT, help="host dir for junit xml, console log, timings"
+        )
+        sp.add_argument("--cpus", type=int, default=2)
+        sp.add_argument("--memory", default="2G")
+        sp.add_argument(
+            "--timeout", type=float, default=2400, help="kill the guest after this many seconds"
+        )
+
+    sp = sub.add_parser("run", help="boot, set up, run pytest on the functional suite")
+    host_opts(sp)
+    sp.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("shell-cmd", help="boot, set up, run a bash command")
+    host_opts(sp)
+    sp.add_argument(
+        "--rw", action="append", default=[], help="host dir made writable in the guest (same path)"
+    )
+    sp.add_argument("command")
+    sp.set_defaults(func=cmd_shell)
+
+    sp = sub.add_parser("capture", help="re-capture tests/fixtures from a real guest")
+    host_opts(sp)
+    sp.set_defaults(func=cmd_capture)
+
+    sp = sub.add_parser("guest", help=argparse.SUPPRESS)
+    sp.add_argument("--portals", type=int, default=4)
+    sp.add_argument("mode", choices=["pytest", "shell"])
+    sp.add_argument("rest", nargs=argparse.REMAINDER)
+    sp.set_defaults(func=cmd_guest)
+
+    args = p.parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

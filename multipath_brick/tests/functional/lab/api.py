@@ -1,0 +1,131 @@
+"""The `lab` fixture's API: what a functional test may do to the lab."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+
+from . import initiator
+from .config import LabConfig, load_state
+from .target import TargetControl, TargetInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class Chap:
+    user: str
+    password: str
+
+    def __iter__(self) -> Iterator[str]:  # allows `user, password = lab.chap`
+        return iter((self.user, self.password))
+
+    def __repr__(self) -> str:
+        return f"Chap(user={self.user!r}, password='***')"
+
+
+class Lab:
+    """A prepared lab guest: one tgt target behind N portals, iscsid, multipathd.
+
+    Target side:  add_lun / resize_lun / remove_lun / add_target /
+                  remove_target / portal_down / portal_up / set_latency /
+                  target_sessions.
+    Host side:    leftovers() (what a detach must remove), cleanup(), and
+                  small sysfs lookups (disks_for_wwid, dm_for_wwid, dm_slaves).
+    """
+
+    def __init__(self, cfg: LabConfig, adopt_default_target: bool = True) -> None:
+        self.config = cfg
+        self.target = TargetControl(cfg)
+        if adopt_default_target:
+            # setup() created the default target as tid 1 in another process.
+            self.target.targets[cfg.iqn] = TargetInfo(
+                tid=1, iqn=cfg.iqn, chap=(cfg.chap_user, cfg.chap_password)
+            )
+
+    @classmethod
+    def from_state(cls) -> Lab:
+        state = load_state()
+        if state is None:
+            raise RuntimeError("not inside a prepared lab guest (no state file)")
+        return cls(LabConfig.from_json(state["config"]))
+
+    # --- what the library is told -----------------------------------------
+    @property
+    def portals(self) -> list[str]:
+        return self.config.portal_list
+
+    @property
+    def iqn(self) -> str:
+        return self.config.iqn
+
+    @property
+    def chap(self) -> Chap:
+        return Chap(self.config.chap_user, self.config.chap_password)
+
+    @property
+    def initiator_name(self) -> str:
+        return self.config.initiator_name
+
+    # --- target side -------------------------------------------------------
+    def add_lun(self, lun: int, size_mb: int = 64, iqn: str | None = None) -> str:
+        """Add LUN `lun` (MiB) to the target (default: lab.iqn); returns WWID."""
+        return self.target.add_lun(lun, size_mb, iqn=iqn)
+
+    def resize_lun(self, lun: int, size_mb: int, iqn: str | None = None) -> None:
+        self.target.resize_lun(lun, size_mb, iqn=iqn)
+
+    def remove_lun(self, lun: int, iqn: str | None = None) -> None:
+        self.target.remove_lun(lun, iqn=iqn)
+
+    def lun_wwid(self, lun: int, iqn: str | None = None) -> str:
+        return self.target.targets[iqn or self.iqn].luns[lun].wwid
+
+    def add_target(
+        self,
+        iqn: str,
+        luns: Mapping[int, int] | Iterable[tuple[int, int]] = (),
+        chap: tuple[str, str] | Chap | None = None,
+    ) -> dict[int, str]:
+        """Extra target on the same portals; returns {lun: wwid}."""
+        creds = (chap[0], chap[1]) if isinstance(chap, tuple) else None
+        if isinstance(chap, Chap):
+            creds = (chap.user, chap.password)
+        info = self.target.add_target(iqn, luns, chap=creds)
+        return {n: lu.wwid for n, lu in info.luns.items()}
+
+    def remove_target(self, iqn: str) -> None:
+        """Make a target vanish, dropping its sessions (simulates array loss)."""
+        self.target.remove_target(iqn)
+
+    def portal_down(self, i: int) -> None:
+        self.target.portal_down(i)
+
+    def portal_up(self, i: int) -> None:
+        self.target.portal_up(i)
+
+    def set_latency(self, i: int, ms: int) -> None:
+        self.target.set_latency(i, ms)
+
+    def target_sessions(self) -> list[dict[str, object]]:
+        """Sessions as tgt sees them: [{'target','tid','initiator','ips'}]."""
+        return self.target.sessions()
+
+    def target_show(self) -> str:
+        return self.target.show()
+
+    # --- initiator side ----------------------------------------------------
+    def leftovers(self) -> dict[str, list[str]]:
+        return initiator.leftovers()
+
+    def cleanup(self) -> list[str]:
+        return initiator.cleanup()
+
+    def reset(self) -> list[str]:
+        """Initiator cleanup, then target back to its initial state."""
+        errors = initiator.cleanup()
+        self.target.reset()
+        return errors
+
+    disks_for_wwid = staticmethod(initiator.disks_for_wwid)
+    dm_for_wwid = staticmethod(initiator.dm_for_wwid)
+    dm_slaves = staticmethod(initiator.dm_slaves)
+    disk_wwid = staticmethod(initiator.disk_wwid)
