@@ -44,7 +44,9 @@ def connector(host: FakeHost, tmp_path: Any) -> ISCSIMultipathConnector:
     return ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path / "locks"))
 
 
-def plural(lun: int = 1, portals: list[str] = PORTALS, iqn: str = IQN, **extra: Any) -> dict[str, Any]:
+def plural(
+    lun: int = 1, portals: list[str] = PORTALS, iqn: str = IQN, **extra: Any
+) -> dict[str, Any]:
     """Plural-only properties, as Pure or 3PAR send them."""
     return {
         "target_portals": list(portals),

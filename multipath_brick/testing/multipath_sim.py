@@ -1,0 +1,255 @@
+"""multipathd and the multipath command, as multipath-tools 0.9.x behaves.
+
+Configuration simulated: ``find_multipaths strict`` (a map only for WWIDs in
+``/etc/multipath/wwids``), ``user_friendly_names no`` (map name = WWID).
+Client replies: ``ok``/``fail`` from multipathd, the text after ``fail`` on
+stdout and exit 1; a stopped multipathd makes every client command exit 1
+silently. Behaviour checked against the lab captures in ``tests/fixtures``
+(multipath-tools 0.9.4).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from multipath_brick.testing.state import Disk, MapState, Outcome, Plan, SimState, done
+
+DAEMON_PID = 4242
+OK = Outcome(0, "ok\n")
+FAIL = Outcome(1, "fail\n")
+
+
+def _fail(text: str) -> Outcome:
+    # multipathd replies "fail\n<why>\n"; the client prints only <why>.
+    return Outcome(1, f"{text}\n")
+
+
+def _log(text: str) -> str:
+    # multipath's condlog to stderr: "<monotonic seconds.usec> | text".
+    now = time.monotonic()
+    return f"{int(now)}.{int(now % 1 * 1e6):06d} | {text}\n"
+
+
+class Multipathd:
+    """Answers ``multipath`` and ``multipathd`` argv, and reacts to udev events.
+
+    :param state: the shared state (every method runs under its lock).
+    """
+
+    def __init__(self, state: SimState) -> None:
+        self.st = state
+
+    # --- dispatch ----------------------------------------------------------------------
+
+    def handle(self, argv: Sequence[str]) -> Plan:
+        """Plan one multipath/multipathd command.
+
+        :raises NotImplementedError: for a command line the fake does not know.
+        """
+        args = tuple(argv)
+        if args[0] == "multipathd":
+            if not self.st.multipathd_running:
+                return done(Outcome(1))
+            return done(self._client(args[1:]))
+        if args[0] == "multipath" and len(args) == 3:
+            option, name = args[1], args[2]
+            if option == "-a":
+                return done(self._add_wwid(name))
+            if option == "-w":
+                return done(self._remove_wwid(name))
+            if option == "-C":
+                return done(self._check(name))
+            if option == "-f":
+                return done(self._flush(name))
+        raise NotImplementedError(f"fake host does not emulate: {' '.join(args)}")
+
+    def _client(self, words: tuple[str, ...]) -> Outcome:
+        if words == ("show", "daemon"):
+            return Outcome(0, f"pid {DAEMON_PID} idle\n")
+        if words[:4] == ("show", "paths", "raw", "format") and len(words) == 5:
+            # An empty reply becomes multipathd's default reply: "ok".
+            return Outcome(0, self._show_paths(words[4]) or "ok\n")
+        if len(words) == 3 and words[:2] in (("add", "path"), ("del", "path")):
+            # Like multipathd's convert_dev(): "/dev/sda" and "sda" are the same path.
+            dev = words[2].removeprefix("/dev/")
+            return self._add_path(dev) if words[0] == "add" else self._del_path(dev)
+        if len(words) == 3 and words[:2] == ("resize", "map"):
+            return self._resize(words[2])
+        raise NotImplementedError(f"fake host does not emulate: multipathd {' '.join(words)}")
+
+    # --- lookups -----------------------------------------------------------------------
+
+    def find_map(self, name: str) -> MapState | None:
+        """A map by name or by ``dm-N`` (as multipath and multipathd accept both)."""
+        if name in self.st.maps:
+            return self.st.maps[name]
+        return next((m for m in self.st.maps.values() if f"dm-{m.dm}" == name), None)
+
+    def _path_up(self, disk: Disk) -> bool:
+        return disk.session.portal not in self.st.unreachable
+
+    def _map_ready(self, m: MapState) -> bool:
+        age = self.st.now() - m.created
+        if age < self.st.map_ready_delay * self.st.time_scale:
+            return False
+        return any(self._path_up(self.st.disks[p]) for p in m.slaves if p in self.st.disks)
+
+    # --- multipathd client commands ----------------------------------------------------
+
+    def _show_paths(self, fmt: str) -> str:
+        lines = []
+        for name, map_name in self.st.mp_paths.items():
+            disk = self.st.disks[name]
+            up = self._path_up(disk)
+            if map_name is None:
+                # multipathd does not run the checker on orphans.
+                dm_state = checker = "undef"
+            else:
+                dm_state = "active" if up else "failed"
+                checker = "ready" if up else "faulty"
+            fields = {
+                "%d": name,
+                "%t": dm_state,
+                "%T": checker,
+                "%m": map_name if map_name is not None else "[orphan]",
+            }
+            line = fmt
+            for wildcard, value in fields.items():
+                line = line.replace(wildcard, value)
+            lines.append(line + "\n")
+        return "".join(lines)
+
+    def _add_path(self, dev: str) -> Outcome:
+        disk = self.st.disks.get(dev)
+        if disk is None:
+            return FAIL  # "can't find path"
+        self.path_event(disk)
+        return OK
+
+    def _del_path(self, dev: str) -> Outcome:
+        disk = self.st.disks.get(dev)
+        if disk is None or dev not in self.st.mp_paths:
+            return _fail("device not found")
+        self.drop_path(disk, forget=True)
+        return OK
+
+    def _resize(self, name: str) -> Outcome:
+        m = self.find_map(name)
+        if m is None:
+            return _fail("device not found")
+        sizes = {self.st.disks[p].size for p in m.slaves if p in self.st.disks}
+        if len(sizes) != 1:
+            return FAIL  # no path, or paths disagree: "cannot resize"
+        m.size = sizes.pop()
+        self.st.tree.set_map_size(m)
+        return OK
+
+    # --- path events -------------------------------------------------------------------
+
+    def path_event(self, disk: Disk) -> None:
+        """multipathd learns of a disk (uevent or ``add path``): with its WWID in
+        the wwids file it joins (or creates) the WWID's map, else it is an orphan.
+
+        A map adopts every orphan path of its WWID at once (``adopt_paths``):
+        in the lab one ``add path`` brought all 4 paths into the new map.
+        """
+        if self.st.mp_paths.get(disk.name) is not None:
+            return
+        self.st.mp_paths[disk.name] = None
+        if disk.wwid not in self.st.wwids:
+            return
+        m = self.st.maps.get(disk.wwid)
+        if m is None:
+            m = MapState(disk.wwid, self.st.next_dm, disk.wwid, self.st.now(), size=disk.size)
+            self.st.next_dm += 1
+            self.st.maps[m.name] = m
+            self.st.tree.add_map(m)
+        for name, map_name in list(self.st.mp_paths.items()):
+            path = self.st.disks[name]
+            if map_name is None and path.wwid == m.wwid:
+                m.slaves.append(name)
+                self.st.tree.add_slave(m, path)
+                self.st.mp_paths[name] = m.name
+
+    def on_udev_add(self, disk: Disk) -> None:
+        """udev finished with a new disk: a running multipathd handles it."""
+        if self.st.multipathd_running:
+            self.path_event(disk)
+
+    def drop_path(self, disk: Disk, *, forget: bool) -> None:
+        """Remove a disk from its map (the map stays, maybe with no path)."""
+        map_name = self.st.mp_paths.get(disk.name)
+        m = self.st.maps.get(map_name) if map_name else None
+        if m is None:
+            # A map may still list it when multipathd was not running.
+            m = next((x for x in self.st.maps.values() if disk.name in x.slaves), None)
+        if m is not None and disk.name in m.slaves:
+            m.slaves.remove(disk.name)
+            self.st.tree.remove_slave(m, disk)
+        if forget:
+            self.st.mp_paths.pop(disk.name, None)
+        elif disk.name in self.st.mp_paths:
+            self.st.mp_paths[disk.name] = None
+
+    def on_removed(self, disk: Disk) -> None:
+        """The kernel removed a disk: dm drops it and multipathd forgets it."""
+        self.drop_path(disk, forget=True)
+
+    def start(self) -> None:
+        """multipathd (re)starts: it adopts the maps in the kernel and discovers
+        every disk, as at boot."""
+        for m in self.st.maps.values():
+            for dev in m.slaves:
+                self.st.mp_paths[dev] = m.name
+        for disk in self.st.disks.values():
+            self.path_event(disk)
+
+    # --- multipath command -------------------------------------------------------------
+
+    def _add_wwid(self, wwid: str) -> Outcome:
+        if wwid not in self.st.wwids:
+            self.st.wwids.append(wwid)
+            self.st.tree.write_wwids(self.st.wwids)
+        return Outcome(0, f"wwid '{wwid}' added\n")
+
+    def _remove_wwid(self, wwid: str) -> Outcome:
+        if wwid not in self.st.wwids:
+            return Outcome(0, f"wwid '{wwid}' not in wwids file\n")
+        self.st.wwids.remove(wwid)
+        self.st.tree.write_wwids(self.st.wwids)
+        return Outcome(0, f"wwid '{wwid}' removed\n")
+
+    def _check(self, name: str) -> Outcome:
+        # multipath -C looks the argument up as a device: dm-N or /dev/dm-N
+        # work, a map name does not (seen in the lab: "type 3" is DEV_DEVMAP).
+        m = self.find_map(name) if name.startswith("dm-") else None
+        if m is None:
+            return Outcome(1, "", _log(f"get_udev_device: failed to look up {name} with type 3"))
+        noise = "".join(_log(f"{m.name}: adding new path {p}") for p in m.slaves)
+        if self._map_ready(m):
+            return Outcome(0, "", noise)
+        return Outcome(1, "", noise + _log(f"{name}: no usable paths found"))
+
+    def _flush(self, name: str) -> Outcome:
+        # multipath 0.9.4 (the lab's) flushes itself, whether or not multipathd
+        # runs: "map in use" on stderr, exit 1, the map stays (multipath_f_busy.txt).
+        m = self.find_map(name)
+        if m is None:
+            return Outcome(1, "", _log(f"{name} is not a multipath device"))
+        if self.st.flush_fail_all or m.name in self.st.flush_fail:
+            return Outcome(1, "", _log(f"{m.name}: map in use"))
+        self.remove_map(m)
+        return Outcome(0)
+
+    def remove_map(self, m: MapState) -> None:
+        """Flush: the map goes, its paths stay known to multipathd as orphans."""
+        for dev in list(m.slaves):
+            disk = self.st.disks.get(dev)
+            if disk is not None:
+                self.st.tree.remove_slave(m, disk)
+            if self.st.mp_paths.get(dev) == m.name:
+                self.st.mp_paths[dev] = None
+        m.slaves.clear()
+        del self.st.maps[m.name]
+        self.st.tree.remove_map(m)

@@ -1,0 +1,207 @@
+"""FakeHost's public scenario controls and inspection methods.
+
+Kept apart from the :class:`~multipath_brick.host.base.Host` protocol methods
+in :mod:`.fake_host`; every method takes the state lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from multipath_brick.testing.multipath_sim import Multipathd
+from multipath_brick.testing.state import Credentials, FakeTarget, SimState, normalise_portal
+
+
+class Scenario:
+    """Scripting and inspecting a fake host (mixed into :class:`FakeHost`)."""
+
+    _st: SimState
+    _mpathd: Multipathd
+
+    # --- scenario ----------------------------------------------------------------------
+
+    def add_target(
+        self,
+        iqn: str,
+        portals: Iterable[str],
+        luns: dict[int, int] | None = None,
+        chap: Credentials | None = None,
+        mutual_chap: Credentials | None = None,
+        discovery_chap: Credentials | None = None,
+    ) -> FakeTarget:
+        """Export a target on some portals.
+
+        :param iqn: the target name.
+        :param portals: ``ip:port`` strings (IPv6 as ``[addr]:port``; a bare
+            address gets port 3260).
+        :param luns: LUN -> size in bytes (default: LUN 0 of 1 GiB).
+        :param chap: ``(username, password)`` logins must present.
+        :param mutual_chap: ``(username_in, password_in)`` the target answers with;
+            records must carry the same.
+        :param discovery_chap: ``(username, password)`` sendtargets requires.
+        :returns: the target; :meth:`FakeTarget.wwid` names its LUNs' maps.
+
+        A login to a portal of another target answers "non-retryable login
+        failure" (exit 19); a target with CHAP rejects records without it (24).
+        """
+        target = FakeTarget(
+            iqn,
+            tuple(normalise_portal(p) for p in portals),
+            dict(luns if luns is not None else {0: 1 << 30}),
+            chap,
+            mutual_chap,
+            discovery_chap,
+        )
+        with self._st.lock:
+            self._st.targets[iqn] = target
+        return target
+
+    def set_latency(self, portal: str, seconds: float) -> None:
+        """Make every login and sendtargets discovery through ``portal`` take ``seconds``.
+
+        Like iscsid, a login slower than the record's
+        ``node.conn[0].timeo.login_timeout`` times out instead (exit 8 after
+        login_timeout x initial_login_retry_max).
+        """
+        with self._st.lock:
+            self._st.latency[normalise_portal(portal)] = seconds
+
+    def set_unreachable(self, portal: str, unreachable: bool = True) -> None:
+        """Cut (or restore) the network to a portal.
+
+        Logins then time out (login_timeout x initial_login_retry_max, exit 8),
+        discovery times out (exit 11, as iscsiadm 2.1), scans through it hang
+        for the session's recovery timeout and find nothing, and existing
+        paths turn failed/faulty (sessions FAILED) until restored. A portal no
+        target listens on behaves the same.
+        """
+        portal = normalise_portal(portal)
+        with self._st.lock:
+            if unreachable:
+                self._st.unreachable.add(portal)
+            else:
+                self._st.unreachable.discard(portal)
+            for s in self._st.sessions.values():
+                if s.portal == portal:
+                    self._st.tree.set_session_state(s, not unreachable)
+
+    def set_udev_delay(self, seconds: float) -> None:
+        """Delay between a disk appearing in sysfs and udev (and multipathd) handling it."""
+        with self._st.lock:
+            self._st.udev_delay = seconds
+
+    def set_map_ready_delay(self, seconds: float) -> None:
+        """How long a new map fails ``multipath -C`` before it is usable."""
+        with self._st.lock:
+            self._st.map_ready_delay = seconds
+
+    def fail_flush(self, map_name: str | None, fail: bool = True) -> None:
+        """Make ``multipath -f`` of a map (None: of every map) fail with "in use"."""
+        with self._st.lock:
+            if map_name is None:
+                self._st.flush_fail_all = fail
+                if not fail:
+                    self._st.flush_fail.clear()
+            elif fail:
+                self._st.flush_fail.add(map_name)
+            else:
+                self._st.flush_fail.discard(map_name)
+
+    def set_multipathd_running(self, running: bool) -> None:
+        """Stop or start multipathd; on start it picks up every disk and map."""
+        with self._st.lock:
+            self._st.multipathd_running = running
+            if running:
+                self._mpathd.start()
+            else:
+                self._st.mp_paths.clear()
+
+    def resize_lun(self, iqn: str, lun: int, size_bytes: int) -> None:
+        """Grow or shrink a LUN on the target; disks see it after a rescan."""
+        with self._st.lock:
+            self._st.targets[iqn].luns[lun] = size_bytes
+
+    def set_discovery_answer(self, portal: str, answer: Sequence[tuple[str, str]]) -> None:
+        """Make sendtargets on ``portal`` answer exactly ``[(portal, iqn), ...]``."""
+        with self._st.lock:
+            self._st.discovery_answers[normalise_portal(portal)] = [
+                (normalise_portal(p), q) for p, q in answer
+            ]
+
+    def set_scan_hang(self, seconds: float) -> None:
+        """Make every ``scsi_host/hostH/scan`` write take ``seconds``."""
+        with self._st.lock:
+            self._st.scan_hang = seconds
+
+    # --- inspection --------------------------------------------------------------------
+
+    @property
+    def max_concurrent_logins(self) -> int:
+        """The most ``iscsiadm --login`` commands ever in flight at once."""
+        with self._st.lock:
+            return self._st.max_logins_in_flight
+
+    @property
+    def targets(self) -> dict[str, FakeTarget]:
+        """The targets added so far, by IQN."""
+        with self._st.lock:
+            return dict(self._st.targets)
+
+    def sessions(self) -> list[tuple[int, str, str, str]]:
+        """Logged-in sessions as (sid, portal, iqn, iface), by sid."""
+        with self._st.lock:
+            return [(s.sid, *s.key) for _, s in sorted(self._st.sessions.items())]
+
+    def node_records(self) -> list[tuple[str, str, str]]:
+        """Keys (portal, iqn, iface) of the node database, sorted."""
+        with self._st.lock:
+            return sorted(self._st.nodes)
+
+    def node_settings(self, portal: str, iqn: str, iface: str = "default") -> dict[str, str]:
+        """A copy of one node record's settings (passwords included).
+
+        :raises KeyError: when there is no such record.
+        """
+        with self._st.lock:
+            return dict(self._st.nodes[(normalise_portal(portal), iqn, iface)])
+
+    def discovery_records(self) -> list[str]:
+        """Portals that have a discoverydb record, sorted."""
+        with self._st.lock:
+            return sorted(self._st.discovery)
+
+    def disks(self) -> dict[str, tuple[str, str]]:
+        """SCSI disks: name -> (``H:C:T:L``, multipath WWID)."""
+        with self._st.lock:
+            return {n: (d.hctl, d.wwid) for n, d in sorted(self._st.disks.items())}
+
+    def maps(self) -> dict[str, list[str]]:
+        """Multipath maps: name -> its paths (sdX)."""
+        with self._st.lock:
+            return {n: list(m.slaves) for n, m in sorted(self._st.maps.items())}
+
+    def map_devices(self) -> dict[str, str]:
+        """Multipath maps: name -> ``dm-N``."""
+        with self._st.lock:
+            return {n: f"dm-{m.dm}" for n, m in sorted(self._st.maps.items())}
+
+    def wwids(self) -> list[str]:
+        """The WWIDs in ``/etc/multipath/wwids``."""
+        with self._st.lock:
+            return list(self._st.wwids)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """What is still there, for "nothing left behind" assertions.
+
+        :returns: only the non-empty kinds among ``sessions``, ``node_records``,
+            ``discovery_records``, ``disks`` and ``maps``; ``{}`` on a clean host.
+        """
+        with self._st.lock:
+            found = {
+                "sessions": [" ".join(s.key) for s in self._st.sessions.values()],
+                "node_records": [" ".join(k) for k in sorted(self._st.nodes)],
+                "discovery_records": sorted(self._st.discovery),
+                "disks": sorted(self._st.disks),
+                "maps": sorted(self._st.maps),
+            }
+        return {kind: items for kind, items in found.items() if items}

@@ -1,0 +1,264 @@
+"""The simulated host's state: targets, node records, sessions, disks and maps.
+
+Everything here is plain data guarded by :attr:`SimState.lock`; the simulators
+(:mod:`.iscsi_sim`, :mod:`.scsi_sim`, :mod:`.multipath_sim`) change it and
+:mod:`.sysfs_tree` mirrors it as files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
+from multipath_brick.testing.sysfs_tree import SysfsTree
+
+#: ``iscsiadm`` exit codes used by the fake (open-iscsi ``include/iscsi_err.h``).
+ERR_SESS_NOT_FOUND = 2
+ERR_TRANS = 4
+ERR_IDBM = 6
+ERR_TRANS_TIMEOUT = 8
+ERR_PDU_TIMEOUT = 11
+ERR_SESS_EXISTS = 15
+ERR_FATAL_LOGIN = 19
+ERR_NO_OBJS_FOUND = 21
+ERR_SYSFS_LOOKUP = 22
+ERR_LOGIN_AUTH_FAILED = 24
+
+#: open-iscsi's ``iscsi_err_msgs``, for "initiator reported error (N - text)".
+ERR_TEXT = {
+    ERR_SESS_NOT_FOUND: "session not found",
+    ERR_TRANS: "encountered connection failure",
+    ERR_IDBM: "encountered iSCSI database failure",
+    ERR_TRANS_TIMEOUT: "connection timed out",
+    ERR_PDU_TIMEOUT: "iSCSI PDU timed out",
+    ERR_SESS_EXISTS: "session exists",
+    ERR_FATAL_LOGIN: "encountered non-retryable iSCSI login failure",
+    ERR_NO_OBJS_FOUND: "no objects found",
+    ERR_LOGIN_AUTH_FAILED: "iSCSI login failed due to authorization failure",
+}
+
+INITIATOR = "iqn.2004-10.com.example:fakehost"
+Credentials = tuple[str, str]
+
+
+def split_portal(portal: str) -> tuple[str, int]:
+    """``10.0.0.1:3260`` -> ``("10.0.0.1", 3260)``; ``[fe80::1]:3260`` -> ``("fe80::1", 3260)``."""
+    host, _, port = portal.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def normalise_portal(portal: str) -> str:
+    """Add the default port 3260 to a bare address, bracket a bare IPv6 address."""
+    if portal.startswith("[") and portal.endswith("]"):
+        return f"{portal}:3260"
+    if portal.count(":") > 1 and not portal.startswith("["):
+        return f"[{portal}]:3260"
+    if ":" not in portal:
+        return f"{portal}:3260"
+    return portal
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a command printed and how it exited."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclasses.dataclass
+class Plan:
+    """A command decided under the lock: it lasts ``duration`` simulated seconds,
+    then ``commit`` (run under the lock again) applies its effect.
+
+    ``on_kill(remaining)`` runs instead of ``commit`` when the caller's timeout
+    kills the command first; daemons (iscsid, the kernel) may still finish the
+    work in the background, as they do on a real host.
+    """
+
+    duration: float
+    commit: Callable[[], Outcome]
+    on_kill: Callable[[float], None] | None = None
+
+
+def done(outcome: Outcome) -> Plan:
+    """A plan that takes no time."""
+    return Plan(0.0, lambda: outcome)
+
+
+@dataclasses.dataclass
+class FakeTarget:
+    """An iSCSI target served by the fake host's storage.
+
+    :ivar iqn: the target name.
+    :ivar portals: where it listens, as ``ip:port`` (IPv6 ``[addr]:port``).
+    :ivar luns: LUN number -> size in bytes (change it with
+        :meth:`FakeHost.resize_lun`, which keeps disks stale until a rescan).
+    :ivar chap: ``(username, password)`` the initiator must present, or None.
+    :ivar mutual_chap: ``(username_in, password_in)`` the target answers with.
+    :ivar discovery_chap: ``(username, password)`` required by sendtargets.
+    :ivar tpgt: the target portal group tag.
+    """
+
+    iqn: str
+    portals: tuple[str, ...]
+    luns: dict[int, int]
+    chap: Credentials | None = dataclasses.field(default=None, repr=False)
+    mutual_chap: Credentials | None = dataclasses.field(default=None, repr=False)
+    discovery_chap: Credentials | None = dataclasses.field(default=None, repr=False)
+    tpgt: int = 1
+
+    def _serial(self, lun: int) -> str:
+        # LIO's NAA 6 identifiers: OUI 001405 then 25 hex digits of serial.
+        digest = hashlib.sha256(f"{self.iqn}/{lun}".encode()).hexdigest()
+        return "6001405" + digest[:25]
+
+    def wwid(self, lun: int) -> str:
+        """The multipath WWID of a LUN (``36001405...``), also its map name.
+
+        :param lun: the LUN number.
+        """
+        return "3" + self._serial(lun)
+
+    def scsi_wwid(self, lun: int) -> str:
+        """What ``/sys/block/sdX/device/wwid`` holds for the LUN (``naa.6001405...``).
+
+        :param lun: the LUN number.
+        """
+        return "naa." + self._serial(lun)
+
+
+@dataclasses.dataclass
+class Session:
+    """One logged-in iSCSI session (one scsi host of its own)."""
+
+    sid: int
+    host: int
+    iqn: str
+    portal: str
+    iface: str
+    tpgt: int
+    recovery_tmo: float = 120.0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(portal, iqn, iface), the node record it was logged in with."""
+        return (self.portal, self.iqn, self.iface)
+
+    @property
+    def address(self) -> str:
+        """The portal's address, without IPv6 brackets."""
+        return split_portal(self.portal)[0]
+
+    @property
+    def port(self) -> int:
+        """The portal's TCP port."""
+        return split_portal(self.portal)[1]
+
+
+@dataclasses.dataclass(eq=False)
+class Disk:
+    """A SCSI disk (sdX) on a session."""
+
+    name: str
+    index: int
+    session: Session
+    lun: int
+    scsi_wwid: str
+    wwid: str
+    size: int
+
+    @property
+    def hctl(self) -> str:
+        """``H:C:T:L`` (channel and target id are always 0 for iSCSI)."""
+        return f"{self.session.host}:0:0:{self.lun}"
+
+
+@dataclasses.dataclass(eq=False)
+class MapState:
+    """A multipath map (dm-N)."""
+
+    name: str
+    dm: int
+    wwid: str
+    created: float
+    slaves: list[str] = dataclasses.field(default_factory=list)
+    size: int = 0
+
+
+class SimState:
+    """All mutable state of one fake host, and the lock around it."""
+
+    def __init__(self, tree: SysfsTree, time_scale: float) -> None:
+        self.lock = threading.RLock()
+        self.tree = tree
+        self.time_scale = time_scale
+        self.closed = False
+        self.timers: list[threading.Timer] = []
+        # scenario
+        self.targets: dict[str, FakeTarget] = {}
+        self.latency: dict[str, float] = {}
+        self.unreachable: set[str] = set()
+        self.udev_delay = 0.0
+        self.map_ready_delay = 0.0
+        self.flush_fail_all = False
+        self.flush_fail: set[str] = set()
+        self.multipathd_running = True
+        self.discovery_answers: dict[str, list[tuple[str, str]]] = {}
+        self.scan_hang = 0.0
+        # iscsid
+        self.nodes: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.discovery: dict[str, dict[str, str]] = {}
+        self.sessions: dict[int, Session] = {}
+        self.next_sid = 1
+        # Hosts 0 and 1 stand for local controllers, so sid != host number
+        # (code that confuses them fails here as it would on a real host).
+        self.next_host = 2
+        self.logins_in_flight = 0
+        self.max_logins_in_flight = 0
+        # kernel
+        self.disks: dict[str, Disk] = {}
+        # multipathd
+        self.maps: dict[str, MapState] = {}
+        self.next_dm = 0
+        self.wwids: list[str] = []
+        self.mp_paths: dict[str, str | None] = {}
+
+    def portal_up(self, portal: str) -> bool:
+        """Whether packets reach the portal."""
+        return portal not in self.unreachable and any(
+            portal in t.portals for t in self.targets.values()
+        )
+
+    def session_for(self, key: tuple[str, str, str]) -> Session | None:
+        """The session of a (portal, iqn, iface), if logged in."""
+        return next((s for s in self.sessions.values() if s.key == key), None)
+
+    def later(self, seconds: float, action: Callable[[], object]) -> None:
+        """Run ``action`` under the lock after ``seconds`` simulated seconds.
+
+        With no delay it runs now (the caller holds the lock already).
+        """
+        if seconds <= 0:
+            action()
+            return
+
+        def fire() -> None:
+            with self.lock:
+                if not self.closed:
+                    action()
+
+        timer = threading.Timer(seconds * self.time_scale, fire)
+        timer.daemon = True
+        self.timers = [t for t in self.timers if t.is_alive()]
+        self.timers.append(timer)
+        timer.start()
+
+    @staticmethod
+    def now() -> float:
+        """Real monotonic time (only simulated durations are scaled)."""
+        return time.monotonic()

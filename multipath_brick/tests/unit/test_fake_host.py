@@ -1,0 +1,409 @@
+"""The fake host on its own: what the library's tests rely on it to simulate."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from multipath_brick.exception import CommandTimeout
+from multipath_brick.host.base import TIMED_OUT, Host
+from multipath_brick.privileged import verbs as v
+from multipath_brick.testing import FakeHost, FakeTarget
+from multipath_brick.testing.scsi_sim import sd_name
+
+IQN = "iqn.2003-01.org.example:target1"
+P1, P2 = "10.0.0.1:3260", "10.0.0.2:3260"
+GIB = 1 << 30
+SCALE = 0.001  # 1 simulated second = 1 ms
+
+
+@pytest.fixture
+def host() -> Iterator[FakeHost]:
+    with FakeHost(time_scale=SCALE) as h:
+        yield h
+
+
+@pytest.fixture
+def target(host: FakeHost) -> FakeTarget:
+    return host.add_target(IQN, [P1, P2], luns={1: GIB, 2: 2 * GIB})
+
+
+def setup_node(host: FakeHost, portal: str = P1, scan: str = "manual", **extra: str) -> None:
+    assert host.run(v.NodeNew(portal, IQN, "default"), timeout=30).ok
+    settings = {"node.session.scan": scan, **extra}
+    for name, value in settings.items():
+        assert host.run(v.NodeUpdate(portal, IQN, "default", name, value), timeout=30).ok
+
+
+def eventually(predicate: Callable[[], bool], within: float = 2.0) -> bool:
+    """Poll: background work (udev, iscsid, scans) runs on real timers."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def login(host: FakeHost, portal: str = P1, timeout: float = 300) -> int:
+    return host.run(v.NodeLogin(portal, IQN, "default"), timeout=timeout).exit_code
+
+
+def attach_path(host: FakeHost, portal: str = P1, lun: int = 1) -> str:
+    """Node, login, targeted scan: returns the new disk's name."""
+    setup_node(host, portal)
+    assert login(host, portal) == 0
+    before = set(host.disks())
+    sid = host.sessions()[-1][0]
+    device = host.realpath(f"/sys/class/iscsi_session/session{sid}/device")
+    match = re.search(r"/host([0-9]+)/", device)
+    assert match
+    host.write(v.ScsiScan(int(match.group(1)), 0, 0, lun), timeout=30)
+    (new,) = set(host.disks()) - before
+    return new
+
+
+def test_is_a_host_with_initiator_and_wwids_files(host: FakeHost) -> None:
+    assert isinstance(host, Host)
+    assert host.read_text("/etc/iscsi/initiatorname.iscsi") == (
+        "InitiatorName=iqn.2004-10.com.example:fakehost\n"
+    )
+    assert host.read_text("/etc/multipath/wwids").startswith("# Multipath wwids")
+    assert host.leftovers() == {}
+
+
+def test_login_creates_session_sysfs_without_disks(host: FakeHost, target: FakeTarget) -> None:
+    setup_node(host)
+    result = host.run(v.NodeLogin(P1, IQN, "default"), timeout=30)
+    where = f"[iface: default, target: {IQN}, portal: 10.0.0.1,3260]"
+    assert result.stdout == f"Logging in to {where}\nLogin to {where} successful.\n"
+    assert host.sessions() == [(1, P1, IQN, "default")]
+    s = "/sys/class/iscsi_session/session1"
+    assert host.read_text(f"{s}/targetname").strip() == IQN
+    assert host.read_text(f"{s}/state").strip() == "LOGGED_IN"
+    assert host.realpath(f"{s}/device") == "/sys/devices/platform/host2/session1"
+    conn = "/sys/class/iscsi_connection/connection1:0"
+    assert host.read_text(f"{conn}/persistent_address").strip() == "10.0.0.1"
+    assert host.read_text(f"{conn}/persistent_port").strip() == "3260"
+    assert host.exists("/sys/class/scsi_host/host2/scan")
+    assert host.exists("/sys/class/iscsi_host/host2")
+    # manual scan: no disk, not even the scsi target directory yet
+    assert host.list_dir(f"{s}/device") == ["connection1:0", "iscsi_session"]
+    assert host.list_dir("/sys/block") == []
+    out = host.run(v.SessionList(), timeout=30).stdout
+    assert out == f"tcp: [1] 10.0.0.1:3260,1 {IQN} (non-flash)\n"
+
+
+def test_manual_scan_creates_only_that_lun(host: FakeHost, target: FakeTarget) -> None:
+    sd = attach_path(host, lun=2)
+    assert sd == "sda"
+    assert host.disks() == {"sda": ("2:0:0:2", target.wwid(2))}
+    assert host.read_text("/sys/block/sda/device/wwid").strip() == target.scsi_wwid(2)
+    assert target.wwid(2) == "3" + target.scsi_wwid(2)[4:]
+    assert host.read_text("/sys/block/sda/size").strip() == str(2 * GIB // 512)
+    disk_dir = "/sys/devices/platform/host2/session1/target2:0:0/2:0:0:2"
+    assert host.realpath("/sys/block/sda/device") == disk_dir
+    by_path = f"/dev/disk/by-path/ip-10.0.0.1:3260-iscsi-{IQN}-lun-2"
+    assert host.realpath(by_path) == "/dev/sda"
+    host.write(v.ScsiScan(2, 0, 0, 9), timeout=30)  # no such LUN: nothing
+    assert list(host.disks()) == ["sda"]
+    with pytest.raises(FileNotFoundError):
+        host.write(v.ScsiScan(7, 0, 0, 1), timeout=30)
+
+
+def test_auto_scan_brings_every_lun(host: FakeHost, target: FakeTarget) -> None:
+    setup_node(host, scan="auto")
+    assert login(host) == 0
+    assert sorted(hctl for hctl, _ in host.disks().values()) == ["2:0:0:1", "2:0:0:2"]
+
+
+def test_disk_names_like_the_kernel() -> None:
+    assert [sd_name(i) for i in (0, 25, 26, 27, 701, 702)] == [
+        "sda",
+        "sdz",
+        "sdaa",
+        "sdab",
+        "sdzz",
+        "sdaaa",
+    ]
+
+
+def test_chap(host: FakeHost) -> None:
+    host.add_target(IQN, [P1], luns={1: GIB}, chap=("user", "secret"))
+    setup_node(host)
+    result = host.run(v.NodeLogin(P1, IQN, "default"), timeout=30)
+    assert result.exit_code == 24
+    assert "initiator reported error (24 - iSCSI login failed due to authorization failure)" in (
+        result.stderr
+    )
+    setup_node(
+        host,
+        **{
+            "node.session.auth.authmethod": "CHAP",
+            "node.session.auth.username": "user",
+            "node.session.auth.password": "wrong",
+        },
+    )
+    assert login(host) == 24
+    host.run(v.NodeUpdate(P1, IQN, "default", "node.session.auth.password", "secret"), timeout=9)
+    assert login(host) == 0
+    assert all("secret" not in arg for argv, *_ in host.calls for arg in argv)
+    shown = host.run(v.NodeShow(P1, IQN, "default"), timeout=30).stdout
+    assert "node.session.auth.password = ********\n" in shown
+    assert "secret" not in shown
+
+
+def test_second_login_is_15_and_delete_under_session_is_refused(
+    host: FakeHost, target: FakeTarget
+) -> None:
+    setup_node(host)
+    assert login(host) == 0
+    result = host.run(v.NodeLogin(P1, IQN, "default"), timeout=30)
+    assert result.exit_code == 15
+    assert "1 session requested, but 1 already present" in result.stderr
+    assert host.run(v.NodeDelete(P1, IQN, "default"), timeout=30).exit_code == 15
+
+
+def test_missing_record_is_21(host: FakeHost, target: FakeTarget) -> None:
+    assert login(host) == 21
+    assert host.run(v.NodeShow(P1, IQN, "default"), timeout=30).exit_code == 21
+    assert host.run(v.NodeList(), timeout=30).stderr == "iscsiadm: No records found\n"
+    assert host.run(v.SessionList(), timeout=30).exit_code == 21
+
+
+def test_node_new_overwrites_with_defaults(host: FakeHost, target: FakeTarget) -> None:
+    setup_node(host, **{"node.startup": "automatic"})
+    assert host.node_settings(P1, IQN)["node.startup"] == "automatic"
+    assert host.run(v.NodeNew(P1, IQN, "default"), timeout=30).ok
+    assert host.node_settings(P1, IQN)["node.startup"] == "manual"
+
+
+def test_unreachable_portal_times_out_after_scaled_retries(
+    host: FakeHost, target: FakeTarget
+) -> None:
+    host.set_unreachable(P2, True)
+    setup_node(host, P2, **{"node.conn[0].timeo.login_timeout": "20"})
+    start = time.monotonic()
+    assert login(host, P2) == 8  # 20 s x 8 retries = 160 simulated seconds
+    assert time.monotonic() - start >= 160 * SCALE
+    start = time.monotonic()
+    assert login(host, P2, timeout=30) == TIMED_OUT
+    assert 30 * SCALE <= time.monotonic() - start < 160 * SCALE
+
+
+def test_parallel_logins_overlap() -> None:
+    with FakeHost(time_scale=0.01) as host:
+        host.add_target(IQN, [P1, P2], luns={1: GIB})
+        for p in (P1, P2):
+            setup_node(host, p)
+            host.set_latency(p, 10)  # 100 ms each
+        start = time.monotonic()
+        results = host.login_all(
+            [v.NodeLogin(P1, IQN, "default"), v.NodeLogin(P2, IQN, "default")], timeout=30
+        )
+        assert [r.exit_code for r in results] == [0, 0]
+        assert time.monotonic() - start < 0.19
+        assert host.max_concurrent_logins == 2
+
+
+def test_login_slower_than_login_timeout_times_out(host: FakeHost, target: FakeTarget) -> None:
+    setup_node(host, **{"node.conn[0].timeo.login_timeout": "5"})
+    host.set_latency(P1, 6)
+    result = host.run(v.NodeLogin(P1, IQN, "default"), timeout=100)
+    assert result.exit_code == 8 and "(8 - connection timed out)" in result.stderr
+    assert result.duration >= 5 * 8 * SCALE
+
+
+def test_killed_login_completes_in_the_background(host: FakeHost, target: FakeTarget) -> None:
+    setup_node(host)
+    host.set_latency(P1, 10)
+    assert login(host, timeout=5) == TIMED_OUT
+    assert host.sessions() == []
+    # iscsid went on: a session nobody waited for
+    assert eventually(lambda: host.sessions() == [(1, P1, IQN, "default")])
+
+
+def test_map_only_after_multipath_a_and_add_path(host: FakeHost, target: FakeTarget) -> None:
+    sd = attach_path(host)
+    show = v.MultipathdShowPaths()
+    assert host.run(show, timeout=30).stdout == f"{sd} undef undef [orphan]\n"
+    assert host.maps() == {}
+    wwid = target.wwid(1)
+    assert host.run(v.MultipathAddWwid(wwid), timeout=30).stdout == f"wwid '{wwid}' added\n"
+    assert f"/{wwid}/\n" in host.read_text("/etc/multipath/wwids")
+    assert host.run(v.MultipathdAddPath(sd), timeout=30).stdout == "ok\n"
+    assert host.maps() == {wwid: [sd]}
+    assert host.run(show, timeout=30).stdout == f"{sd} active ready {wwid}\n"
+    assert host.realpath(f"/dev/mapper/{wwid}") == "/dev/dm-0"
+    assert host.read_text("/sys/block/dm-0/dm/uuid").strip() == f"mpath-{wwid}"
+    assert host.list_dir(f"/sys/block/{sd}/holders") == ["dm-0"]
+    assert host.realpath(f"/sys/block/{sd}/holders/dm-0") == "/sys/devices/virtual/block/dm-0"
+    assert host.list_dir("/sys/block/dm-0/slaves") == [sd]
+    assert host.run(v.MultipathCheck("dm-0"), timeout=30).ok
+    # multipath -C finds devices, not map names (as in the lab)
+    by_name = host.run(v.MultipathCheck(wwid), timeout=30)
+    assert by_name.exit_code == 1 and "failed to look up" in by_name.stderr
+    # a second path joins by itself: the WWID is known now
+    sd2 = attach_path(host, P2)
+    assert host.maps() == {wwid: [sd, sd2]}
+
+
+def test_udev_delay_and_map_ready_delay() -> None:
+    with FakeHost(time_scale=0.01) as host:
+        target = host.add_target(IQN, [P1], luns={1: GIB})
+        host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
+        host.set_udev_delay(3)
+        host.set_map_ready_delay(15)
+        sd = attach_path(host)
+        assert not host.exists(f"/dev/{sd}") and host.maps() == {}
+        assert eventually(lambda: host.maps() == {target.wwid(1): [sd]})
+        assert host.exists(f"/dev/{sd}")
+        check = v.MultipathCheck("dm-0")
+        assert host.run(check, timeout=30).exit_code == 1  # 0.15 s to go
+        assert eventually(lambda: host.run(check, timeout=30).ok)
+
+
+def test_unreachable_portal_fails_existing_paths(host: FakeHost, target: FakeTarget) -> None:
+    host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
+    sd = attach_path(host)
+    host.set_unreachable(P1, True)
+    assert host.run(v.MultipathdShowPaths(), timeout=30).stdout.split()[:3] == [
+        sd,
+        "failed",
+        "faulty",
+    ]
+    result = host.run(v.MultipathCheck("dm-0"), timeout=30)
+    assert result.exit_code == 1 and result.stderr.endswith("dm-0: no usable paths found\n")
+    assert host.read_text("/sys/class/iscsi_session/session1/state").strip() == "FAILED"
+
+
+def test_flush_failure_then_flush(host: FakeHost, target: FakeTarget) -> None:
+    wwid = target.wwid(1)
+    host.run(v.MultipathAddWwid(wwid), timeout=30)
+    sd = attach_path(host)
+    host.fail_flush(wwid, True)
+    result = host.run(v.MultipathFlush(wwid), timeout=30)
+    assert result.exit_code == 1 and result.stderr.endswith(f"| {wwid}: map in use\n")
+    assert host.exists(f"/dev/mapper/{wwid}")
+    host.fail_flush(wwid, False)
+    assert host.run(v.MultipathFlush(wwid), timeout=30).ok
+    assert host.maps() == {} and not host.exists(f"/dev/mapper/{wwid}")
+    assert host.list_dir(f"/sys/block/{sd}/holders") == []
+    assert host.run(v.MultipathFlush(wwid), timeout=30).exit_code == 1
+
+
+def test_multipathd_stopped(host: FakeHost) -> None:
+    host.set_multipathd_running(False)
+    result = host.run(v.MultipathdShowDaemon(), timeout=30)
+    assert (result.exit_code, result.stdout) == (1, "")
+    host.set_multipathd_running(True)
+    assert host.run(v.MultipathdShowDaemon(), timeout=30).stdout == "pid 4242 idle\n"
+
+
+def test_logout_removes_disks_map_stays_then_nothing_left(
+    host: FakeHost, target: FakeTarget
+) -> None:
+    wwid = target.wwid(1)
+    host.run(v.MultipathAddWwid(wwid), timeout=30)
+    sd = attach_path(host)
+    result = host.run(v.NodeLogout(P1, IQN, "default"), timeout=30)
+    assert result.stdout.endswith(
+        f"Logout of [sid: 1, target: {IQN}, portal: 10.0.0.1,3260] successful.\n"
+    )
+    assert host.disks() == {} and not host.exists(f"/sys/block/{sd}")
+    assert not host.exists("/sys/class/iscsi_session/session1")
+    assert host.maps() == {wwid: []}
+    assert host.leftovers() == {"node_records": [f"{P1} {IQN} default"], "maps": [wwid]}
+    assert host.run(v.MultipathFlush(wwid), timeout=30).ok
+    assert host.run(v.NodeDelete(P1, IQN, "default"), timeout=30).ok
+    assert host.run(v.NodeLogout(P1, IQN, "default"), timeout=30).exit_code == 21
+    assert host.leftovers() == {}
+
+
+def test_delete_and_resize(host: FakeHost, target: FakeTarget) -> None:
+    wwid = target.wwid(1)
+    host.run(v.MultipathAddWwid(wwid), timeout=30)
+    sd, sd2 = attach_path(host), attach_path(host, P2)
+    host.resize_lun(IQN, 1, 2 * GIB)
+    for dev in (sd, sd2):
+        host.write(v.ScsiRescan(dev), timeout=30)
+    assert host.run(v.MultipathdResizeMap(wwid), timeout=30).ok
+    assert host.read_text("/sys/block/dm-0/size").strip() == str(2 * GIB // 512)
+    host.write(v.ScsiDelete(sd), timeout=30)
+    assert host.maps() == {wwid: [sd2]} and not host.exists(f"/dev/{sd}")
+    with pytest.raises(FileNotFoundError):
+        host.write(v.ScsiDelete(sd), timeout=30)
+
+
+def test_scan_hang_times_out(host: FakeHost, target: FakeTarget) -> None:
+    setup_node(host)
+    login(host)
+    host.set_scan_hang(50)
+    with pytest.raises(CommandTimeout):
+        host.write(v.ScsiScan(2, 0, 0, 1), timeout=10)
+    assert host.disks() == {}
+    # the kernel finishes the scan in the end
+    assert eventually(lambda: list(host.disks()) == ["sda"])
+
+
+def test_discovery(host: FakeHost) -> None:
+    host.add_target(IQN, [P1, P2], luns={1: GIB}, discovery_chap=("d", "dpw"))
+    run = v.DiscoveryRun(P1, "default")
+    assert host.run(run, timeout=30).exit_code == 24
+    assert host.run(v.DiscoveryNew(P1, "default"), timeout=30).ok
+    for name, value in (("authmethod", "CHAP"), ("username", "d"), ("password", "dpw")):
+        upd = v.DiscoveryUpdate(P1, "default", f"discovery.sendtargets.auth.{name}", value)
+        assert host.run(upd, timeout=30).ok
+    result = host.run(run, timeout=30)
+    assert result.stdout == f"10.0.0.1:3260,1 {IQN}\n10.0.0.2:3260,1 {IQN}\n"
+    assert host.node_records() == []
+    host.set_unreachable(P2)
+    assert host.run(v.DiscoveryRun(P2, "default"), timeout=30).exit_code == TIMED_OUT
+    assert host.leftovers() == {"discovery_records": [P1]}
+
+
+def test_first_add_path_adopts_every_orphan_of_the_wwid(
+    host: FakeHost, target: FakeTarget
+) -> None:
+    sd, sd2 = attach_path(host), attach_path(host, P2)
+    assert host.maps() == {}
+    host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
+    assert host.maps() == {}  # no uevent, no map (as in the lab)
+    assert host.run(v.MultipathdAddPath(sd2), timeout=30).ok
+    assert host.maps() == {target.wwid(1): [sd, sd2]}
+    assert host.run(v.MultipathdAddPath(sd), timeout=30).stdout == "ok\n"
+
+
+def test_session_rescan_resizes_and_brings_every_lun(host: FakeHost, target: FakeTarget) -> None:
+    sd = attach_path(host)
+    host.resize_lun(IQN, 1, 3 * GIB)
+    assert host.read_text(f"/sys/block/{sd}/size").strip() == str(GIB // 512)
+    result = host.run(v.SessionRescan(1), timeout=30)
+    assert result.stdout == f"Rescanning session [sid: 1, target: {IQN}, portal: 10.0.0.1,3260]\n"
+    assert host.read_text(f"/sys/block/{sd}/size").strip() == str(3 * GIB // 512)
+    # iscsiadm scans "- - -" whatever node.session.scan says: LUN 2 appears too
+    assert sorted(hctl for hctl, _ in host.disks().values()) == ["2:0:0:1", "2:0:0:2"]
+    assert host.run(v.SessionRescan(9), timeout=30).exit_code == 22
+
+
+def test_ipv6_portal(host: FakeHost) -> None:
+    portal = "[fd00::1]:3260"
+    host.add_target(IQN, [portal], luns={1: GIB})
+    sd = attach_path(host, portal)
+    listing = host.run(v.SessionList(), timeout=30).stdout
+    assert listing == f"tcp: [1] [fd00::1]:3260,1 {IQN} (non-flash)\n"
+    conn = "/sys/class/iscsi_connection/connection1:0/persistent_address"
+    assert host.read_text(conn).strip() == "fd00::1"
+    assert host.exists(f"/dev/disk/by-path/ip-fd00::1:3260-iscsi-{IQN}-lun-1")
+    assert host.realpath(f"/dev/disk/by-path/ip-fd00::1:3260-iscsi-{IQN}-lun-1") == f"/dev/{sd}"
+
+
+def test_discovery_of_a_dead_portal_times_out_like_iscsiadm(host: FakeHost) -> None:
+    host.add_target(IQN, [P1], luns={1: GIB})
+    host.set_unreachable(P1)
+    result = host.run(v.DiscoveryRun(P1, "default"), timeout=1000)
+    assert result.exit_code == 11
+    assert result.stderr.endswith("SendTargets discovery: iSCSI PDU timed out\n")
