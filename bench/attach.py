@@ -34,7 +34,11 @@ def portals(n: int, base: int = 0) -> list[str]:
 
 
 def props(iqn: str, ports: list[str]) -> dict[str, Any]:
-    return {"target_portals": ports, "target_iqns": [iqn] * len(ports), "target_luns": [1] * len(ports)}
+    return {
+        "target_portals": ports,
+        "target_iqns": [iqn] * len(ports),
+        "target_luns": [1] * len(ports),
+    }
 
 
 def connector(host: FakeHost, grace: float) -> ISCSIMultipathConnector:
@@ -133,7 +137,9 @@ def main() -> None:
     print(f"{'4 portals, 1 dead (stock 15s x 8)':<38} {seconds:>9.3f}   paths {states}")
     serial, parallel = bench_concurrent(args.latency, args.grace)
     print(f"{'8 volumes x 4 portals, one by one':<38} {serial:>9.3f}   (attach+detach)")
-    print(f"{'8 volumes x 4 portals, 8 threads':<38} {parallel:>9.3f}   {serial / parallel:.1f}x faster")
+    print(
+        f"{'8 volumes x 4 portals, 8 threads':<38} {parallel:>9.3f}   {serial / parallel:.1f}x faster"
+    )
 
 
 if __name__ == "__main__":

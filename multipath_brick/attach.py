@@ -217,9 +217,16 @@ class Attacher:
             self.releaser.release_path(result)
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
-        with self._locks.wwid(wwid):
-            self._multipath.add_path(result.device)
+        self._add_path(wwid, result.device)
         return result
+
+    def _add_path(self, wwid: str, device: str) -> None:
+        # The first "add path" makes the map and pulls in every known disk of the
+        # WWID; later disks arrive by uevent once the WWID is whitelisted. Only a
+        # disk that no map holds yet needs telling.
+        with self._locks.wwid(wwid):
+            if not self._sysfs.holders(device):
+                self._multipath.add_path(device)
 
     def _late(self, future: Future[PathResult], wwid: str) -> None:
         """Finish a path that was still pending when attach returned."""
@@ -231,7 +238,8 @@ class Attacher:
             with self._attached_lock:
                 attached = wwid in self._attached
             if attached and result.wwid == wwid:
-                self._multipath.add_path(result.device)
+                if not self._sysfs.holders(result.device):
+                    self._multipath.add_path(result.device)
                 LOG.info("late path %s joined %s as %s", result.path, wwid, result.device)
                 return
         LOG.info("late path %s arrived after detach; removing it", result.path)

@@ -129,12 +129,13 @@ class LoginTimeouts:
     """How long a login to a dead portal may take: ``login_timeout * retries`` seconds.
 
     Stock iscsid.conf says 15 s x 8 = 2 minutes; we write these per node before
-    logging in so that a dead portal costs a bounded, known time.
+    logging in so that a dead portal costs a bounded, known time. Failover
+    timing of established sessions (``replacement_timeout``, nop-outs) stays the
+    administrator's, from iscsid.conf.
     """
 
     login_timeout: int = 10
     retries: int = 2
-    replacement_timeout: int = 120
 
     @property
     def worst_case(self) -> float:
@@ -152,7 +153,6 @@ def node_settings(chap: Chap | None, timeouts: LoginTimeouts) -> list[tuple[str,
         ("node.session.scan", "manual"),
         ("node.conn[0].timeo.login_timeout", str(timeouts.login_timeout)),
         ("node.session.initial_login_retry_max", str(timeouts.retries)),
-        ("node.session.timeo.replacement_timeout", str(timeouts.replacement_timeout)),
     ]
     if chap is None:
         settings.append(("node.session.auth.authmethod", "None"))

@@ -98,6 +98,43 @@ class LoginBatch:
             futures[path].set_result(result)
 
 
+class SessionWatch:
+    """One look at sysfs sessions per poll interval, shared by every path task.
+
+    Each path waits for its own session; without sharing, N tasks would each
+    read every session's attributes N times a poll.
+    """
+
+    def __init__(self, host: Host, poll: float) -> None:
+        self._host = host
+        self._sysfs = Sysfs(host)
+        self._poll = poll
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._sessions: list[SessionInfo] = []
+
+    def find(self, path: Path, *, fresh: bool = False) -> SessionInfo | None:
+        """The logged-in session of a path, from a view at most one poll old."""
+        with self._lock:
+            now = self._host.monotonic()
+            if fresh or now - self._at >= self._poll:
+                self._sessions = self._sysfs.sessions()
+                self._at = now
+            sessions = self._sessions
+        target = path.target
+        return next(
+            (
+                s
+                for s in sessions
+                if s.logged_in
+                and s.iqn == target.iqn
+                and s.portal == target.portal
+                and s.iface == path.iface
+            ),
+            None,
+        )
+
+
 class PathBringUp:
     """Brings one path from nothing to a SCSI disk with a WWID."""
 
@@ -122,20 +159,11 @@ class PathBringUp:
         self._scan_attempts = max(1, scan_attempts)
         self._scan_timeout = scan_timeout
         self._poll = poll
+        self._sessions = SessionWatch(host, poll)
 
-    def session(self, path: Path) -> SessionInfo | None:
+    def session(self, path: Path, *, fresh: bool = False) -> SessionInfo | None:
         """The logged-in session of a path, if any."""
-        return next(
-            (
-                s
-                for s in self._sysfs.sessions()
-                if s.logged_in
-                and s.iqn == path.target.iqn
-                and s.portal == path.target.portal
-                and s.iface == path.iface
-            ),
-            None,
-        )
+        return self._sessions.find(path, fresh=fresh)
 
     def run(self, path: Path, batch: LoginBatch) -> PathResult:
         """Bring the path up under its node-record lock; never raises."""
@@ -152,7 +180,7 @@ class PathBringUp:
 
     def _run_locked(self, path: Path, batch: LoginBatch) -> PathResult:
         new_record = new_session = False
-        session = self.session(path)
+        session = self.session(path, fresh=True)
         if session is None:
             new_record = not self._iscsiadm.node_exists(path.target, path.iface)
             try:

@@ -130,12 +130,18 @@ def test_singular_detach_without_device_info_finds_discovered_paths(connector, h
     assert_nothing_left(host)
 
 
-def test_map_is_made_with_multipath_a_then_add_path(connector, host):
+def test_map_is_made_only_after_multipath_a(connector, host):
+    # find_multipaths strict: multipathd ignores a WWID it has not been told of.
+    # The library whitelists it once, before any map exists, and tells multipathd
+    # about a disk only when no map holds it yet.
     info = connector.connect_volume(plural())
     calls = argvs(host)
-    first_add = min(i for i, a in enumerate(calls) if a.startswith("multipath -a"))
-    first_path = min(i for i, a in enumerate(calls) if a.startswith("multipathd add path"))
-    assert first_add < first_path
+    whitelists = [i for i, a in enumerate(calls) if a.startswith("multipath -a")]
+    adds = [i for i, a in enumerate(calls) if a.startswith("multipathd add path")]
+    assert len(whitelists) == 1
+    assert all(whitelists[0] < i for i in adds)
+    assert len(adds) <= 1
+    assert host.wwids() == [info["multipath_id"]]
     connector.disconnect_volume(plural(), info)
 
 
