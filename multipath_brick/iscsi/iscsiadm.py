@@ -64,16 +64,6 @@ class IscsiadmExit(enum.IntEnum):
 
 
 @dataclasses.dataclass(frozen=True)
-class Session:
-    """One line of ``iscsiadm -m session``."""
-
-    sid: int
-    portal: str
-    tpgt: int
-    iqn: str
-
-
-@dataclasses.dataclass(frozen=True)
 class DiscoveredTarget:
     """One line of sendtargets output (or ``iscsiadm -m node``)."""
 
@@ -82,22 +72,7 @@ class DiscoveredTarget:
     iqn: str
 
 
-_SESSION_LINE = re.compile(r"^\S+: \[(\d+)\] (\S+?),(-?\d+) (\S+)")
 _NODE_LINE = re.compile(r"^(\S+?),(-?\d+) (\S+)$")
-
-
-def parse_sessions(text: str) -> list[Session]:
-    """Parse ``iscsiadm -m session``.
-
-    ``tcp: [1] 192.168.101.2:3260,1 iqn.2024-01.lab.mpb:target1 (non-flash)``
-    """
-    sessions = []
-    for line in text.splitlines():
-        match = _SESSION_LINE.match(line.strip())
-        if match:
-            sid, portal, tpgt, iqn = match.groups()
-            sessions.append(Session(int(sid), portal, int(tpgt), iqn))
-    return sessions
 
 
 def parse_targets(text: str) -> list[DiscoveredTarget]:
@@ -112,16 +87,6 @@ def parse_targets(text: str) -> list[DiscoveredTarget]:
             portal, tpgt, iqn = match.groups()
             found.append(DiscoveredTarget(portal, int(tpgt), iqn))
     return found
-
-
-def parse_node_settings(text: str) -> dict[str, str]:
-    """Parse ``iscsiadm -m node ... -o show``: ``node.startup = manual`` lines."""
-    settings = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition(" = ")
-        if sep and not line.startswith("#"):
-            settings[name.strip()] = value.strip()
-    return settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,14 +146,6 @@ class Iscsiadm:
     def _run(self, command: verbs.Command, *accepted: int) -> CommandResult:
         return self._host.run(command, timeout=self._timeout).check(*accepted)
 
-    def sessions(self) -> list[Session]:
-        result = self._run(verbs.SessionList(), IscsiadmExit.NO_OBJS_FOUND)
-        return parse_sessions(result.stdout)
-
-    def nodes(self) -> list[DiscoveredTarget]:
-        result = self._run(verbs.NodeList(), IscsiadmExit.NO_OBJS_FOUND)
-        return parse_targets(result.stdout)
-
     def create_node(self, target: Target, iface: str, settings: Iterable[tuple[str, str]]) -> None:
         """Create (or refresh) a node record and write its settings.
 
@@ -222,9 +179,6 @@ class Iscsiadm:
             IscsiadmExit.NO_OBJS_FOUND,
             IscsiadmExit.SESS_NOT_FOUND,
         )
-
-    def rescan_session(self, sid: int) -> None:
-        self._run(verbs.SessionRescan(sid))
 
     def discover(self, portal: str, iface: str, chap: Chap | None) -> list[DiscoveredTarget]:
         """Ask a portal for its targets (sendtargets) without touching node records.

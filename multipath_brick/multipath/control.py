@@ -9,40 +9,9 @@ map at once instead of waiting for a uevent.
 
 from __future__ import annotations
 
-import dataclasses
-
 from multipath_brick.exception import MultipathUnavailableError
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.privileged import verbs
-
-
-@dataclasses.dataclass(frozen=True)
-class PathState:
-    """One line of ``multipathd show paths raw format "%d %t %T %m"``.
-
-    ``sdb active ready 36001405a1b2c3``
-    """
-
-    device: str
-    dm_state: str
-    checker_state: str
-    map_name: str
-
-    @property
-    def usable(self) -> bool:
-        return self.dm_state == "active" and self.checker_state in ("ready", "ghost")
-
-
-def parse_paths(text: str) -> list[PathState]:
-    """Parse :class:`~multipath_brick.privileged.verbs.MultipathdShowPaths` output."""
-    states = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[0].startswith("sd"):
-            states.append(
-                PathState(fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "")
-            )
-    return states
 
 
 class Multipath:
@@ -94,7 +63,3 @@ class Multipath:
 
     def resize(self, map_name: str) -> None:
         self._run(verbs.MultipathdResizeMap(map_name)).check()
-
-    def paths(self) -> list[PathState]:
-        result = self._run(verbs.MultipathdShowPaths())
-        return parse_paths(result.stdout) if result.ok else []

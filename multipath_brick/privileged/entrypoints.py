@@ -217,12 +217,6 @@ def session_list(timeout: float) -> Outcome:
 
 
 @_entrypoint
-def session_rescan(sid: int, timeout: float) -> Outcome:
-    """Rescan one session: :class:`~.verbs.SessionRescan`."""
-    return _run(verbs.SessionRescan(sid), timeout)
-
-
-@_entrypoint
 def node_login_many(paths: Sequence[Sequence[str]], timeout: float) -> tuple[Outcome, ...]:
     """Log in to every ``[portal, iqn, iface]`` at once; results in the same order.
 
@@ -311,12 +305,6 @@ def multipathd_del_path(device: str, timeout: float) -> Outcome:
 def multipath_add_wwid(wwid: str, timeout: float) -> Outcome:
     """Record a WWID: :class:`~.verbs.MultipathAddWwid`."""
     return _run(verbs.MultipathAddWwid(wwid), timeout)
-
-
-@_entrypoint
-def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
-    """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
-    return _run(verbs.MultipathRemoveWwid(wwid), timeout)
 
 
 @_entrypoint

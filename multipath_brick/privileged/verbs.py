@@ -15,85 +15,20 @@ This module imports nothing privileged and runs nothing.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import ClassVar
 
 from multipath_brick.exception import InvalidArgument
-
-_PORTAL = re.compile(
-    r"(\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\]|[A-Za-z0-9_][A-Za-z0-9_.-]*):[0-9]{1,5}"
+from multipath_brick.privileged.checks import (
+    DISCOVERY_SETTINGS,
+    MASK,
+    NODE_SETTINGS,
+    check_device,
+    check_iqn,
+    check_name,
+    check_portal,
+    check_value,
 )
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
-_BLOCK_DEVICE = re.compile(r"sd[a-z]{1,4}")
-_DM_DEVICE = re.compile(r"dm-[0-9]{1,6}")
-_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
-
-#: Node record settings the library writes; nothing else may be updated.
-NODE_SETTINGS = frozenset(
-    {
-        "node.startup",
-        "node.session.scan",
-        "node.session.auth.authmethod",
-        "node.session.auth.username",
-        "node.session.auth.password",
-        "node.session.auth.username_in",
-        "node.session.auth.password_in",
-        "node.session.initial_login_retry_max",
-        "node.session.timeo.replacement_timeout",
-        "node.conn[0].timeo.login_timeout",
-        "node.conn[0].timeo.noop_out_interval",
-        "node.conn[0].timeo.noop_out_timeout",
-    }
-)
-DISCOVERY_SETTINGS = frozenset(
-    {
-        "discovery.sendtargets.auth.authmethod",
-        "discovery.sendtargets.auth.username",
-        "discovery.sendtargets.auth.password",
-        "discovery.sendtargets.auth.username_in",
-        "discovery.sendtargets.auth.password_in",
-    }
-)
-MASK = "***"
-
-
-def _text(field: str, value: object, pattern: re.Pattern[str], what: str) -> None:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidArgument(field, f"not a valid {what}: {value!r}")
-
-
-def check_portal(value: object) -> None:
-    """``host:port`` or ``[v6]:port``, as :class:`ConnectionProperties` normalises it."""
-    _text("portal", value, _PORTAL, "portal (host:port)")
-
-
-def check_iqn(value: object) -> None:
-    """Any printable name up to 223 bytes (RFC 3720) that cannot pass as an option."""
-    if (
-        not isinstance(value, str)
-        or not 0 < len(value.encode()) <= 223
-        or _UNSAFE.search(value)
-        or value.startswith("-")
-    ):
-        raise InvalidArgument("iqn", f"not a valid target name: {value!r}")
-
-
-def check_name(field: str, value: object) -> None:
-    """Iface names, WWIDs and map names: a safe token."""
-    _text(field, value, _NAME, field)
-
-
-def check_int(field: str, value: object, maximum: int = 2**64 - 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
-        raise InvalidArgument(field, f"not an integer in 0..{maximum}: {value!r}")
-
-
-def check_value(field: str, value: object, *, secret: bool) -> None:
-    shown = MASK if secret else repr(value)
-    if not isinstance(value, str) or _UNSAFE.search(value):
-        raise InvalidArgument(field, f"value with control characters or not a string: {shown}")
-    if value.startswith("-") and not secret:
-        raise InvalidArgument(field, f"value must not start with '-': {shown}")
+from multipath_brick.privileged.checks import check_int as check_int
 
 
 class Verb:
@@ -225,18 +160,6 @@ class SessionList(Command):
         return ("iscsiadm", "-m", "session")
 
 
-@dataclasses.dataclass(frozen=True)
-class SessionRescan(Command):
-    entrypoint = "session_rescan"
-    sid: int
-
-    def __post_init__(self) -> None:
-        check_int("sid", self.sid, 2**31)
-
-    def argv(self) -> tuple[str, ...]:
-        return ("iscsiadm", "-m", "session", "-r", str(self.sid), "--rescan")
-
-
 # --- iscsiadm: sendtargets discovery --------------------------------------------------
 
 
@@ -333,7 +256,7 @@ class _DeviceVerb(Command):
     device: str
 
     def __post_init__(self) -> None:
-        _text("device", self.device, _BLOCK_DEVICE, "SCSI disk name (sdX)")
+        check_device(self.device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,14 +292,6 @@ class MultipathAddWwid(_WwidVerb):
 
     def argv(self) -> tuple[str, ...]:
         return ("multipath", "-a", self.wwid)
-
-
-@dataclasses.dataclass(frozen=True)
-class MultipathRemoveWwid(_WwidVerb):
-    entrypoint = "multipath_remove_wwid"
-
-    def argv(self) -> tuple[str, ...]:
-        return ("multipath", "-w", self.wwid)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,7 +363,7 @@ class _ScsiDeviceWrite(SysfsWrite):
     device: str
 
     def __post_init__(self) -> None:
-        _text("device", self.device, _BLOCK_DEVICE, "SCSI disk name (sdX)")
+        check_device(self.device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -473,11 +388,6 @@ class ScsiRescan(_ScsiDeviceWrite):
         return "1"
 
 
-def check_dm_device(value: object) -> None:
-    """``dm-N``."""
-    _text("device", value, _DM_DEVICE, "device-mapper name (dm-N)")
-
-
 #: Every verb, by entrypoint name (the privileged module has one function each).
 ALL_VERBS: tuple[type[Verb], ...] = (
     NodeNew,
@@ -488,7 +398,6 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     NodeUpdate,
     NodeList,
     SessionList,
-    SessionRescan,
     DiscoveryNew,
     DiscoveryDelete,
     DiscoveryRun,
@@ -498,7 +407,6 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     MultipathdAddPath,
     MultipathdDelPath,
     MultipathAddWwid,
-    MultipathRemoveWwid,
     MultipathFlush,
     MultipathCheck,
     MultipathdResizeMap,

@@ -18,7 +18,6 @@ from multipath_brick.testing.state import (
     ERR_NO_OBJS_FOUND,
     ERR_PDU_TIMEOUT,
     ERR_SESS_EXISTS,
-    ERR_SYSFS_LOOKUP,
     ERR_TRANS_TIMEOUT,
     Credentials,
     FakeTarget,
@@ -86,8 +85,6 @@ class Iscsid:
         if mode == "node":
             return self._node(a)
         if mode == "session":
-            if "--rescan" in a.flags and "-r" in a.opts:
-                return done(self._rescan(int(a.opts["-r"])))
             if not a.opts.keys() - {"-m"} and not a.flags:
                 return done(self._session_list())
         if mode == "discoverydb" and a.opts.get("-t") == "sendtargets" and "-p" in a.opts:
@@ -240,24 +237,6 @@ class Iscsid:
             shown = s.address if "." in s.address else f"[{s.address}]"
             lines.append(f"tcp: [{s.sid}] {shown}:{s.port},{s.tpgt} {s.iqn} (non-flash)\n")
         return Outcome(0, "".join(lines))
-
-    def _rescan(self, sid: int) -> Outcome:
-        s = self.st.sessions.get(sid)
-        if s is None:
-            return err(
-                ERR_SYSFS_LOOKUP,
-                "could not read session targetname: -2",
-                f"Could not get session info for sid {sid}",
-            )
-        for disk in [d for d in self.st.disks.values() if d.session is s]:
-            self.kernel.rescan_disk(disk)
-        # iscsiadm then scans the host with "- - -", whatever node.session.scan
-        # says: a session rescan brings in every LUN of the target.
-        self.kernel.scan_all(s)
-        return Outcome(
-            0,
-            f"Rescanning session [sid: {sid}, target: {s.iqn}, portal: {s.address},{s.port}]\n",
-        )
 
     # --- discoverydb -------------------------------------------------------------------
 

@@ -56,8 +56,6 @@ class Multipathd:
             option, name = args[1], args[2]
             if option == "-a":
                 return done(self._add_wwid(name))
-            if option == "-w":
-                return done(self._remove_wwid(name))
             if option == "-C":
                 return done(self._check(name))
             if option == "-f":
@@ -212,13 +210,6 @@ class Multipathd:
             self.st.wwids.append(wwid)
             self.st.tree.write_wwids(self.st.wwids)
         return Outcome(0, f"wwid '{wwid}' added\n")
-
-    def _remove_wwid(self, wwid: str) -> Outcome:
-        if wwid not in self.st.wwids:
-            return Outcome(0, f"wwid '{wwid}' not in wwids file\n")
-        self.st.wwids.remove(wwid)
-        self.st.tree.write_wwids(self.st.wwids)
-        return Outcome(0, f"wwid '{wwid}' removed\n")
 
     def _check(self, name: str) -> Outcome:
         # multipath -C looks the argument up as a device: dm-N or /dev/dm-N

@@ -377,18 +377,6 @@ def test_first_add_path_adopts_every_orphan_of_the_wwid(
     assert host.run(v.MultipathdAddPath(sd), timeout=30).stdout == "ok\n"
 
 
-def test_session_rescan_resizes_and_brings_every_lun(host: FakeHost, target: FakeTarget) -> None:
-    sd = attach_path(host)
-    host.resize_lun(IQN, 1, 3 * GIB)
-    assert host.read_text(f"/sys/block/{sd}/size").strip() == str(GIB // 512)
-    result = host.run(v.SessionRescan(1), timeout=30)
-    assert result.stdout == f"Rescanning session [sid: 1, target: {IQN}, portal: 10.0.0.1,3260]\n"
-    assert host.read_text(f"/sys/block/{sd}/size").strip() == str(3 * GIB // 512)
-    # iscsiadm scans "- - -" whatever node.session.scan says: LUN 2 appears too
-    assert sorted(hctl for hctl, _ in host.disks().values()) == ["2:0:0:1", "2:0:0:2"]
-    assert host.run(v.SessionRescan(9), timeout=30).exit_code == 22
-
-
 def test_ipv6_portal(host: FakeHost) -> None:
     portal = "[fd00::1]:3260"
     host.add_target(IQN, [portal], luns={1: GIB})
