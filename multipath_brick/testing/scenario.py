@@ -116,6 +116,18 @@ class Scenario:
             else:
                 self._st.mp_paths.clear()
 
+    def add_lun(self, iqn: str, lun: int, size_bytes: int) -> str:
+        """Export one more LUN on a target; its multipath WWID.
+
+        Sessions see it only when scanned (``node.session.scan=manual``).
+        """
+        with self._st.lock:
+            target = self._st.targets[iqn]
+            if lun in target.luns:
+                raise ValueError(f"{iqn} already has LUN {lun}")
+            target.luns[lun] = size_bytes
+        return target.wwid(lun)
+
     def resize_lun(self, iqn: str, lun: int, size_bytes: int) -> None:
         """Grow or shrink a LUN on the target; disks see it after a rescan."""
         with self._st.lock:
