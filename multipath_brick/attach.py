@@ -48,6 +48,8 @@ class AttachSettings:
     :ivar scan_timeout: seconds a scan (and the disk's appearance) may take.
     :ivar ready_timeout: seconds for a map to become usable after its first path.
     :ivar command_timeout: seconds any other command may take.
+    :ivar flush_busy_for: seconds to keep retrying a flush that finds the map
+        briefly in use (udev probing a new map holds it open).
     :ivar poll: seconds between looks at sysfs.
     """
 
@@ -57,6 +59,7 @@ class AttachSettings:
     scan_timeout: float = 10.0
     ready_timeout: float = 30.0
     command_timeout: float = 30.0
+    flush_busy_for: float = 10.0
     poll: float = 0.05
 
 
@@ -105,8 +108,15 @@ class Attacher:
         self._locks = locks
         self._settings = settings
         self._sysfs = Sysfs(host)
-        self._multipath = Multipath(host, timeout=settings.command_timeout)
-        self.releaser = Releaser(host, locks, command_timeout=settings.command_timeout)
+        self._multipath = Multipath(
+            host, timeout=settings.command_timeout, flush_busy_for=settings.flush_busy_for
+        )
+        self.releaser = Releaser(
+            host,
+            locks,
+            command_timeout=settings.command_timeout,
+            flush_busy_for=settings.flush_busy_for,
+        )
         self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="mpb-path")
         self.pending = PendingPaths()
         # Volumes attached by this process, so late paths know whether to join or clean up.

@@ -37,14 +37,20 @@ class Releaser:
     """Removes disks and unused sessions, one path at a time."""
 
     def __init__(
-        self, host: Host, locks: Locks, *, command_timeout: float, poll: float = 0.05
+        self,
+        host: Host,
+        locks: Locks,
+        *,
+        command_timeout: float,
+        flush_busy_for: float = 10.0,
+        poll: float = 0.05,
     ) -> None:
         self._host = host
         self._locks = locks
         self._timeout = command_timeout
         self._poll = poll
         self.sysfs = Sysfs(host)
-        self.multipath = Multipath(host, timeout=command_timeout)
+        self.multipath = Multipath(host, timeout=command_timeout, flush_busy_for=flush_busy_for)
         self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
 
     def remove_disk(self, device: str) -> list[str]:

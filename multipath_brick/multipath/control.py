@@ -9,6 +9,8 @@ map at once instead of waiting for a uevent.
 
 from __future__ import annotations
 
+import tenacity
+
 from multipath_brick.exception import MultipathUnavailableError
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.privileged import verbs
@@ -17,9 +19,10 @@ from multipath_brick.privileged import verbs
 class Multipath:
     """The multipath verbs the connector uses, on one Host."""
 
-    def __init__(self, host: Host, *, timeout: float = 30.0) -> None:
+    def __init__(self, host: Host, *, timeout: float = 30.0, flush_busy_for: float = 10.0) -> None:
         self._host = host
         self._timeout = timeout
+        self._flush_busy_for = flush_busy_for
 
     def _run(self, command: verbs.Command) -> CommandResult:
         return self._host.run(command, timeout=self._timeout)
@@ -54,8 +57,24 @@ class Multipath:
         """Make multipathd forget a path; unknown paths are fine."""
         self._run(verbs.MultipathdDelPath(device))
 
-    def flush(self, map_name: str) -> CommandResult:
-        return self._run(verbs.MultipathFlush(map_name))
+    def flush(self, map_name: str, *, pause: float = 0.5) -> CommandResult:
+        """Flush (remove) a map, retrying while something briefly holds it open.
+
+        Right after a map appears, udev probes it (blkid, kpartx) and holds it
+        open for a moment; a flush then answers "map in use". That is worth
+        waiting out for ``flush_busy_for`` seconds. A map still in use after that is
+        really in use (a mounted file system, a VM), and the last result says so.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(_busy),
+            stop=tenacity.stop_after_delay(self._flush_busy_for),
+            wait=tenacity.wait_fixed(pause),
+            sleep=self._host.sleep,
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=True,
+        )
+        result: CommandResult = retrying(self._run, verbs.MultipathFlush(map_name))
+        return result
 
     def usable(self, map_name: str) -> bool:
         """Whether the map has a path that can take I/O (``multipath -C``)."""
@@ -63,3 +82,8 @@ class Multipath:
 
     def resize(self, map_name: str) -> None:
         self._run(verbs.MultipathdResizeMap(map_name)).check()
+
+
+def _busy(result: CommandResult) -> bool:
+    """multipath 0.9: ``<ts> | <map>: map in use`` on stderr, exit 1."""
+    return not result.ok and "in use" in result.stderr

@@ -228,7 +228,8 @@ class Multipathd:
         m = self.find_map(name)
         if m is None:
             return Outcome(1, "", _log(f"{name} is not a multipath device"))
-        if self.st.flush_fail_all or m.name in self.st.flush_fail:
+        probed = self.st.now() - m.created < self.st.map_probe_hold * self.st.time_scale
+        if self.st.flush_fail_all or m.name in self.st.flush_fail or probed:
             return Outcome(1, "", _log(f"{m.name}: map in use"))
         self.remove_map(m)
         return Outcome(0)

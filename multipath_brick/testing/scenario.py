@@ -95,6 +95,12 @@ class Scenario:
         with self._st.lock:
             self._st.map_ready_delay = seconds
 
+    def set_map_probe_hold(self, seconds: float) -> None:
+        """Keep every new map open for ``seconds`` after it appears, as udev's
+        probes (blkid, kpartx) do on a real host: a flush then says "map in use"."""
+        with self._st.lock:
+            self._st.map_probe_hold = seconds
+
     def fail_flush(self, map_name: str | None, fail: bool = True) -> None:
         """Make ``multipath -f`` of a map (None: of every map) fail with "in use"."""
         with self._st.lock:

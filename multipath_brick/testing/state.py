@@ -205,6 +205,7 @@ class SimState:
         self.unreachable: set[str] = set()
         self.udev_delay = 0.0
         self.map_ready_delay = 0.0
+        self.map_probe_hold = 0.0
         self.flush_fail_all = False
         self.flush_fail: set[str] = set()
         self.multipathd_running = True

@@ -25,6 +25,7 @@ FAST = AttachSettings(
     scan_timeout=1.0,
     ready_timeout=2.0,
     command_timeout=5.0,
+    flush_busy_for=0.05,
     poll=0.01,
 )
 

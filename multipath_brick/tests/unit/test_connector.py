@@ -364,3 +364,27 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     host.run(verbs.NodeLogout(PORTALS[0], IQN, "default"), timeout=5)
     host.run(verbs.NodeDelete(PORTALS[0], IQN, "default"), timeout=5)
     assert_nothing_left(host)
+
+
+def test_flush_waits_out_udev_probing_a_new_map(host, tmp_path):
+    # Found in the lab: right after attach, udev's probes hold the new map open and
+    # "multipath -f" answers "map in use". The flush is retried for a while.
+    settings = dataclasses.replace(FAST, flush_busy_for=2.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    host.set_map_probe_hold(10.0)  # 0.5 s real
+    info = connector.connect_volume(plural())
+    connector.disconnect_volume(plural(), info)
+    flushes = [c for c in host.calls if c[0][:2] == ("multipath", "-f")]
+    assert len(flushes) > 1 and flushes[-1][1] == 0
+    assert_nothing_left(host)
+
+
+def test_a_map_held_open_longer_than_the_retries_is_not_removed(connector, host):
+    host.set_map_probe_hold(10_000)
+    info = connector.connect_volume(plural())
+    with pytest.raises(FlushError):
+        connector.disconnect_volume(plural(), info)
+    assert len(host.disks()) == 4
+    host.set_map_probe_hold(0)
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
