@@ -36,6 +36,8 @@ from multipath_brick.multipath.control import Multipath
 from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)
+# Seconds between two "add path" of a disk multipathd has not taken yet.
+_ADD_PATH_RETRY = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,16 +229,41 @@ class Attacher:
             self.releaser.release_path(result)
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
-        self._add_path(wwid, result.device)
+        if not self._add_path(wwid, result.device):
+            self.releaser.release_path(result)
+            reason = (
+                f"multipathd did not take {result.device} into the map of {wwid} "
+                f"within {self._settings.ready_timeout:.0f}s"
+            )
+            return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
         return result
 
-    def _add_path(self, wwid: str, device: str) -> None:
-        # The first "add path" makes the map and pulls in every known disk of the
-        # WWID; later disks arrive by uevent once the WWID is whitelisted. Only a
-        # disk that no map holds yet needs telling.
+    def _add_path(self, wwid: str, device: str) -> bool:
+        """Hand the disk to multipathd; True once a map holds it.
+
+        The first disk to join makes the map and pulls in every known disk of
+        the WWID; later disks arrive by uevent once the WWID is whitelisted. But
+        multipathd answers ``fail`` to ``add path`` for a disk udev has not
+        processed yet (it reads the WWID from udev's database), and on a real
+        host the library is usually faster than udev: the disk then joins only
+        when udev's event reaches multipathd. So "active" waits for the disk to
+        be in the map (a dm holder), asking again while it is not, for at most
+        ``ready_timeout``.
+        """
         with self._locks.wwid(wwid):
-            if not self._sysfs.holders(device):
-                self._multipath.add_path(device)
+            return self._add_path_locked(device)
+
+    def _add_path_locked(self, device: str) -> bool:
+        """:meth:`_add_path`, the caller holding the WWID's lock."""
+        deadline = self._host.monotonic() + self._settings.ready_timeout
+        while not self._sysfs.holders(device):
+            if self._host.monotonic() >= deadline:
+                return False
+            self._multipath.add_path(device)
+            if self._sysfs.holders(device):
+                break
+            self._host.sleep(_ADD_PATH_RETRY)
+        return True
 
     def _late(self, future: Future[PathResult], wwid: str) -> None:
         """Finish a path that was still pending when attach returned."""
@@ -244,15 +271,24 @@ class Attacher:
         if result.outcome is not Outcome.ACTIVE or result.device is None:
             LOG.info("late path %s failed: %s", result.path, result.reason)
             return
+        joined = False
         with self._locks.wwid(wwid):
             with self._attached_lock:
                 attached = wwid in self._attached
             if attached and result.wwid == wwid:
-                if not self._sysfs.holders(result.device):
-                    self._multipath.add_path(result.device)
-                LOG.info("late path %s joined %s as %s", result.path, wwid, result.device)
-                return
-        LOG.info("late path %s arrived after detach; removing it", result.path)
+                joined = self._add_path_locked(result.device)
+        if joined:
+            LOG.info("late path %s joined %s as %s", result.path, wwid, result.device)
+            return
+        if attached and result.wwid == wwid:
+            LOG.warning(
+                "late path %s: multipathd did not take %s into %s; removing it",
+                result.path,
+                result.device,
+                wwid,
+            )
+        else:
+            LOG.info("late path %s arrived after detach; removing it", result.path)
         self.releaser.release_path(result)
 
     def _abandon(

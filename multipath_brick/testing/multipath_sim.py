@@ -122,6 +122,10 @@ class Multipathd:
         disk = self.st.disks.get(dev)
         if disk is None:
             return FAIL  # "can't find path"
+        if not disk.udev_done:
+            # Seen in the lab: multipathd takes the WWID from udev's database, so
+            # a disk udev has not finished with is refused until its event arrives.
+            return FAIL
         self.path_event(disk)
         return OK
 

@@ -112,6 +112,7 @@ class Kernel:
 
         def udev() -> None:
             if self.st.disks.get(disk.name) is disk:
+                disk.udev_done = True
                 self.st.tree.udev_disk(disk)
                 self.on_udev_add(disk)
 

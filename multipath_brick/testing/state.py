@@ -171,6 +171,8 @@ class Disk:
     scsi_wwid: str
     wwid: str
     size: int
+    #: udev has processed the disk (multipathd reads the WWID from udev's database).
+    udev_done: bool = False
 
     @property
     def hctl(self) -> str:

@@ -388,3 +388,16 @@ def test_a_map_held_open_longer_than_the_retries_is_not_removed(connector, host)
     host.set_map_probe_hold(0)
     connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
+
+
+def test_disks_join_the_map_even_when_udev_is_slower_than_us(connector, host):
+    # Found in the lab: "multipathd add path" fails for a disk udev has not
+    # processed yet; the path is active only once a map holds its disk.
+    host.set_udev_delay(6.0)  # 0.3 s real
+    info = connector.connect_volume(plural())
+    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    refused = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path") and c[1]]
+    assert refused  # the race happened and was waited out
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
