@@ -156,7 +156,8 @@ def test_waits_for_the_map_to_be_ready(connector, host):
 
 def test_map_never_ready_raises_and_cleans_up(host, tmp_path):
     host.set_map_ready_delay(10_000)
-    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    settings = dataclasses.replace(FAST, ready_timeout=0.5)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     with pytest.raises(DeviceNotReadyTimeout):
         connector.connect_volume(plural())
     assert_nothing_left(host)
