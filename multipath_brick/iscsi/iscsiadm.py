@@ -212,16 +212,32 @@ def discovery_settings(chap: Chap | None) -> list[tuple[str, str]]:
     return settings
 
 
+# What iscsid answered, as iscsiadm prints it: "initiator reported error (24 - ...)".
+_REPORTED_ERROR = re.compile(r"initiator reported error \((\d+) - ")
+
+
+def reported_error(result: CommandResult) -> int:
+    """The login error iscsid reported, else iscsiadm's exit code.
+
+    They can differ: when several logins run at once, an iscsiadm whose login
+    iscsid refused with 24 (authorization failure) has been seen in the lab to
+    exit 6 (IDBM). iscsid's own code is what the target said.
+    """
+    reported = _REPORTED_ERROR.findall(result.stderr)
+    return int(reported[-1]) if reported else result.exit_code
+
+
+def is_auth_failure(result: CommandResult) -> bool:
+    """Whether the target refused our CHAP credentials."""
+    return IscsiadmExit.LOGIN_AUTH_FAILED in (result.exit_code, reported_error(result))
+
+
 def login_failure_reason(result: CommandResult) -> str:
-    """A one-line reason for a failed login, naming the exit code."""
-    reason = IscsiadmExit.describe(result.exit_code)
+    """A one-line reason for a failed login, naming iscsid's error code."""
     if result.timed_out:
         return "login timed out"
+    reason = IscsiadmExit.describe(reported_error(result))
     detail = next(
         (line for line in reversed(result.stderr.splitlines()) if "error" in line.lower()), ""
     )
     return f"{reason}: {detail.strip()}" if detail else reason
-
-
-def is_auth_failure(result: CommandResult) -> bool:
-    return result.exit_code == IscsiadmExit.LOGIN_AUTH_FAILED

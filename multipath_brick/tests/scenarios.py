@@ -72,7 +72,7 @@ def plural_attach_detach(env: Env) -> None:
     dm = _dm(info)
     assert info["multipath_id"] == info["scsi_wwn"] == wwid
     assert connector.host.read_text(f"/sys/block/{dm}/dm/uuid").strip() == f"mpath-{wwid}"
-    assert [p["state"] for p in info["paths"]] == ["active"] * len(env.portals)
+    assert [p["state"] for p in info["paths"]] == ["active"] * len(env.portals), info["paths"]
     assert sorted(slaves(connector, dm)) == sorted(
         p["device"].rsplit("/", 1)[1] for p in info["paths"]
     )
@@ -88,7 +88,7 @@ def dead_portal(env: Env) -> None:
     connector = env.connector(grace=1.0, timeouts=SHORT)
     info = connector.connect_volume(env.props(1))
     states = [p["state"] for p in info["paths"]]
-    assert states[:-1] == ["active"] * (len(env.portals) - 1)
+    assert states[:-1] == ["active"] * (len(env.portals) - 1), info["paths"]
     assert states[-1] in ("pending", "failed")
     assert len(slaves(connector, _dm(info))) == len(env.portals) - 1
     assert connector.wait_for_pending(60)

@@ -93,3 +93,11 @@ def test_wwid_from_sysfs_matches_multipathd():
 def test_portal_from_sysfs_is_normalised_like_properties():
     assert normalise_portal("192.168.100.2", "3260") == "192.168.100.2:3260"
     assert normalise_portal("fd00:0:0::2", 3260) == "[fd00::2]:3260"
+
+
+def test_auth_failure_recognised_when_iscsiadm_exits_idbm():
+    # Seen in the lab under parallel logins: exit 6, the target's 24 in stderr.
+    real = capture("iscsiadm_login_badchap.txt")
+    odd = CommandResult(real.argv, IscsiadmExit.IDBM, real.stdout, real.stderr)
+    assert is_auth_failure(odd)
+    assert login_failure_reason(odd).startswith("LOGIN_AUTH_FAILED (24)")
