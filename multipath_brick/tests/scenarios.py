@@ -72,11 +72,12 @@ def plural_attach_detach(env: Env) -> None:
     dm = _dm(info)
     assert info["multipath_id"] == info["scsi_wwn"] == wwid
     assert connector.host.read_text(f"/sys/block/{dm}/dm/uuid").strip() == f"mpath-{wwid}"
-    assert [p["state"] for p in info["paths"]] == ["active"] * len(env.portals), info["paths"]
-    assert sorted(slaves(connector, dm)) == sorted(
-        p["device"].rsplit("/", 1)[1] for p in info["paths"]
-    )
+    # A login slower than the grace (a busy emulated host) is pending, never failed.
+    states = [p["state"] for p in info["paths"]]
+    assert "active" in states and "failed" not in states, info["paths"]
     assert connector.check_valid_device(info["path"])
+    assert connector.wait_for_pending(120)
+    assert len(slaves(connector, dm)) == len(env.portals)
     connector.disconnect_volume(env.props(1), info)
     assert not connector.host.exists(f"/sys/block/{dm}")
     assert env.leftovers() == {}
@@ -88,10 +89,11 @@ def dead_portal(env: Env) -> None:
     connector = env.connector(grace=1.0, timeouts=SHORT)
     info = connector.connect_volume(env.props(1))
     states = [p["state"] for p in info["paths"]]
-    assert states[:-1] == ["active"] * (len(env.portals) - 1), info["paths"]
-    assert states[-1] in ("pending", "failed")
+    assert "active" in states[:-1] and "failed" not in states[:-1], info["paths"]
+    assert states[-1] in ("pending", "failed"), info["paths"]
+    assert connector.wait_for_pending(120)
+    # The dead portal never joins; every other path does.
     assert len(slaves(connector, _dm(info))) == len(env.portals) - 1
-    assert connector.wait_for_pending(60)
     connector.disconnect_volume(env.props(1), info)
     assert env.leftovers() == {}
 
