@@ -36,8 +36,9 @@ from multipath_brick.multipath.control import Multipath
 from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)
-# Seconds between two "add path" of a disk multipathd has not taken yet.
+# Seconds between two "add path" of a disk multipathd has not taken yet, doubling.
 _ADD_PATH_RETRY = 0.25
+_ADD_PATH_RETRY_MAX = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +49,9 @@ class AttachSettings:
     :ivar timeouts: per-node login timeouts written before login.
     :ivar scan_attempts: targeted scans per path before giving up on its LUN.
     :ivar scan_timeout: seconds a scan (and the disk's appearance) may take.
-    :ivar ready_timeout: seconds for a map to become usable after its first path.
+    :ivar ready_timeout: seconds a disk may take to join the map (udev and
+        multipathd can lag far behind under load), and for the map to answer
+        usable once every path has resolved.
     :ivar command_timeout: seconds any other command may take.
     :ivar flush_busy_for: seconds to keep retrying a flush that finds the map
         briefly in use (udev probing a new map holds it open).
@@ -59,7 +62,7 @@ class AttachSettings:
     timeouts: LoginTimeouts = LoginTimeouts()
     scan_attempts: int = 3
     scan_timeout: float = 10.0
-    ready_timeout: float = 30.0
+    ready_timeout: float = 60.0
     command_timeout: float = 30.0
     flush_busy_for: float = 10.0
     poll: float = 0.05
@@ -121,14 +124,17 @@ class Attacher:
         )
         self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="mpb-path")
         self.pending = PendingPaths()
-        # Volumes attached by this process, so late paths know whether to join or clean up.
-        self._attached: set[str] = set()
+        # Volumes attached by this process: a detach marks them gone, so that a
+        # path still logging in does not bring a detached map back.
+        self._live: dict[str, _Volume] = {}
         self._attached_lock = threading.Lock()
 
     def forget(self, wwid: str) -> None:
         """Called by detach (under the WWID lock): late paths must not join any more."""
         with self._attached_lock:
-            self._attached.discard(wwid)
+            volume = self._live.pop(wwid, None)
+        if volume is not None:
+            volume.gone = True
 
     def _bring_up(self, chap: Chap | None) -> PathBringUp:
         s = self._settings
@@ -163,12 +169,15 @@ class Attacher:
         """Attach through every path; see the module docstring."""
         bring_up = self._bring_up(chap)
         batch = LoginBatch(self._host, len(paths), self._login_timeout())
-        futures = {self._executor.submit(bring_up.run, p, batch): p for p in paths}
+        volume = _Volume()
+        futures = {
+            self._executor.submit(self._path_task, bring_up, path, batch, volume): path
+            for path in paths
+        }
         results: dict[Path, PathResult] = {}
-        wwid: str | None = None
         map_name: str | None = None
         usable_at: float | None = None
-        first_active: float | None = None
+        all_done_at: float | None = None
         start = self._host.monotonic()
         remaining = set(futures)
         while True:
@@ -176,38 +185,35 @@ class Attacher:
                 done, remaining = wait(
                     remaining, timeout=self._settings.poll, return_when=FIRST_COMPLETED
                 )
+                for future in done:
+                    result = future.result()
+                    results[result.path] = result
             else:
-                done = set()
                 self._host.sleep(self._settings.poll)
-            for future in done:
-                result = future.result()
-                if result.outcome is Outcome.ACTIVE:
-                    if wwid is None and result.wwid is not None:
-                        wwid = result.wwid
-                        first_active = self._host.monotonic()
-                        self._multipath.add_wwid(wwid)
-                    result = self._join(result, wwid)
-                results[result.path] = result
             now = self._host.monotonic()
-            if wwid is not None and usable_at is None:
-                map_name = self._sysfs.map_for_wwid(wwid)
+            active = any(r.outcome is Outcome.ACTIVE for r in results.values())
+            if active and usable_at is None and volume.wwid is not None:
+                map_name = self._sysfs.map_for_wwid(volume.wwid)
                 if map_name is not None and self._multipath.usable(map_name):
                     usable_at = now
             if usable_at is not None:
                 if not remaining or now - usable_at >= self._settings.grace:
                     break
-            elif first_active is None:
-                if not remaining:
+            elif not remaining:
+                # Every path has resolved (each bounded by its own timeouts).
+                if not active:
                     break  # every path failed
-            elif now - first_active > self._settings.ready_timeout:
-                break
+                all_done_at = all_done_at or now
+                if now - all_done_at > self._settings.ready_timeout:
+                    break
+        wwid = volume.wwid
         if usable_at is None or wwid is None or map_name is None:
-            self._abandon(futures, results, wwid)
-            if wwid is not None and any(r.outcome is Outcome.ACTIVE for r in results.values()):
-                raise DeviceNotReadyTimeout(map_name or wwid, self._host.monotonic() - start)
+            self._abandon(futures, results, volume)
+            if any(r.outcome is Outcome.ACTIVE for r in results.values()):
+                raise DeviceNotReadyTimeout(map_name or str(wwid), self._host.monotonic() - start)
             raise _no_path_error(list(results.values()))
         with self._attached_lock:
-            self._attached.add(wwid)
+            self._live[wwid] = volume
         for result in results.values():
             if result.outcome is Outcome.FAILED and result.new_session:
                 # e.g. the LUN is not exported on that portal: do not keep its session.
@@ -217,98 +223,116 @@ class Attacher:
         for future, path in futures.items():
             if future in remaining:
                 ordered.append(PathResult.pending(path, elapsed))
-                self.pending.add(wwid, self._executor.submit(self._late, future, wwid))
+                self.pending.add(wwid, self._executor.submit(self._late, future))
             else:
                 ordered.append(results[path])
         return Attachment(f"/dev/{map_name}", wwid, map_name, tuple(ordered))
 
-    def _join(self, result: PathResult, wwid: str | None) -> PathResult:
-        """Hand an active path's disk to multipathd, or reject it if it is another LUN."""
-        assert result.device is not None  # noqa: S101 - active results carry a device
+    def _path_task(
+        self, bring_up: PathBringUp, path: Path, batch: LoginBatch, volume: _Volume
+    ) -> PathResult:
+        """One path, from nothing to a disk in the volume's map (its own thread).
+
+        Joining the map happens here, not in the attach's loop, so that a disk
+        udev is slow to process delays only its own path, never the return.
+        """
+        result = bring_up.run(path, batch)
+        if result.outcome is not Outcome.ACTIVE or result.device is None:
+            return result
+        wwid = volume.claim(result.wwid, self._multipath)
         if result.wwid is None or result.wwid != wwid:
             self.releaser.release_path(result)
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
-        if not self._add_path(wwid, result.device):
+        if not self._join_map(volume, wwid, result.device):
             self.releaser.release_path(result)
             reason = (
-                f"multipathd did not take {result.device} into the map of {wwid} "
+                "the volume was detached meanwhile"
+                if volume.gone
+                else f"multipathd did not take {result.device} into the map of {wwid} "
                 f"within {self._settings.ready_timeout:.0f}s"
             )
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
         return result
 
-    def _add_path(self, wwid: str, device: str) -> bool:
+    def _join_map(self, volume: _Volume, wwid: str, device: str) -> bool:
         """Hand the disk to multipathd; True once a map holds it.
 
         The first disk to join makes the map and pulls in every known disk of
         the WWID; later disks arrive by uevent once the WWID is whitelisted. But
         multipathd answers ``fail`` to ``add path`` for a disk udev has not
-        processed yet (it reads the WWID from udev's database), and on a real
-        host the library is usually faster than udev: the disk then joins only
-        when udev's event reaches multipathd. So "active" waits for the disk to
-        be in the map (a dm holder), asking again while it is not, for at most
-        ``ready_timeout``.
+        processed yet (it reads the WWID from udev's database; seen in the lab),
+        and the library is usually faster than udev. So a path counts as active
+        once its disk is in the map (has a dm holder): we ask again, backing off
+        so as not to flood a busy multipathd, for at most ``ready_timeout``. The
+        WWID lock is held only while asking, never while waiting.
         """
-        with self._locks.wwid(wwid):
-            return self._add_path_locked(device)
-
-    def _add_path_locked(self, device: str) -> bool:
-        """:meth:`_add_path`, the caller holding the WWID's lock."""
         deadline = self._host.monotonic() + self._settings.ready_timeout
-        while not self._sysfs.holders(device):
+        pause = _ADD_PATH_RETRY
+        while True:
+            with self._locks.wwid(wwid):
+                if volume.gone:
+                    return False
+                if self._sysfs.holders(device):
+                    return True
+                self._multipath.add_path(device)
+                if self._sysfs.holders(device):
+                    return True
             if self._host.monotonic() >= deadline:
                 return False
-            self._multipath.add_path(device)
-            if self._sysfs.holders(device):
-                break
-            self._host.sleep(_ADD_PATH_RETRY)
-        return True
+            self._host.sleep(pause)
+            pause = min(pause * 2, _ADD_PATH_RETRY_MAX)
 
-    def _late(self, future: Future[PathResult], wwid: str) -> None:
-        """Finish a path that was still pending when attach returned."""
+    def _late(self, future: Future[PathResult]) -> None:
+        """Report a path that was still pending when attach returned."""
         result = future.result()
-        if result.outcome is not Outcome.ACTIVE or result.device is None:
-            LOG.info("late path %s failed: %s", result.path, result.reason)
-            return
-        joined = False
-        with self._locks.wwid(wwid):
-            with self._attached_lock:
-                attached = wwid in self._attached
-            if attached and result.wwid == wwid:
-                joined = self._add_path_locked(result.device)
-        if joined:
-            LOG.info("late path %s joined %s as %s", result.path, wwid, result.device)
-            return
-        if attached and result.wwid == wwid:
-            LOG.warning(
-                "late path %s: multipathd did not take %s into %s; removing it",
-                result.path,
-                result.device,
-                wwid,
-            )
+        if result.outcome is Outcome.ACTIVE:
+            LOG.info("late path %s joined as %s", result.path, result.device)
         else:
-            LOG.info("late path %s arrived after detach; removing it", result.path)
-        self.releaser.release_path(result)
+            LOG.info("late path %s failed: %s", result.path, result.reason)
 
     def _abandon(
         self,
         futures: dict[Future[PathResult], Path],
         results: dict[Path, PathResult],
-        wwid: str | None,
+        volume: _Volume,
     ) -> None:
-        """The attach failed: wait for every path and undo what each one made."""
+        """The attach failed: stop joins, wait for every path, undo what each made."""
+        if volume.wwid is not None:
+            with self._locks.wwid(volume.wwid):
+                volume.gone = True
+        else:
+            volume.gone = True
         for future in futures:
             result = future.result()
             results[result.path] = result
-        if wwid is not None:
-            with self._locks.wwid(wwid):
-                map_name = self._sysfs.map_for_wwid(wwid)
+        if volume.wwid is not None:
+            with self._locks.wwid(volume.wwid):
+                map_name = self._sysfs.map_for_wwid(volume.wwid)
                 if map_name is not None:
-                    self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
+                    self._multipath.flush(self._sysfs.dm_name(map_name) or volume.wwid)
         for result in results.values():
             if result.device is not None or result.new_session:
                 self.releaser.release_path(result)
+
+
+class _Volume:
+    """The map one attach builds. The first WWID a path finds is the volume's;
+    ``gone`` tells late joins that the volume was detached or abandoned."""
+
+    def __init__(self) -> None:
+        self.wwid: str | None = None
+        self.gone = False
+        self._lock = threading.Lock()
+
+    def claim(self, wwid: str | None, multipath: Multipath) -> str | None:
+        """The volume's WWID, set (and whitelisted in multipath) by the first path."""
+        with self._lock:
+            if self.wwid is None and wwid is not None:
+                # With find_multipaths, multipathd maps only a WWID it was told of.
+                multipath.add_wwid(wwid)
+                self.wwid = wwid
+            return self.wwid
 
 
 def _no_path_error(results: Sequence[PathResult]) -> NoUsablePathError:
