@@ -153,8 +153,7 @@ class Iscsiadm:
         concurrent record updates are slow and unsafe.
         """
         self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
-        for name, value in settings:
-            self._run(verbs.NodeUpdate(target.portal, target.iqn, iface, name, value))
+        self._run(verbs.NodeUpdate(target.portal, target.iqn, iface, tuple(settings)))
 
     def delete_node(self, target: Target, iface: str) -> bool:
         """Delete a node record; False when a session still uses it."""

@@ -198,10 +198,10 @@ def node_logout(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
 
 @_entrypoint
 def node_update(
-    portal: str, iqn: str, iface: str, name: str, value: str, timeout: float
+    portal: str, iqn: str, iface: str, settings: list[list[str]], timeout: float
 ) -> Outcome:
-    """Set one allowed node setting: :class:`~.verbs.NodeUpdate`."""
-    return _run(verbs.NodeUpdate(portal, iqn, iface, name, value), timeout)
+    """Set allowed node settings, in one call: :class:`~.verbs.NodeUpdate`."""
+    return _run(verbs.NodeUpdate.from_wire(portal, iqn, iface, settings), timeout)
 
 
 @_entrypoint

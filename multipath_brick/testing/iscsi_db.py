@@ -164,14 +164,16 @@ def node_new(st: SimState, key: NodeKey) -> Outcome:
     )
 
 
-def node_update(st: SimState, key: NodeKey, name: str, value: str) -> Outcome:
-    """``-o update -n NAME -v VALUE``; 21 when the record does not exist."""
+def node_update(st: SimState, key: NodeKey, pairs: list[tuple[str, str]]) -> Outcome:
+    """``-o update -n NAME -v VALUE [-n NAME -v VALUE ...]``; 21 when the record
+    does not exist; an unknown name stops the update there."""
     rec = st.nodes.get(key)
     if rec is None:
         return err(ERR_NO_OBJS_FOUND, "No records found")
-    if name not in rec:
-        return err(ERR_IDBM, f"Cannot modify {name}. Invalid param name.")
-    rec[name] = value
+    for name, value in pairs:
+        if name not in rec:
+            return err(ERR_IDBM, f"Cannot modify {name}. Invalid param name.")
+        rec[name] = value
     return Outcome(0)
 
 

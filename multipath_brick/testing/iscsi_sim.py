@@ -42,19 +42,27 @@ class Args:
 
     opts: dict[str, str]
     flags: set[str]
+    #: ``-n NAME -v VALUE`` pairs, in order (iscsiadm takes several in one update).
+    pairs: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def parse(cls, argv: Sequence[str]) -> Args:
         """Split ``-x value`` options from ``--flag`` flags."""
         opts: dict[str, str] = {}
         flags: set[str] = set()
+        names: list[str] = []
+        values: list[str] = []
         it = iter(argv[1:])
         for arg in it:
             if arg in _VALUED:
                 opts[arg] = next(it)
+                if arg == "-n":
+                    names.append(opts[arg])
+                elif arg == "-v":
+                    values.append(opts[arg])
             else:
                 flags.add(arg)
-        return cls(opts, flags)
+        return cls(opts, flags, list(zip(names, values, strict=False)))
 
 
 def _chap_ok(required: Credentials | None, method: str, user: str, password: str) -> bool:
@@ -105,7 +113,7 @@ class Iscsid:
         if op == "new":
             return done(iscsi_db.node_new(self.st, key))
         if op == "update":
-            return done(iscsi_db.node_update(self.st, key, a.opts["-n"], a.opts["-v"]))
+            return done(iscsi_db.node_update(self.st, key, a.pairs))
         if op == "delete":
             return done(iscsi_db.node_delete(self.st, key))
         if op == "show":

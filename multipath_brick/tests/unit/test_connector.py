@@ -103,6 +103,9 @@ def test_chap_and_manual_scan_written_on_every_portal_with_iface(connector, host
         if argv.startswith("iscsiadm -m node -T"):
             assert " -I default " in argv
     assert CHAP[1] not in "\n".join(argvs(host))
+    # One update per record: every call takes iscsiadm's node database lock.
+    updates = [a for a in argvs(host) if a.startswith("iscsiadm -m node") and "-o update" in a]
+    assert len(updates) == len(PORTALS)
     connector.disconnect_volume(plural(), info)
 
 
@@ -345,7 +348,7 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     login = verbs.NodeLogin(PORTALS[0], IQN, "default")
     host.run(verbs.NodeNew(PORTALS[0], IQN, "default"), timeout=5)
     for name, value in node_settings(Chap(*CHAP), LoginTimeouts()):
-        host.run(verbs.NodeUpdate(PORTALS[0], IQN, "default", name, value), timeout=5)
+        host.run(verbs.NodeUpdate.one(PORTALS[0], IQN, "default", name, value), timeout=5)
     assert host.login_all([login], timeout=5)[0].exit_code == 0
     second: Future[CommandResult] = Future()
     second.set_result(host.login_all([login], timeout=5)[0])

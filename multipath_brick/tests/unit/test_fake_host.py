@@ -35,7 +35,7 @@ def setup_node(host: FakeHost, portal: str = P1, scan: str = "manual", **extra: 
     assert host.run(v.NodeNew(portal, IQN, "default"), timeout=30).ok
     settings = {"node.session.scan": scan, **extra}
     for name, value in settings.items():
-        assert host.run(v.NodeUpdate(portal, IQN, "default", name, value), timeout=30).ok
+        assert host.run(v.NodeUpdate.one(portal, IQN, "default", name, value), timeout=30).ok
 
 
 def eventually(predicate: Callable[[], bool], within: float = 2.0) -> bool:
@@ -148,7 +148,9 @@ def test_chap(host: FakeHost) -> None:
         },
     )
     assert login(host) == 24
-    host.run(v.NodeUpdate(P1, IQN, "default", "node.session.auth.password", "secret"), timeout=9)
+    host.run(
+        v.NodeUpdate.one(P1, IQN, "default", "node.session.auth.password", "secret"), timeout=9
+    )
     assert login(host) == 0
     assert all("secret" not in arg for argv, *_ in host.calls for arg in argv)
     shown = host.run(v.NodeShow(P1, IQN, "default"), timeout=30).stdout

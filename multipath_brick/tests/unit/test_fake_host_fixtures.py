@@ -86,7 +86,7 @@ def node(host: FakeHost, portal: str) -> None:
         ("node.conn[0].timeo.noop_out_interval", "2"),
         ("node.conn[0].timeo.noop_out_timeout", "2"),
     ):
-        assert host.run(v.NodeUpdate(portal, IQN, "default", name, value), timeout=30).ok
+        assert host.run(v.NodeUpdate.one(portal, IQN, "default", name, value), timeout=30).ok
 
 
 def check(host: FakeHost, cmd: v.Command, real: Capture) -> None:
@@ -102,7 +102,7 @@ def test_node_records(lab: tuple[FakeHost, FakeTarget]) -> None:
     host, _ = lab
     check(host, v.NodeList(), capture("iscsiadm_node_none.txt"))
     check(host, v.NodeNew(PORTALS[0], IQN, "default"), capture("iscsiadm_node_new.txt"))
-    update = v.NodeUpdate(PORTALS[0], IQN, "default", "node.session.auth.authmethod", "CHAP")
+    update = v.NodeUpdate.one(PORTALS[0], IQN, "default", "node.session.auth.authmethod", "CHAP")
     check(host, update, capture("iscsiadm_node_update.txt"))
     for portal in PORTALS:
         node(host, portal)
@@ -255,7 +255,7 @@ def test_logout_and_delete(lab: tuple[FakeHost, FakeTarget]) -> None:
 def test_failed_logins(lab: tuple[FakeHost, FakeTarget]) -> None:
     host, _ = lab
     node(host, PORTALS[0])
-    wrong = v.NodeUpdate(PORTALS[0], IQN, "default", "node.session.auth.password", "wrong-1")
+    wrong = v.NodeUpdate.one(PORTALS[0], IQN, "default", "node.session.auth.password", "wrong-1")
     assert host.run(wrong, timeout=30).ok
     login = v.NodeLogin(PORTALS[0], IQN, "default")
     check(host, login, capture("iscsiadm_login_badchap.txt"))
@@ -265,7 +265,7 @@ def test_failed_logins(lab: tuple[FakeHost, FakeTarget]) -> None:
         ("node.conn[0].timeo.login_timeout", "2"),
         ("node.session.initial_login_retry_max", "1"),
     ):
-        assert host.run(v.NodeUpdate(PORTALS[3], IQN, "default", name, value), timeout=30).ok
+        assert host.run(v.NodeUpdate.one(PORTALS[3], IQN, "default", name, value), timeout=30).ok
     host.set_unreachable(PORTALS[3], True)
     login = v.NodeLogin(PORTALS[3], IQN, "default")
     assert host.run(login, timeout=1.9).exit_code == TIMED_OUT  # 2 s x 1 try

@@ -75,7 +75,8 @@ def test_invalid_argument_is_rebuilt_on_the_client_side(daemon: pathlib.Path) ->
 def test_linux_host_runs_verbs_through_the_daemon(daemon: pathlib.Path) -> None:
     host = LinuxHost()
     result = host.run(
-        verbs.NodeUpdate(PORTAL, IQN, "default", "node.session.auth.password", "pw"), timeout=5.0
+        verbs.NodeUpdate.one(PORTAL, IQN, "default", "node.session.auth.password", "pw"),
+        timeout=5.0,
     )
     assert isinstance(result, CommandResult)
     assert result.ok
