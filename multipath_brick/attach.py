@@ -134,7 +134,7 @@ class Attacher:
         with self._attached_lock:
             volume = self._live.pop(wwid, None)
         if volume is not None:
-            volume.gone = True
+            volume.mark_gone()
 
     def _bring_up(self, chap: Chap | None) -> PathBringUp:
         s = self._settings
@@ -248,7 +248,7 @@ class Attacher:
             self.releaser.release_path(result)
             reason = (
                 "the volume was detached meanwhile"
-                if volume.gone
+                if volume.is_gone()
                 else f"multipathd did not take {result.device} into the map of {wwid} "
                 f"within {self._settings.ready_timeout:.0f}s"
             )
@@ -267,21 +267,26 @@ class Attacher:
         so as not to flood a busy multipathd, for at most ``ready_timeout``. The
         WWID lock is held only while asking, never while waiting.
         """
-        deadline = self._host.monotonic() + self._settings.ready_timeout
-        pause = _ADD_PATH_RETRY
+        now = self._host.monotonic()
+        deadline = now + self._settings.ready_timeout
+        next_ask, pause = now, _ADD_PATH_RETRY
         while True:
-            with self._locks.wwid(wwid):
-                if volume.gone:
-                    return False
-                if self._sysfs.holders(device):
-                    return True
-                self._multipath.add_path(device)
-                if self._sysfs.holders(device):
-                    return True
-            if self._host.monotonic() >= deadline:
+            # Looking is cheap (sysfs) and catches the disk as soon as another
+            # path's "add path" or udev's event puts it in the map; asking
+            # multipathd again is spaced out.
+            if self._sysfs.holders(device):
+                return True
+            if volume.is_gone() or now >= deadline:
                 return False
-            self._host.sleep(pause)
-            pause = min(pause * 2, _ADD_PATH_RETRY_MAX)
+            if now >= next_ask:
+                with self._locks.wwid(wwid):
+                    if volume.is_gone():
+                        return False
+                    self._multipath.add_path(device)
+                next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
+                continue
+            self._host.sleep(self._settings.poll)
+            now = self._host.monotonic()
 
     def _late(self, future: Future[PathResult]) -> None:
         """Report a path that was still pending when attach returned."""
@@ -300,9 +305,9 @@ class Attacher:
         """The attach failed: stop joins, wait for every path, undo what each made."""
         if volume.wwid is not None:
             with self._locks.wwid(volume.wwid):
-                volume.gone = True
+                volume.mark_gone()
         else:
-            volume.gone = True
+            volume.mark_gone()
         for future in futures:
             result = future.result()
             results[result.path] = result
@@ -318,12 +323,19 @@ class Attacher:
 
 class _Volume:
     """The map one attach builds. The first WWID a path finds is the volume's;
-    ``gone`` tells late joins that the volume was detached or abandoned."""
+    :meth:`is_gone` tells late joins that the volume was detached or abandoned."""
 
     def __init__(self) -> None:
         self.wwid: str | None = None
-        self.gone = False
+        self._gone = threading.Event()
         self._lock = threading.Lock()
+
+    def is_gone(self) -> bool:
+        """Detached or abandoned: a late path must not join (or make) the map."""
+        return self._gone.is_set()
+
+    def mark_gone(self) -> None:
+        self._gone.set()
 
     def claim(self, wwid: str | None, multipath: Multipath) -> str | None:
         """The volume's WWID, set (and whitelisted in multipath) by the first path."""

@@ -32,12 +32,14 @@ NODE_DB_LOCK = threading.Lock()
 
 
 class LoginBatch:
-    """Collects the logins of one attach and sends them to the host together.
+    r"""Collects the logins of one attach and sends them to the host together.
 
-    The batch fires once every expected path has either asked to log in or
-    declared it needs no login (session already there, or it failed earlier), or
-    when ``wait`` seconds have passed since the first request. Paths that ask
-    after it fired (their record lock was busy) log in alone.
+    A path task :meth:`enter`\ s the batch once it holds its node-record lock,
+    then prepares its record (serially: iscsiadm's database lock) and either
+    :meth:`request`\ s a login or :meth:`skip`\ s. The batch fires when every
+    expected path has checked in, or when no path that entered is still
+    preparing and ``wait`` seconds have passed: a path still blocked on a lock
+    held by another attach does not hold the others back; it logs in alone later.
     """
 
     def __init__(self, host: Host, expected: int, timeout: float, wait: float = 0.5) -> None:
@@ -47,43 +49,52 @@ class LoginBatch:
         self._wait = wait
         self._cond = threading.Condition()
         self._requests: list[Path] = []
-        self._checked_in = 0
+        self._preparing: set[Path] = set()
+        self._checked_in: set[Path] = set()
         self._fired = False
         self._results: dict[Path, Future[CommandResult]] = {}
 
-    def skip(self) -> None:
-        """This path needs no login."""
+    def enter(self, path: Path) -> None:
+        """The path holds its lock and is preparing its record."""
         with self._cond:
-            self._checked_in += 1
+            if not self._fired:
+                self._preparing.add(path)
+
+    def skip(self, path: Path) -> None:
+        """This path needs no login (or cannot log in); idempotent."""
+        with self._cond:
+            self._preparing.discard(path)
+            self._checked_in.add(path)
             self._cond.notify_all()
+
+    def _ready(self, started: float) -> bool:
+        if self._fired or len(self._checked_in) >= self._expected:
+            return True
+        return not self._preparing and self._host.monotonic() - started >= self._wait
 
     def request(self, path: Path) -> Future[CommandResult]:
         """Ask to log this path in; the future gets its result."""
         future: Future[CommandResult] = Future()
         with self._cond:
-            if self._fired:
-                late = True
-            else:
-                late = False
+            late = self._fired
+            if not late:
                 self._requests.append(path)
                 self._results[path] = future
-                self._checked_in += 1
+                self._preparing.discard(path)
+                self._checked_in.add(path)
                 self._cond.notify_all()
-                fire = self._checked_in >= self._expected
-                if not fire:
-                    self._cond.wait_for(
-                        lambda: self._fired or self._checked_in >= self._expected, self._wait
-                    )
-                    fire = not self._fired
+                started = self._host.monotonic()
+                while not self._ready(started):
+                    self._cond.wait(self._wait / 5)
+                fire = not self._fired
                 if fire:
                     self._fired = True
                     batch = list(self._requests)
+                    futures = dict(self._results)
         if late:
             self._login([path], {path: future})
         elif fire:
-            threading.Thread(
-                target=self._login, args=(batch, dict(self._results)), daemon=True
-            ).start()
+            threading.Thread(target=self._login, args=(batch, futures), daemon=True).start()
         return future
 
     def _login(self, paths: Sequence[Path], futures: dict[Path, Future[CommandResult]]) -> None:
@@ -170,11 +181,13 @@ class PathBringUp:
         start = self._host.monotonic()
         lock = self._locks.node(path.target.portal, path.target.iqn, path.iface)
         lock.acquire()
+        batch.enter(path)
         try:
             result = self._run_locked(path, batch)
         except Exception as error:  # noqa: BLE001 - reported as the path's failure
             result = PathResult(path, Outcome.FAILED, reason=str(error))
         finally:
+            batch.skip(path)  # no-op when it already checked in
             lock.release()
         return dataclasses.replace(result, seconds=self._host.monotonic() - start)
 
@@ -187,7 +200,7 @@ class PathBringUp:
                 with NODE_DB_LOCK:
                     self._iscsiadm.create_node(path.target, path.iface, self._settings)
             except CommandError as error:
-                batch.skip()
+                batch.skip(path)
                 self._forget_record(path, new_record)
                 return PathResult(path, Outcome.FAILED, reason=f"node record: {error}")
             outcome = self._await_login(path, batch.request(path))
@@ -197,7 +210,7 @@ class PathBringUp:
             session = outcome
             new_session = True
         else:
-            batch.skip()
+            batch.skip(path)
         disk = self._scan(session, path.target.lun)
         if disk is None:
             return PathResult(

@@ -167,7 +167,7 @@ def test_map_never_ready_raises_and_cleans_up(host, tmp_path):
 
 
 def test_dead_portal_does_not_hold_the_attach(host, tmp_path):
-    # The dead login lasts 30 simulated seconds (1.5 s real); the grace is 0.3 s.
+    # The dead login lasts 30 simulated seconds (1.5 s real); the grace is 0.6 s.
     # Returning with that path still pending proves we did not wait for it.
     connector = patient(host, tmp_path)
     host.set_unreachable(PORTALS[3], True)
@@ -183,7 +183,7 @@ def test_dead_portal_does_not_hold_the_attach(host, tmp_path):
 
 def test_slow_portal_joins_the_map_in_the_background(host, tmp_path):
     connector = patient(host, tmp_path)
-    host.set_latency(PORTALS[3], 20.0)  # 1 s real, far beyond the 0.3 s grace
+    host.set_latency(PORTALS[3], 25.0)  # 1.25 s real, beyond the 0.6 s grace
     info = connector.connect_volume(plural())
     assert info["paths"][3]["state"] == "pending"
     assert len(host.maps()[info["multipath_id"]]) == 3
@@ -397,9 +397,10 @@ def test_a_map_held_open_longer_than_the_retries_is_not_removed(connector, host)
 def test_disks_join_the_map_even_when_udev_is_slower_than_us(connector, host):
     # Found in the lab: "multipathd add path" fails for a disk udev has not
     # processed yet; the path is active only once a map holds its disk.
-    host.set_udev_delay(6.0)  # 0.3 s real
+    host.set_udev_delay(20.0)  # 1 s real: far longer than a path takes to reach "add path"
     info = connector.connect_volume(plural())
-    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    assert "failed" not in [p["state"] for p in info["paths"]]
+    assert connector.wait_for_pending(10)
     assert len(host.maps()[info["multipath_id"]]) == 4
     refused = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path") and c[1]]
     assert refused  # the race happened and was waited out

@@ -258,14 +258,16 @@ def test_udev_delay_and_map_ready_delay() -> None:
     with FakeHost(time_scale=0.01) as host:
         target = host.add_target(IQN, [P1], luns={1: GIB})
         host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
-        host.set_udev_delay(3)
-        host.set_map_ready_delay(15)
+        # Wide margins (0.3 s, 0.9 s real): the checks must land inside them even
+        # on a busy machine.
+        host.set_udev_delay(30)
+        host.set_map_ready_delay(90)
         sd = attach_path(host)
         assert not host.exists(f"/dev/{sd}") and host.maps() == {}
         assert eventually(lambda: host.maps() == {target.wwid(1): [sd]})
         assert host.exists(f"/dev/{sd}")
         check = v.MultipathCheck("dm-0")
-        assert host.run(check, timeout=30).exit_code == 1  # 0.15 s to go
+        assert host.run(check, timeout=30).exit_code == 1  # ~0.6 s to go
         assert eventually(lambda: host.run(check, timeout=30).ok)
 
 
