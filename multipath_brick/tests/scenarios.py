@@ -125,6 +125,7 @@ def two_luns_share_sessions(env: Env) -> None:
     connector = env.connector()
     one = connector.connect_volume(env.props(1))
     two = connector.connect_volume(env.props(2))
+    assert connector.wait_for_pending(120)
     assert len(sessions(connector)) == len(env.portals)
     connector.disconnect_volume(env.props(1), one)
     assert len(sessions(connector)) == len(env.portals)
@@ -137,6 +138,7 @@ def extend(env: Env) -> None:
     env.add_lun(1, 32)
     connector = env.connector()
     info = connector.connect_volume(env.props(1))
+    assert connector.wait_for_pending(120)
     env.resize_lun(1, 48)
     assert connector.extend_volume(env.props(1)) == 48 * MIB
     size = int(connector.host.read_text(f"/sys/block/{_dm(info)}/size")) * 512

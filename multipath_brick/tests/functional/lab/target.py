@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 
 from .config import LabConfig, tgt_wwid
@@ -182,9 +183,18 @@ class TargetControl:
         """
         info = self._target(iqn)
         entry = info.luns[lun]
-        self.tgtadm(
-            "--op", "delete", "--mode", "logicalunit", "--tid", str(info.tid), "--lun", str(lun)
-        )
+        # tgt refuses while a command is in flight on the LU ("this logical unit
+        # is still active", exit 22): multipathd's path checker sends one every
+        # polling_interval, so a retry soon finds it idle.
+        argv = ["--op", "delete", "--mode", "logicalunit", "--tid", str(info.tid)]
+        for attempt in range(40):
+            try:
+                self.tgtadm(*argv, "--lun", str(lun))
+                break
+            except LabCommandError as error:
+                if "still active" not in str(error) or attempt == 39:
+                    raise
+                time.sleep(0.25)
         with open(entry.path, "r+b") as f:
             f.truncate(size_mb * 1024 * 1024)
         entry.size_mb = size_mb
