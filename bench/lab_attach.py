@@ -18,9 +18,14 @@ nothing is left (sessions, node/discovery records, sdX, maps) and a lab reset:
   (``luns``) and/or one target per volume (``targets``).
 
 Reported: median attach seconds (os-brick/ours = how many times faster we
-are), throughput of the concurrent attaches, the issue's targets, and for
-multipath-brick a per-step breakdown (every privileged call timed through a
-wrapping Host). Raw numbers go to ``--json``.
+are), throughput of the concurrent attaches, the issue's targets, the detach
+times, and per-step breakdowns: every privileged call of multipath-brick timed
+through a wrapping Host (every command of os-brick through its ``execute``),
+when each map appeared in sysfs, and the guest's CPU load. A detach that raises
+is diagnosed (who holds the map open) and retried every second; the attach
+time of that run still counts, the detach failure is reported on its own. One
+uncounted 1-portal warm-up run per library comes first (``--warmup``). Raw
+numbers, with every call's timeline, go to ``--json``.
 
 Both libraries run as root with a forked privsep daemon (no sudo, no
 privsep-helper); os-brick's daemon gets the same thread pool size as ours
@@ -34,13 +39,15 @@ import argparse
 import dataclasses
 import json
 import os
+import stat
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,6 +73,9 @@ class Call:
     start: float
     end: float
     thread: str
+    rc: int | None = None
+    argv: str = ""
+    out: str = ""
 
 
 class Recorder:
@@ -73,13 +83,23 @@ class Recorder:
         self.calls: list[Call] = []
 
     @contextmanager
-    def timed(self, label: str) -> Iterator[None]:
+    def timed(self, label: str) -> Iterator[dict[str, Any]]:
+        """Time the block; it may fill the yielded dict with rc, argv and out."""
+        note: dict[str, Any] = {}
         start = time.monotonic()
         try:
-            yield
+            yield note
         finally:
             self.calls.append(
-                Call(label, start, time.monotonic(), threading.current_thread().name)
+                Call(
+                    label,
+                    start,
+                    time.monotonic(),
+                    threading.current_thread().name,
+                    note.get("rc"),
+                    str(note.get("argv", ""))[:160],
+                    str(note.get("out", ""))[:160],
+                )
             )
 
     def take(self) -> list[Call]:
@@ -95,20 +115,27 @@ class TimingHost:
         self._rec = recorder
 
     def run(self, command: Command, *, timeout: float) -> CommandResult:
-        with self._rec.timed(type(command).__name__):
+        with self._rec.timed(type(command).__name__) as note:
+            note["argv"] = " ".join(command.display())  # secrets masked
             result: CommandResult = self._inner.run(command, timeout=timeout)
+            note["rc"] = result.exit_code
+            note["out"] = (result.stderr.strip() or result.stdout.strip()).replace("\n", " | ")
             return result
 
     def login_all(
         self, logins: Sequence[NodeLogin], *, timeout: float
     ) -> tuple[CommandResult, ...]:
-        with self._rec.timed(f"login_all[{len(logins)}]"):
+        with self._rec.timed(f"login_all[{len(logins)}]") as note:
+            note["argv"] = " ".join(login.portal for login in logins)
             result: tuple[CommandResult, ...] = self._inner.login_all(logins, timeout=timeout)
+            note["rc"] = max((r.exit_code for r in result), default=0)
             return result
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:
-        with self._rec.timed(type(write).__name__):
+        with self._rec.timed(type(write).__name__) as note:
+            note["argv"] = f"{write.path()} <- {write.value()}"
             self._inner.write(write, timeout=timeout)
+            note["rc"] = 0
 
     def read_text(self, path: str) -> str:
         text: str = self._inner.read_text(path)
@@ -226,9 +253,22 @@ class OsBrick(Library):
                 ctx.start(priv_context.Method.FORK)
         recorder = self.recorder
 
+        from oslo_concurrency import processutils
+        from oslo_utils import strutils
+
         def execute(*cmd: str, **kwargs: Any) -> Any:
-            with recorder.timed(osbrick_label(cmd)):
-                return rootwrap.execute(*cmd, **kwargs)
+            with recorder.timed(osbrick_label(cmd)) as note:
+                note["argv"] = strutils.mask_password(" ".join(str(c) for c in cmd))
+                try:
+                    out = rootwrap.execute(*cmd, **kwargs)
+                except processutils.ProcessExecutionError as error:
+                    note["rc"] = error.exit_code
+                    note["out"] = str(error.stderr or "").strip().replace("\n", " | ")
+                    raise
+                note["rc"] = 0
+                if isinstance(out, tuple) and out:
+                    note["out"] = str(out[0] or "").strip().replace("\n", " | ")
+                return out
 
         self.conn = ISCSIConnector(root_helper=None, execute=execute, use_multipath=True)
         self.version = getattr(os_brick, "__version__", "")
@@ -269,16 +309,168 @@ def profile(calls: Sequence[Call], t0: float) -> list[dict[str, Any]]:
                 "max_s": round(max(c.end - c.start for c in cs), 3),
                 "first_start_s": round(min(c.start for c in cs) - t0, 3),
                 "last_end_s": round(max(c.end for c in cs) - t0, 3),
+                "failed": sum(1 for c in cs if c.rc not in (None, 0)),
             }
         )
     return sorted(out, key=lambda g: g["first_start_s"])
 
 
-def run_once(lib: Library, lab: Lab, volumes: Sequence[Volume]) -> dict[str, Any]:
-    """Attach every volume (from one thread each when several), detach, check leftovers."""
+def timeline(calls: Sequence[Call], t0: float) -> list[list[Any]]:
+    """Every call: [start s, seconds, thread, label, rc, argv (masked), output head]."""
+    return [
+        [round(c.start - t0, 3), round(c.end - c.start, 3), c.thread, c.label, c.rc, c.argv, c.out]
+        for c in sorted(calls, key=lambda c: c.start)
+    ]
+
+
+class MapWatcher(threading.Thread):
+    """Notes when each volume's multipath map appears in sysfs and its slave count changes.
+
+    Polls every 0.2 s (cheap: one listdir and a few small reads), the same for both
+    libraries; tells 'multipathd add path returned' apart from 'the map exists'.
+    """
+
+    def __init__(self, wwids: Sequence[str], t0: float, interval: float = 0.2) -> None:
+        super().__init__(name="mapwatch", daemon=True)
+        self.wwids = set(wwids)
+        self.t0 = t0
+        self.interval = interval
+        self.events: list[list[Any]] = []
+        self._stop_event = threading.Event()
+        self._last: dict[str, int] = {}
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(self.interval)
+
+    def sample(self) -> None:
+        try:
+            names = [n for n in os.listdir("/sys/block") if n.startswith("dm-")]
+        except OSError:
+            return
+        for dm in names:
+            try:
+                with open(f"/sys/block/{dm}/dm/uuid", encoding="ascii") as f:
+                    uuid = f.read().strip()
+                slaves = len(os.listdir(f"/sys/block/{dm}/slaves"))
+            except OSError:
+                continue
+            wwid = uuid[len("mpath-") :]
+            if wwid in self.wwids and self._last.get(wwid) != slaves:
+                self._last[wwid] = slaves
+                self.events.append([round(time.monotonic() - self.t0, 2), wwid, dm, slaves])
+
+    def complete(self, paths: int) -> bool:
+        """Whether every watched map has at least ``paths`` slaves now."""
+        return len(self._last) == len(self.wwids) and all(k >= paths for k in self._last.values())
+
+    def stop(self) -> list[list[Any]]:
+        self._stop_event.set()
+        self.join(5)
+        return self.events
+
+
+def full_at(events: Sequence[Sequence[Any]], wwids: Sequence[str], paths: int) -> float | None:
+    """Seconds until the last of the volumes' maps had ``paths`` slaves (None: never)."""
+    times = []
+    for wwid in wwids:
+        t = next((e[0] for e in events if e[1] == wwid and e[3] >= paths), None)
+        if t is None:
+            return None
+        times.append(t)
+    return max(times) if times else None
+
+
+def calibrate() -> float:
+    """Seconds for a fixed bit of pure-Python work: a speed index of the guest right now
+    (another guest on the same host shows up as a larger value)."""
+    start = time.monotonic()
+    total = 0
+    for i in range(300_000):
+        total += i & 7
+    return round(time.monotonic() - start, 3)
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs of the guest, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def dm_openers(device: str) -> dict[str, Any]:
+    """Who holds a block device open right now: processes, holders, dm open count."""
+    found: list[str] = []
+    try:
+        rdev = os.stat(device).st_rdev
+    except OSError as error:
+        return {"error": str(error)}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if stat.S_ISBLK(st.st_mode) and st.st_rdev == rdev:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                except OSError:
+                    cmd = "?"
+                found.append(f"{pid} {cmd[:80]}")
+    name = os.path.basename(device)
+    try:
+        holders = os.listdir(f"/sys/block/{name}/holders")
+    except OSError:
+        holders = []
+    proc = subprocess.run(
+        [
+            "dmsetup",
+            "info",
+            "-c",
+            "--noheadings",
+            "-o",
+            "name,open",
+            "-j",
+            str(os.major(rdev)),
+            "-m",
+            str(os.minor(rdev)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return {"processes": found, "holders": holders, "dm_name_open": proc.stdout.strip()}
+
+
+DETACH_ATTEMPTS = 10
+
+
+def run_once(
+    lib: Library, lab: Lab, volumes: Sequence[Volume], live_paths: int, settle: float
+) -> dict[str, Any]:
+    """Attach every volume (from one thread each when several), then detach them.
+
+    Between the two, wait (at most ``settle`` seconds) until every map has all
+    ``live_paths`` paths: "attach returned" and "all paths in the map" are both
+    measured, and the detach does not race paths still joining.
+
+    A detach that raises is diagnosed (who holds the map open) and retried every
+    second, up to DETACH_ATTEMPTS: the attach time stays valid, the detach
+    failure is reported on its own.
+    """
     n = len(volumes)
     infos: list[dict[str, Any] | None] = [None] * n
-    errors: list[str | None] = [None] * n
+    attach_errors: list[str | None] = [None] * n
     own: list[float] = [0.0] * n
     barrier = threading.Barrier(n) if n > 1 else None
 
@@ -289,21 +481,37 @@ def run_once(lib: Library, lab: Lab, volumes: Sequence[Volume]) -> dict[str, Any
         try:
             infos[i] = lib.connect(volumes[i].props)
         except Exception as error:  # noqa: BLE001 - recorded per volume
-            errors[i] = f"{type(error).__name__}: {error}"
+            attach_errors[i] = f"{type(error).__name__}: {error}"
             traceback.print_exc()
         own[i] = time.monotonic() - start
 
-    lib.recorder.take()
-    t0 = time.monotonic()
-    if n == 1:
-        attach(0)
-    else:
-        threads = [threading.Thread(target=attach, args=(i,), name=f"vol{i}") for i in range(n)]
+    def in_threads(target: Callable[[int], None], prefix: str) -> None:
+        if n == 1:
+            target(0)
+            return
+        threads = [
+            threading.Thread(target=target, args=(i,), name=f"{prefix}{i}") for i in range(n)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+
+    lib.recorder.take()
+    speed = calibrate()
+    wall = time.time()
+    cpu0, proc0 = cpu_jiffies(), time.process_time()
+    t0 = time.monotonic()
+    watcher = MapWatcher([v.wwid for v in volumes], t0)
+    watcher.start()
+    in_threads(attach, "vol")
     attach_s = time.monotonic() - t0
+    cpu1, proc1 = cpu_jiffies(), time.process_time()
+    deadline = time.monotonic() + settle
+    while not watcher.complete(live_paths) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    map_events = watcher.stop()
+    all_paths_s = full_at(map_events, [v.wwid for v in volumes], live_paths)
     attach_calls = lib.recorder.take()
 
     states: list[str] = []
@@ -312,41 +520,67 @@ def run_once(lib: Library, lab: Lab, volumes: Sequence[Volume]) -> dict[str, Any
             continue
         got = info.get("multipath_id") or info.get("scsi_wwn")
         if got != volumes[i].wwid:
-            errors[i] = errors[i] or f"WWID {got} != {volumes[i].wwid}"
+            attach_errors[i] = attach_errors[i] or f"WWID {got} != {volumes[i].wwid}"
         if not str(info.get("path", "")).startswith("/dev/dm-"):
-            errors[i] = errors[i] or f"not a multipath device: {info.get('path')}"
+            attach_errors[i] = attach_errors[i] or f"not a multipath device: {info.get('path')}"
         states += [p["state"] for p in info.get("paths") or ()]
+
+    detach_errors: list[list[str]] = [[] for _ in range(n)]
+    detach_attempts = [0] * n
+    first_detach = [0.0] * n
+    diagnosis: list[dict[str, Any] | None] = [None] * n
 
     def detach(i: int) -> None:
         info = infos[i]
         if info is None:
             return
-        try:
-            lib.disconnect(volumes[i].props, info)
-        except Exception as error:  # noqa: BLE001
-            errors[i] = errors[i] or f"detach: {type(error).__name__}: {error}"
-            traceback.print_exc()
+        start = time.monotonic()
+        for attempt in range(1, DETACH_ATTEMPTS + 1):
+            detach_attempts[i] = attempt
+            try:
+                lib.disconnect(volumes[i].props, info)
+            except Exception as error:  # noqa: BLE001
+                if attempt == 1:
+                    first_detach[i] = time.monotonic() - start
+                    diagnosis[i] = dm_openers(str(info.get("path")))
+                detach_errors[i].append(
+                    f"attempt {attempt} at {time.monotonic() - start:.2f}s: "
+                    f"{type(error).__name__}: {error}"
+                )
+                time.sleep(1.0)
+                continue
+            if attempt == 1:
+                first_detach[i] = time.monotonic() - start
+            return
 
     t1 = time.monotonic()
-    if n == 1:
-        detach(0)
-    else:
-        threads = [threading.Thread(target=detach, args=(i,), name=f"det{i}") for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    in_threads(detach, "det")
     detach_s = time.monotonic() - t1
-    lib.recorder.take()
+    detach_calls = lib.recorder.take()
     left = {k: v for k, v in lab.leftovers().items() if v}
+    busy = cpu1[0] - cpu0[0]
+    total = max(cpu1[1] - cpu0[1], 1)
     return {
         "attach_s": round(attach_s, 3),
+        "started_at": round(wall, 1),
+        "speed_index_s": speed,
         "per_volume_attach_s": [round(s, 3) for s in own],
-        "detach_s": round(detach_s, 3),
+        "attach_errors": [e for e in attach_errors if e],
         "path_states": {s: states.count(s) for s in sorted(set(states))},
-        "errors": [e for e in errors if e],
+        "guest_cpu_busy_pct": round(100.0 * busy / total, 1),
+        "bench_process_cpu_s": round(proc1 - proc0, 2),
+        "all_paths_in_map_s": all_paths_s,
+        "map_events": map_events,
+        "detach_s": round(detach_s, 3),
+        "first_detach_attempt_s": [round(s, 3) for s in first_detach],
+        "detach_attempts": detach_attempts,
+        "detach_errors": [e for errs in detach_errors for e in errs],
+        "detach_diagnosis": [d for d in diagnosis if d],
         "leftovers": left,
         "profile": profile(attach_calls, t0),
+        "detach_profile": profile(detach_calls, t1),
+        "timeline": timeline(attach_calls, t0),
+        "detach_timeline": timeline(detach_calls, t1),
     }
 
 
@@ -386,33 +620,67 @@ def prepare(lab: Lab, sc: Scenario, latency_ms: int) -> list[Volume]:
     return volumes
 
 
+def attached(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs whose attach worked (detach problems are reported separately)."""
+    return [r for r in runs if not r["attach_errors"]]
+
+
 def median(runs: Sequence[dict[str, Any]], key: str = "attach_s") -> float | None:
-    ok = [r[key] for r in runs if not r["errors"]]
+    ok = [r[key] for r in attached(runs)]
     return round(statistics.median(ok), 3) if ok else None
 
 
 def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    ok = sorted((r for r in runs if not r["errors"]), key=lambda r: r["attach_s"])
+    ok = sorted(attached(runs), key=lambda r: r["attach_s"])
     return ok[(len(ok) - 1) // 2] if ok else None
 
 
-def fmt(x: float | None, unit: str = "") -> str:
-    return "ERR" if x is None else f"{x:.2f}{unit}"
+def fmt(x: float | None) -> str:
+    return "ERR" if x is None else f"{x:.2f}"
 
 
 def states_text(run: dict[str, Any] | None) -> str:
     if run is None:
         return "-"
     st = run["path_states"]
-    return "/".join(f"{st[k]}{k[0]}" for k in ("active", "pending", "failed") if st.get(k))
+    text = "/".join(f"{st[k]}{k[0]}" for k in ("active", "pending", "failed") if st.get(k))
+    return text or "-"
+
+
+def full_text(runs: Sequence[dict[str, Any]]) -> str:
+    done = [r["all_paths_in_map_s"] for r in attached(runs) if r["all_paths_in_map_s"]]
+    if not runs:
+        return "-"
+    if not done:
+        return "never"
+    text = f"{statistics.median(done):.2f}"
+    return text if len(done) == len(attached(runs)) else f"{text} ({len(done)} runs)"
+
+
+def detach_text(runs: Sequence[dict[str, Any]]) -> str:
+    if not runs:
+        return "-"
+    med = statistics.median(r["detach_s"] for r in runs)
+    failed = sum(1 for r in runs if r["detach_errors"])
+    left = sum(1 for r in runs if r["leftovers"])
+    text = f"{med:.2f}"
+    if failed:
+        text += f", {failed}/{len(runs)} runs raised"
+    if left:
+        text += f", {left}/{len(runs)} LEFT STATE"
+    return text
 
 
 def print_profile(title: str, run: dict[str, Any]) -> None:
-    print(f"\n  {title}: per-step breakdown of the median run ({run['attach_s']:.2f} s)")
+    print(
+        f"\n  {title}: median run {run['attach_s']:.2f} s, guest CPU busy "
+        f"{run['guest_cpu_busy_pct']}%, bench process CPU {run['bench_process_cpu_s']} s"
+    )
     rows = [
         (
             g["call"],
             g["n"],
+            g["failed"] or "",
             f"{g['sum_s']:.2f}",
             f"{g['max_s']:.2f}",
             f"{g['first_start_s']:.2f}",
@@ -420,9 +688,242 @@ def print_profile(title: str, run: dict[str, Any]) -> None:
         )
         for g in run["profile"]
     ]
-    headers = ("CALL", "N", "SUM S", "MAX S", "FIRST START", "LAST END")
-    table = format_table(headers, rows, (1, 2, 3, 4, 5))
-    print("\n".join("    " + ln for ln in table.splitlines()), flush=True)
+    headers = ("CALL", "N", "RC!=0", "SUM S", "MAX S", "FIRST START", "LAST END")
+    table = format_table(headers, rows, (1, 2, 3, 4, 5, 6))
+    print("\n".join("    " + ln for ln in table.splitlines()))
+    events = run.get("map_events") or []
+    if events:
+        shown = ", ".join(f"{dm} {k} slave(s) at {t:.2f}" for t, _, dm, k in events[:8])
+        more = f" (+{len(events) - 8} more)" if len(events) > 8 else ""
+        print(f"    map in sysfs: {shown}{more}", flush=True)
+
+
+def git_describe() -> str:
+    """The library's commit (and whether the checkout has changes), for the record."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{' + local changes' if dirty else ''}" if head else "unknown"
+
+
+def iscsiadm_probe(lab: Lab) -> dict[str, Any]:
+    """What one iscsiadm costs here, and whether one update can carry every setting.
+
+    On a scratch node record (an IQN no target has): 7 settings written with
+    one ``iscsiadm -o update`` each (as the library does) vs all 7 as repeated
+    ``-n/-v`` pairs of a single update; both read back with ``-o show``.
+    """
+    iqn = "iqn.2024-01.org.multipath-brick.bench:probe"
+    node = ["iscsiadm", "-m", "node", "-T", iqn, "-p", lab.portals[0], "-I", "default"]
+    settings = [
+        ("node.startup", "manual"),
+        ("node.session.scan", "manual"),
+        ("node.conn[0].timeo.login_timeout", "7"),
+        ("node.session.initial_login_retry_max", "3"),
+        ("node.session.auth.authmethod", "CHAP"),
+        ("node.session.auth.username", "probeuser"),
+        ("node.session.auth.password", "probe-secret-1"),
+    ]
+
+    def timed_run(argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+        start = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+        return time.monotonic() - start, proc
+
+    def applied() -> bool:
+        shown = timed_run([*node, "-o", "show"])[1].stdout
+        return all(f"{k} = {v}" in shown for k, v in settings if "password" not in k)
+
+    out: dict[str, Any] = {}
+    out["true_s"] = round(timed_run(["true"])[0], 3)
+    timed_run([*node, "-o", "new"])
+    t = time.monotonic()
+    for k, v in settings:
+        timed_run([*node, "-o", "update", "-n", k, "-v", v])
+    out["seven_updates_s"] = round(time.monotonic() - t, 3)
+    out["seven_updates_applied"] = applied()
+    timed_run([*node, "-o", "delete"])
+    timed_run([*node, "-o", "new"])
+    pairs = [a for k, v in settings for a in ("-n", k, "-v", v)]
+    seconds, proc = timed_run([*node, "-o", "update", *pairs])
+    out["one_update_s"] = round(seconds, 3)
+    out["one_update_rc"] = proc.returncode
+    out["one_update_applied"] = applied()
+    timed_run([*node, "-o", "delete"])
+    return out
+
+
+def usable_s(run: dict[str, Any]) -> float | None:
+    """When the map first answered 'multipath -C' (end of the first successful check)."""
+    for t in run.get("timeline") or ():
+        if t[3] in ("MultipathCheck", "multipath -C") and t[4] == 0:
+            return round(float(t[0]) + float(t[1]), 2)
+    return None
+
+
+def throughput(run: dict[str, Any], volumes: int) -> float:
+    """Volumes attached successfully per second of the concurrent attach."""
+    ok = volumes - len(run["attach_errors"])
+    return ok / run["attach_s"] if run["attach_s"] else 0.0
+
+
+def report(
+    meta: dict[str, Any],
+    scenarios: Sequence[Scenario],
+    results: dict[str, dict[str, list[dict[str, Any]]]],
+    probe: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Print the tables and per-step breakdowns; return the verdicts on the targets."""
+    grace = float(meta["grace_s"])
+
+    def med(key: str, lib: str) -> float | None:
+        return median(results.get(key, {}).get(lib, []))
+
+    rows = []
+    detach_rows = []
+    verdicts: dict[str, Any] = {}
+    for sc in scenarios:
+        ours_runs = results.get(sc.key, {}).get(OURS, [])
+        osb_runs = results.get(sc.key, {}).get(OSB, [])
+        m_ours, m_osb = median(ours_runs), median(osb_runs)
+        cell_ours = (
+            f"{fmt(m_ours)} ({len(attached(ours_runs))}/{len(ours_runs)}, "
+            f"{states_text(median_run(ours_runs))})"
+        )
+        cell_osb = f"{fmt(m_osb)} ({len(attached(osb_runs))}/{len(osb_runs)})"
+        ratio = f"{m_osb / m_ours:.2f}x" if m_ours and m_osb else "-"
+        target = ""
+        if sc.key == "p4" and med("p1", OURS) and m_ours:
+            r4 = m_ours / (med("p1", OURS) or 1)
+            target = f"4p/1p = {r4:.2f}x (<= 1.3x): {'met' if r4 <= 1.3 else 'MISSED'}"
+            verdicts["ours_4p_over_1p"] = round(r4, 3)
+            if med("p1", OSB) and m_osb:
+                verdicts["osbrick_4p_over_1p"] = round(m_osb / (med("p1", OSB) or 1), 3)
+        if sc.key == "dead" and m_ours is not None:
+            limit = (med("p4", OURS) or 0.0) + grace
+            ok = m_ours <= limit
+            after = [
+                round(r["attach_s"] - u, 1) for r in attached(ours_runs) if (u := usable_s(r))
+            ]
+            target = (
+                f"<= 4p + grace = {limit:.1f} s: {'met' if ok else 'MISSED'}; "
+                f"returned {after} s after the map was usable"
+            )
+            verdicts["dead_within_grace"] = ok
+            verdicts["dead_return_after_usable_s"] = after
+        if sc.volumes > 1:
+            # Concurrent rows: every run counts; throughput counts the volumes attached.
+            def cell(
+                runs: Sequence[dict[str, Any]], vols: int = sc.volumes
+            ) -> tuple[str, float | None]:
+                if not runs:
+                    return "-", None
+                mid = sorted(runs, key=lambda r: r["attach_s"])[(len(runs) - 1) // 2]
+                ok = vols - len(mid["attach_errors"])
+                tp = statistics.median(throughput(r, vols) for r in runs)
+                return f"{mid['attach_s']:.2f} ({ok}/{vols} vol ok)", tp
+
+            cell_ours, tp_ours = cell(ours_runs)
+            cell_osb, tp_osb = cell(osb_runs)
+            if tp_ours is not None and tp_osb:
+                ratio = f"{tp_ours / tp_osb:.2f}x"
+                target = (
+                    f"{tp_ours:.3f} vs {tp_osb:.3f} vol/s = {tp_ours / tp_osb:.2f}x "
+                    f"(>= 3x): {'met' if tp_ours / tp_osb >= 3 else 'MISSED'}"
+                )
+                verdicts[f"{sc.key}_throughput_ratio"] = round(tp_ours / tp_osb, 3)
+        rows.append(
+            (
+                sc.title,
+                cell_ours,
+                full_text(ours_runs),
+                cell_osb,
+                full_text(osb_runs),
+                ratio,
+                target,
+            )
+        )
+        detach_rows.append((sc.title, detach_text(ours_runs), detach_text(osb_runs)))
+    osb_name = f"{OSB} {meta.get('osbrick_version') or ''}".strip()
+    print()
+    print(
+        f"Attach seconds, median (ok runs/runs, paths a=active p=pending f=failed); "
+        f"kernel {meta['kernel']} under TCG, {meta['cpus']} vCPU; {osb_name} "
+        f"(privsep {meta.get('osbrick_privsep')}, pool {meta.get('osbrick_thread_pool')}); "
+        f"multipath-brick {meta.get('library', '')}, grace {grace} s"
+    )
+    headers = ("SCENARIO", OURS, "all paths", osb_name, "all paths", "OS-BRICK/OURS", "TARGET")
+    print(format_table(headers, rows, (2, 4, 5)))
+    print(
+        "  all paths = seconds from the attach call until every live path is in the map "
+        f"(median; waited for at most {meta.get('settle_s', 60):.0f} s after the attach "
+        "returned); concurrent rows: OS-BRICK/OURS is the throughput ratio"
+    )
+    print()
+    print("Detach seconds, median (including retries of a detach that raised)")
+    print(format_table(("SCENARIO", OURS, osb_name), detach_rows))
+    for sc in scenarios:
+        runs = results.get(sc.key, {}).get(OURS, [])
+        mrun = median_run(runs) or (runs[0] if runs else None)
+        if mrun is not None:
+            print_profile(f"{OURS}, {sc.title}", mrun)
+    for sc in scenarios:
+        mrun = median_run(results.get(sc.key, {}).get(OSB, []))
+        if mrun is not None and (sc.volumes > 1 or sc.key == "p4"):
+            print_profile(f"{OSB}, {sc.title}", mrun)
+    if probe:
+        print(
+            f"\n  iscsiadm cost in this guest: /bin/true {probe['true_s']:.2f} s; 7 settings "
+            f"written with 7 'iscsiadm -o update' {probe['seven_updates_s']:.2f} s "
+            f"(applied: {probe['seven_updates_applied']}); the same 7 as -n/-v pairs of ONE "
+            f"update {probe['one_update_s']:.2f} s (rc {probe['one_update_rc']}, "
+            f"applied: {probe['one_update_applied']})"
+        )
+    return verdicts
+
+
+def scenarios_from(saved: dict[str, Any]) -> list[Scenario]:
+    """The scenarios of a saved result file (stored since; rebuilt from keys before)."""
+    if saved.get("scenarios"):
+        return [Scenario(**sc) for sc in saved["scenarios"]]
+    meta = saved["meta"]
+    lat = f"{meta['latency_ms']} ms"
+    out = []
+    for key in saved["results"]:
+        if key.startswith("p"):
+            n = int(key[1:])
+            out.append(Scenario(key, f"{n} portal{'s' if n > 1 else ''}, {lat} each", n))
+        elif key == "dead":
+            out.append(Scenario(key, f"4 portals, 1 dead, {lat}", 4, dead=3))
+        elif key.startswith("conc-"):
+            layout = key[5:]
+            runs: list[dict[str, Any]] = next(iter(saved["results"][key].values()), [])
+            vols = len(runs[0]["per_volume_attach_s"]) if runs else 8
+            what = "LUNs, 1 target" if layout == "luns" else "targets"
+            out.append(
+                Scenario(
+                    key,
+                    f"{vols} concurrent ({vols} {what}), 4 portals, {lat}",
+                    4,
+                    volumes=vols,
+                    layout=layout,
+                )
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -434,18 +935,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrent-repeat", type=int, default=1)
     p.add_argument("--volumes", type=int, default=8)
     p.add_argument(
-        "--layouts", default="luns,targets", help="concurrent rows: luns and/or targets"
+        "--layouts", default="luns", help="concurrent rows: luns and/or targets (comma list)"
     )
     p.add_argument(
-        "--scenarios",
-        default="p1,p2,p4,dead,conc",
-        help="subset of p1,p2,p4,dead,conc",
+        "--scenarios", default="p1,p2,p4,dead,conc", help="subset of p1,p2,p4,dead,conc"
     )
+    p.add_argument("--warmup", type=int, default=1, help="uncounted 1-portal runs per library")
+    p.add_argument(
+        "--settle", type=float, default=60.0, help="max wait for all paths before detach"
+    )
+    p.add_argument("--no-probe", action="store_true", help="skip the iscsiadm cost probe")
     p.add_argument("--libs", default="ours,osbrick")
     p.add_argument("--osbrick-privsep", choices=["fork", "inprocess"], default="fork")
     p.add_argument("--osbrick-pool", type=int, default=32, help="0 = oslo.privsep default")
     p.add_argument("--json", default="", help="write raw results here")
+    p.add_argument("--report", default="", help="only print the tables of a saved --json file")
     args = p.parse_args(argv)
+
+    if args.report:
+        with open(args.report, encoding="utf-8") as f:
+            saved = json.load(f)
+        report(saved["meta"], scenarios_from(saved), saved["results"], saved.get("iscsiadm_probe"))
+        return 0
 
     if not in_lab_guest():
         print(
@@ -455,12 +966,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     import logging
+    import warnings
 
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     logging.basicConfig(level=logging.WARNING, format="  [%(name)s] %(levelname)s %(message)s")
+    # Late paths (joined or failed after attach returned) are worth seeing.
+    logging.getLogger("multipath_brick.attach").setLevel(logging.INFO)
+    # os-brick warns on every "iscsiadm -m session" that finds none: noise here.
+    logging.getLogger("os_brick").setLevel(logging.ERROR)
     lab = Lab.from_state()
     lab.reset()
-    n_portals = len(lab.portals)
-    if n_portals < 4:
+    if len(lab.portals) < 4:
         print("the lab needs 4 portals (--portals 4)", file=sys.stderr)
         return 2
 
@@ -485,8 +1001,8 @@ def main(argv: list[str] | None = None) -> int:
         scenarios.append(Scenario("dead", f"4 portals, 1 dead, {lat}", 4, dead=3))
     if "conc" in chosen:
         for layout in args.layouts.split(","):
-            what = "LUNs of 1 target" if layout == "luns" else "targets"
-            title = f"{args.volumes} concurrent ({args.volumes} {what}) x 4 portals, {lat}"
+            what = "LUNs, 1 target" if layout == "luns" else "targets"
+            title = f"{args.volumes} concurrent ({args.volumes} {what}), 4 portals, {lat}"
             scenarios.append(
                 Scenario(f"conc-{layout}", title, 4, volumes=args.volumes, layout=layout)
             )
@@ -501,10 +1017,40 @@ def main(argv: list[str] | None = None) -> int:
         "osbrick_thread_pool": osb.pool if osb else None,
         "kernel": os.uname().release,
         "cpus": os.cpu_count(),
+        "library": git_describe(),
+        "settle_s": args.settle,
     }
     print(f"[bench] lab attach benchmark: {json.dumps(meta)}", flush=True)
+    probe = None if args.no_probe else iscsiadm_probe(lab)
+    if probe:
+        print(f"[bench] iscsiadm cost probe: {json.dumps(probe)}", flush=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    warmups: dict[str, list[dict[str, Any]]] = {}
     t_start = time.monotonic()
+
+    def one(sc: Scenario, lib: Library, label: str) -> dict[str, Any]:
+        volumes = prepare(lab, sc, args.latency_ms)
+        live = sc.portals - (1 if sc.dead is not None else 0)
+        run = run_once(lib, lab, volumes, live, args.settle)
+        print(
+            f"[bench] {label:<20} {lib.name:<15} attach {run['attach_s']:7.2f} s  "
+            f"all paths {fmt(run['all_paths_in_map_s'])} s  "
+            f"detach {run['detach_s']:6.2f} s  paths {states_text(run)}  "
+            f"cpu {run['guest_cpu_busy_pct']}%  speed {run['speed_index_s']}  "
+            f"at {time.strftime('%H:%M:%S', time.gmtime(run['started_at']))}"
+            + (f"  ATTACH ERRORS {run['attach_errors']}" if run["attach_errors"] else "")
+            + (f"  DETACH ERRORS {run['detach_errors']}" if run["detach_errors"] else "")
+            + (f"  diagnosis {run['detach_diagnosis']}" if run["detach_diagnosis"] else "")
+            + (f"  LEFTOVERS {run['leftovers']}" if run["leftovers"] else ""),
+            flush=True,
+        )
+        return run
+
+    for w in range(args.warmup):
+        for lib in libs:
+            warmups.setdefault(lib.name, []).append(
+                one(Scenario("warmup", "warm-up", 1), lib, f"warm-up {w + 1}")
+            )
     for sc in scenarios:
         results[sc.key] = {lib.name: [] for lib in libs}
         for r in range(max(args.repeat, 1)):
@@ -515,113 +1061,41 @@ def main(argv: list[str] | None = None) -> int:
                     runs_wanted = args.osbrick_dead_repeat
                 else:
                     runs_wanted = args.repeat
-                if r >= runs_wanted:
-                    continue
-                volumes = prepare(lab, sc, args.latency_ms)
-                run = run_once(lib, lab, volumes)
-                results[sc.key][lib.name].append(run)
-                bad = run["errors"] or run["leftovers"]
-                print(
-                    f"[bench] {sc.key:<13} {lib.name:<15} run {r + 1}: attach "
-                    f"{run['attach_s']:7.2f} s  detach {run['detach_s']:6.2f} s  "
-                    f"paths {states_text(run)}"
-                    + (f"  ERRORS {run['errors']}" if run["errors"] else "")
-                    + (f"  LEFTOVERS {run['leftovers']}" if run["leftovers"] else ""),
-                    flush=True,
-                )
-                if bad:
-                    lab.reset()
+                if r < runs_wanted:
+                    results[sc.key][lib.name].append(one(sc, lib, f"{sc.key} run {r + 1}"))
     lab.reset()
     elapsed = time.monotonic() - t_start
 
-    # --- the table ---------------------------------------------------------------
-    def med(key: str, lib: str) -> float | None:
-        return median(results.get(key, {}).get(lib, []))
-
-    rows = []
-    verdicts: dict[str, Any] = {}
-    for sc in scenarios:
-        ours_runs = results[sc.key].get(OURS, [])
-        osb_runs = results[sc.key].get(OSB, [])
-        m_ours, m_osb = median(ours_runs), median(osb_runs)
-        ratio = f"{m_osb / m_ours:.2f}x" if m_ours and m_osb else "-"
-        target = ""
-        if sc.key == "p4" and med("p1", OURS) and m_ours:
-            r4 = m_ours / (med("p1", OURS) or 1)
-            target = f"4p/1p {r4:.2f}x (<=1.3x) {'MET' if r4 <= 1.3 else 'MISSED'}"
-            verdicts["4p_over_1p"] = round(r4, 3)
-        if sc.key == "dead" and m_ours is not None:
-            base = med("p4", OURS)
-            limit = (base or 0.0) + args.grace
-            ok = m_ours <= limit
-            target = f"<= 4p + grace = {limit:.1f} s {'MET' if ok else 'MISSED'}"
-            verdicts["dead_within_grace"] = ok
-        if sc.volumes > 1 and m_ours and m_osb:
-            tp_ours, tp_osb = sc.volumes / m_ours, sc.volumes / m_osb
-            target = (
-                f"{tp_ours:.2f} vs {tp_osb:.2f} att/s = {tp_ours / tp_osb:.2f}x (>=3x) "
-                f"{'MET' if tp_ours / tp_osb >= 3 else 'MISSED'}"
-            )
-            verdicts[f"{sc.key}_throughput_ratio"] = round(tp_ours / tp_osb, 3)
-        rows.append(
-            (
-                sc.title,
-                f"{fmt(m_ours)} ({len(ours_runs)}, {states_text(median_run(ours_runs))})",
-                f"{fmt(m_osb)} ({len(osb_runs)}, {states_text(median_run(osb_runs))})",
-                ratio,
-                target,
-            )
-        )
-    print()
-    print(
-        f"Attach time, seconds (median; runs, paths a=active p=pending f=failed) -- "
-        f"kernel {meta['kernel']}, TCG, {meta['cpus']} vCPU; "
-        f"os-brick {meta['osbrick_version']} (privsep {args.osbrick_privsep}, "
-        f"pool {meta['osbrick_thread_pool']}); grace {args.grace} s"
-    )
-    print(
-        format_table(
-            (
-                "SCENARIO",
-                OURS,
-                f"{OSB} {meta['osbrick_version'] or ''}".strip(),
-                "OS-BRICK/OURS",
-                "TARGET",
-            ),
-            rows,
-            (3,),
-        )
-    )
-    for sc in scenarios:
-        mrun = median_run(results[sc.key].get(OURS, []))
-        if mrun is not None:
-            print_profile(f"{OURS} {sc.title}", mrun)
-    for sc in scenarios:
-        if sc.volumes > 1:
-            mrun = median_run(results[sc.key].get(OSB, []))
-            if mrun is not None:
-                print_profile(f"{OSB} {sc.title}", mrun)
+    verdicts = report(meta, scenarios, results, probe)
     print(f"\n[bench] done in {elapsed:.0f} s", flush=True)
 
-    failures = [
-        (sc.key, name, r["errors"], r["leftovers"])
-        for sc in scenarios
-        for name, runs in results[sc.key].items()
-        for r in runs
-        if r["errors"] or r["leftovers"]
-    ]
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(
-                {"meta": meta, "verdicts": verdicts, "results": results, "elapsed_s": elapsed},
+                {
+                    "meta": meta,
+                    "scenarios": [dataclasses.asdict(sc) for sc in scenarios],
+                    "verdicts": verdicts,
+                    "results": results,
+                    "warmups": warmups,
+                    "iscsiadm_probe": probe,
+                    "elapsed_s": round(elapsed, 1),
+                },
                 f,
                 indent=1,
             )
         print(f"[bench] raw numbers in {args.json}", flush=True)
-    for key, name, errs, left in failures:
-        print(f"[bench] {key} {name}: errors {errs} leftovers {left}", flush=True)
-    # Errors of our library fail the run; os-brick's leftovers are only reported.
-    return 1 if any(name == OURS for _, name, _, _ in failures) else 0
+    # Our attach errors and leftovers fail the run; detach retries and os-brick's
+    # problems are reported only.
+    bad = [
+        (sc.key, r["attach_errors"], r["leftovers"])
+        for sc in scenarios
+        for r in results[sc.key].get(OURS, [])
+        if r["attach_errors"] or r["leftovers"]
+    ]
+    for key, errs, left in bad:
+        print(f"[bench] {key} {OURS}: attach errors {errs} leftovers {left}", flush=True)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

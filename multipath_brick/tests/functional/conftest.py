@@ -8,8 +8,13 @@ tests must never touch a real host's storage stack.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pprint
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -63,3 +68,163 @@ def no_leftovers(request: pytest.FixtureRequest):
     errors = lab.reset()
     assert _is_clean(left), "leftovers after test:\n" + pprint.pformat(left)
     assert not errors, "lab reset errors:\n" + "\n".join(errors)
+
+
+# --- helpers of the connector tests (test_connector_*.py) ----------------------
+
+
+def volume_props(
+    lab: Lab,
+    lun: int,
+    *,
+    portals: Sequence[str] | None = None,
+    iqn: str | None = None,
+    chap: tuple[str, str] | None = None,
+    singular: bool = False,
+) -> dict[str, Any]:
+    """Cinder-style connection properties for LUN `lun` of `iqn` (lab.iqn).
+
+    Plural (``target_portals``/``target_iqns``/``target_luns``, one entry per
+    portal) unless `singular`, which names only the first portal and makes the
+    connector discover the others. CHAP is the lab's unless `chap` is given.
+    """
+    portals = list(portals if portals is not None else lab.portals)
+    iqn = iqn or lab.iqn
+    user, password = chap or tuple(lab.chap)
+    props: dict[str, Any] = {
+        "target_discovered": False,
+        "auth_method": "CHAP",
+        "auth_username": user,
+        "auth_password": password,
+        "volume_id": f"lun-{lun}",
+    }
+    if singular:
+        props.update(target_portal=portals[0], target_iqn=iqn, target_lun=lun)
+    else:
+        props.update(
+            target_portals=portals,
+            target_iqns=[iqn] * len(portals),
+            target_luns=[lun] * len(portals),
+        )
+    return props
+
+
+def dm_name(device_path: str) -> str:
+    """'/dev/dm-3' -> 'dm-3'."""
+    name = os.path.basename(os.path.realpath(device_path))
+    assert name.startswith("dm-"), f"not a device-mapper device: {device_path}"
+    return name
+
+
+def dm_uuid(dm: str) -> str:
+    with open(f"/sys/block/{dm}/dm/uuid", encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def dev_size_bytes(dev: str) -> int:
+    with open(f"/sys/block/{dev}/size", encoding="utf-8") as f:
+        return int(f.read().strip()) * 512
+
+
+def write_random(device: str, tmp_dir: str, mib: int, *, timeout: float = 300) -> str:
+    """Write `mib` MiB of random data at the start of `device` with O_DIRECT
+    (dd oflag=direct, then fsync); return the data's sha256."""
+    src = os.path.join(tmp_dir, f"src-{os.path.basename(device)}-{os.getpid()}.bin")
+    data = os.urandom(mib << 20)
+    with open(src, "wb") as f:
+        f.write(data)
+    try:
+        subprocess.run(
+            [
+                "dd",
+                f"if={src}",
+                f"of={device}",
+                "bs=1M",
+                f"count={mib}",
+                "oflag=direct",
+                "conv=fsync",
+                "status=none",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+    finally:
+        os.unlink(src)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_sha256(device: str, mib: int, *, timeout: float = 300) -> str:
+    """sha256 of the first `mib` MiB of `device`, read with O_DIRECT (no page cache)."""
+    proc = subprocess.run(
+        ["dd", f"if={device}", "bs=1M", f"count={mib}", "iflag=direct", "status=none"],
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    assert len(proc.stdout) == mib << 20, f"short read on {device}: {len(proc.stdout)} bytes"
+    return hashlib.sha256(proc.stdout).hexdigest()
+
+
+ConnectorFactory = Callable[..., Any]
+Note = Callable[[str, object], None]
+
+# Measurements the connector tests note (attach time, path states...), by test
+# id; written to the results directory as connector_notes.json at the end.
+_NOTES: dict[str, dict[str, object]] = {}
+
+
+@pytest.fixture
+def note(request: pytest.FixtureRequest) -> Note:
+    """note(key, value): keep a measurement of this test for the run's report."""
+
+    def add(key: str, value: object) -> None:
+        _NOTES.setdefault(request.node.nodeid, {})[key] = value
+
+    return add
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not (IN_GUEST and _NOTES):
+        return
+    from .lab.config import GUEST_OUT_DIR
+
+    try:
+        with open(os.path.join(GUEST_OUT_DIR, "connector_notes.json"), "w") as f:
+            json.dump(_NOTES, f, indent=2, default=str)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def make_connector() -> Iterator[ConnectorFactory]:
+    """Build ISCSIMultipathConnectors on the real host (LinuxHost; as root the
+    privsep daemon is forked directly). At teardown, background (pending)
+    paths are waited for, so nothing a connector still does leaks into the
+    leftovers check or the next test."""
+    from multipath_brick.connector import ISCSIMultipathConnector
+
+    made: list[ISCSIMultipathConnector] = []
+
+    def make(**kwargs: Any) -> ISCSIMultipathConnector:
+        connector = ISCSIMultipathConnector(**kwargs)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        assert connector.wait_for_pending(timeout=180), "background paths still running"
+
+
+def host_state() -> str:
+    """What the kernel and daemons show now, for assertion messages."""
+    out = []
+    for argv in (
+        ["iscsiadm", "-m", "session"],
+        ["multipathd", "show", "paths", "raw", "format", "%d %t %T %m"],
+        ["multipath", "-ll"],
+        ["dmsetup", "table"],
+    ):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        out.append(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}")
+    return "\n".join(out)

@@ -4,9 +4,12 @@ Host commands (boot ONE guest; exit code = the guest command's):
   python -m multipath_brick.tests.functional.lab run [--portals N] [-- PYTEST ARGS]
   python -m multipath_brick.tests.functional.lab shell-cmd [--rw DIR] 'CMD'
   python -m multipath_brick.tests.functional.lab capture   (refresh tests/fixtures)
+  python -m multipath_brick.tests.functional.lab demo      (attach/show/detach one volume)
+  python -m multipath_brick.tests.functional.lab bench [-- BENCH ARGS]
+                                                 (bench/lab_attach.py vs os-brick)
 
 Guest-only command (what the host commands run inside the guest):
-  python -m multipath_brick.tests.functional.lab guest {pytest|shell} ...
+  python -m multipath_brick.tests.functional.lab guest {pytest|shell|demo|bench} ...
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.environ.get("MPB_LAB_OUT", "/var/tmp/mpb-lab/out")
 FIXTURES_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures"))
 FUNCTIONAL_DIR = os.path.normpath(os.path.join(HERE, ".."))
+REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", "..", "..", ".."))
+BENCH_SCRIPT = os.path.join(REPO_ROOT, "bench", "lab_attach.py")
 
 
 # --------------------------------------------------------------------- host
@@ -125,6 +130,21 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return _host(args, ["shell", args.command], rw)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    rc = _host(args, ["demo"])
+    print(f"[lab] demo {'OK' if rc == 0 else f'FAILED (exit {rc})'}", flush=True)
+    return rc
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    rest = args.bench_args[1:] if args.bench_args[:1] == ["--"] else args.bench_args
+    rc = _host(args, ["bench", *rest])
+    result = os.path.join(os.path.abspath(args.out), "lab_attach.json")
+    if os.path.exists(result):
+        print(f"[lab] raw numbers: {result}", flush=True)
+    return rc
+
+
 def cmd_capture(args: argparse.Namespace) -> int:
     script = os.path.join(HERE, "capture_fixtures.sh")
     args.rw = [FIXTURES_DIR]
@@ -154,6 +174,12 @@ def cmd_guest(args: argparse.Namespace) -> int:
         t1 = time.monotonic()
         if args.mode == "pytest":
             rc = _guest_pytest(args.rest)
+        elif args.mode == "demo":
+            from .demo import main as demo_main
+
+            rc = demo_main()
+        elif args.mode == "bench":
+            rc = _guest_bench(args.rest)
         else:
             rc = _guest_shell(cfg, " ".join(args.rest))
         timings[args.mode] = round(time.monotonic() - t1, 2)
@@ -178,6 +204,16 @@ def _guest_pytest(pytest_args: list[str]) -> int:
     if not any(not a.startswith("-") and os.path.exists(a.split("::")[0]) for a in pytest_args):
         argv.append(FUNCTIONAL_DIR)
     return int(pytest.main(argv + pytest_args))
+
+
+def _guest_bench(bench_args: list[str]) -> int:
+    import subprocess
+
+    if bench_args[:1] == ["--"]:
+        bench_args = bench_args[1:]
+    json_out = os.path.join(GUEST_OUT_DIR, "lab_attach.json")
+    argv = [sys.executable, BENCH_SCRIPT, "--json", json_out, *bench_args]
+    return subprocess.run(argv).returncode
 
 
 def _guest_shell(cfg: LabConfig, command: str) -> int:
@@ -230,9 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     host_opts(sp)
     sp.set_defaults(func=cmd_capture)
 
+    sp = sub.add_parser("demo", help="boot, set up, attach/show/use/detach one volume")
+    host_opts(sp)
+    sp.set_defaults(func=cmd_demo)
+
+    sp = sub.add_parser("bench", help="boot, set up, run bench/lab_attach.py (vs os-brick)")
+    host_opts(sp)
+    sp.add_argument("bench_args", nargs=argparse.REMAINDER)
+    # os-brick's dead-portal attach alone takes ~2 minutes under stock timeouts.
+    sp.set_defaults(func=cmd_bench, timeout=5400)
+
     sp = sub.add_parser("guest", help=argparse.SUPPRESS)
     sp.add_argument("--portals", type=int, default=4)
-    sp.add_argument("mode", choices=["pytest", "shell"])
+    sp.add_argument("mode", choices=["pytest", "shell", "demo", "bench"])
     sp.add_argument("rest", nargs=argparse.REMAINDER)
     sp.set_defaults(func=cmd_guest)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from . import initiator
 from .config import LabConfig, load_state
+from .shell import run
 from .target import TargetControl, TargetInfo
 
 
@@ -123,7 +124,37 @@ class Lab:
         """Initiator cleanup, then target back to its initial state."""
         errors = initiator.cleanup()
         self.target.reset()
+        if not initiator.sessions():
+            self.drop_stale_target_sessions()
         return errors
+
+    def drop_stale_target_sessions(self) -> None:
+        """Close the I_T nexuses tgt still holds once the initiator has none.
+
+        A session logged out while its portal was cut (the Logout PDU is
+        dropped) stays on tgt's side: nothing ever reaches that half-open
+        connection again. An array would time it out; tgt keeps it, and the
+        next test would count one session too many. Best effort.
+        """
+        for s in self.target_sessions():
+            run(
+                [
+                    "tgtadm",
+                    "--lld",
+                    "iscsi",
+                    "--op",
+                    "delete",
+                    "--mode",
+                    "conn",
+                    "--tid",
+                    str(s["tid"]),
+                    "--sid",
+                    str(s["nexus"]),
+                    "--cid",
+                    "0",
+                ],
+                check=False,
+            )
 
     disks_for_wwid = staticmethod(initiator.disks_for_wwid)
     dm_for_wwid = staticmethod(initiator.dm_for_wwid)
