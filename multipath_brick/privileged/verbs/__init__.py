@@ -1,0 +1,120 @@
+"""The privileged verbs: every command or sysfs write the library may do as root.
+
+Each verb is a frozen dataclass that validates its fields on construction and
+knows its argv (or its sysfs path and value). They are the vocabulary spoken at
+the :class:`~multipath_brick.host.base.Host` door:
+
+* :class:`~multipath_brick.host.linux.LinuxHost` sends a verb's fields to the
+  privsep entrypoint of the same name, which rebuilds the verb *inside the
+  daemon* (so validation runs where the privilege is) and runs its argv;
+* :class:`~multipath_brick.testing.FakeHost` answers the same argv.
+
+This module imports nothing privileged and runs nothing.
+"""
+
+from __future__ import annotations
+
+from multipath_brick.privileged.checks import (
+    DISCOVERY_SETTINGS,
+    MASK,
+    NODE_SETTINGS,
+    check_device,
+    check_int,
+    check_iqn,
+    check_name,
+    check_portal,
+    check_value,
+)
+from multipath_brick.privileged.verbs.base import Command, SysfsWrite, Verb
+from multipath_brick.privileged.verbs.devices import (
+    MultipathAddWwid,
+    MultipathCheck,
+    MultipathdAddPath,
+    MultipathdDelPath,
+    MultipathdResizeMap,
+    MultipathdShowDaemon,
+    MultipathdShowPaths,
+    MultipathFlush,
+    ScsiDelete,
+    ScsiRescan,
+    ScsiScan,
+)
+from multipath_brick.privileged.verbs.iscsiadm import (
+    DiscoveryDelete,
+    DiscoveryNew,
+    DiscoveryRun,
+    DiscoveryUpdate,
+    NodeDelete,
+    NodeList,
+    NodeLogin,
+    NodeLogout,
+    NodeNew,
+    NodeShow,
+    NodeUpdate,
+    SessionList,
+)
+
+ALL_VERBS: tuple[type[Verb], ...] = (
+    NodeNew,
+    NodeDelete,
+    NodeShow,
+    NodeLogin,
+    NodeLogout,
+    NodeUpdate,
+    NodeList,
+    SessionList,
+    DiscoveryNew,
+    DiscoveryDelete,
+    DiscoveryRun,
+    DiscoveryUpdate,
+    MultipathdShowDaemon,
+    MultipathdShowPaths,
+    MultipathdAddPath,
+    MultipathdDelPath,
+    MultipathAddWwid,
+    MultipathFlush,
+    MultipathCheck,
+    MultipathdResizeMap,
+    ScsiScan,
+    ScsiDelete,
+    ScsiRescan,
+)
+
+__all__ = [
+    "ALL_VERBS",
+    "Command",
+    "DISCOVERY_SETTINGS",
+    "DiscoveryDelete",
+    "DiscoveryNew",
+    "DiscoveryRun",
+    "DiscoveryUpdate",
+    "MASK",
+    "MultipathAddWwid",
+    "MultipathCheck",
+    "MultipathFlush",
+    "MultipathdAddPath",
+    "MultipathdDelPath",
+    "MultipathdResizeMap",
+    "MultipathdShowDaemon",
+    "MultipathdShowPaths",
+    "NODE_SETTINGS",
+    "NodeDelete",
+    "NodeList",
+    "NodeLogin",
+    "NodeLogout",
+    "NodeNew",
+    "NodeShow",
+    "NodeUpdate",
+    "ScsiDelete",
+    "ScsiRescan",
+    "ScsiScan",
+    "SessionList",
+    "SysfsWrite",
+    "Verb",
+    "check_device",
+    "check_int",
+    "check_iqn",
+    "check_name",
+    "check_portal",
+    "check_value",
+]

@@ -1,0 +1,170 @@
+"""multipath/multipathd verbs and SCSI sysfs writes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from multipath_brick.privileged.checks import check_device, check_int, check_name
+from multipath_brick.privileged.verbs.base import Command, SysfsWrite
+
+# --- multipath / multipathd ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdShowDaemon(Command):
+    entrypoint = "multipathd_show_daemon"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "show", "daemon")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdShowPaths(Command):
+    """Path states, one line each: ``device dm-state checker-state map-name``."""
+
+    entrypoint = "multipathd_show_paths"
+    FORMAT: ClassVar[str] = "%d %t %T %m"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "show", "paths", "raw", "format", self.FORMAT)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeviceVerb(Command):
+    device: str
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdAddPath(_DeviceVerb):
+    entrypoint = "multipathd_add_path"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "add", "path", f"/dev/{self.device}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdDelPath(_DeviceVerb):
+    entrypoint = "multipathd_del_path"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "del", "path", f"/dev/{self.device}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _WwidVerb(Command):
+    wwid: str
+
+    def __post_init__(self) -> None:
+        check_name("wwid", self.wwid)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathAddWwid(_WwidVerb):
+    """Record the WWID in /etc/multipath/wwids, so multipathd maps it even with
+    ``find_multipaths strict`` or before a second path shows up."""
+
+    entrypoint = "multipath_add_wwid"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-a", self.wwid)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MapVerb(Command):
+    map_name: str
+
+    def __post_init__(self) -> None:
+        check_name("map_name", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathFlush(_MapVerb):
+    entrypoint = "multipath_flush"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-f", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathCheck(_MapVerb):
+    """Exit 0 when the map has a usable path (no I/O is done).
+
+    Takes the ``dm-N`` name only: multipath 0.9 looks the map up in udev and
+    fails ("failed to look up ... with type 3") for a WWID or /dev/mapper name.
+    """
+
+    entrypoint = "multipath_check"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-C", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultipathdResizeMap(_MapVerb):
+    entrypoint = "multipathd_resize_map"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "resize", "map", self.map_name)
+
+
+# --- sysfs writes ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiScan(SysfsWrite):
+    """Scan one H:C:T:L; sessions use ``node.session.scan=manual`` so nothing else appears."""
+
+    entrypoint = "scsi_scan"
+    host: int
+    channel: int
+    target: int
+    lun: int
+
+    def __post_init__(self) -> None:
+        check_int("host", self.host, 2**31)
+        check_int("channel", self.channel, 2**31)
+        check_int("target", self.target, 2**31)
+        check_int("lun", self.lun)
+
+    def path(self) -> str:
+        return f"/sys/class/scsi_host/host{self.host}/scan"
+
+    def value(self) -> str:
+        return f"{self.channel} {self.target} {self.lun}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScsiDeviceWrite(SysfsWrite):
+    device: str
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiDelete(_ScsiDeviceWrite):
+    entrypoint = "scsi_delete"
+
+    def path(self) -> str:
+        return f"/sys/block/{self.device}/device/delete"
+
+    def value(self) -> str:
+        return "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiRescan(_ScsiDeviceWrite):
+    entrypoint = "scsi_rescan"
+
+    def path(self) -> str:
+        return f"/sys/block/{self.device}/device/rescan"
+
+    def value(self) -> str:
+        return "1"
+
+
+#: Every verb, by entrypoint name (the privileged module has one function each).
