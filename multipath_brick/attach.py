@@ -2,15 +2,16 @@
 
 The flow of :meth:`Attacher.attach`:
 
-1. each path gets a task (:class:`~.iscsi.login.PathBringUp`): node record,
-   login (batched into one privileged call), targeted scan, WWID;
-2. as paths turn active, their disks are handed to multipathd (under the WWID's
-   lock), which makes or grows the map;
-3. we return once the map answers ``multipath -C`` and either every path has
-   resolved or ``grace`` seconds have passed since it became usable. A path
-   still logging in then (a slow or dead portal) goes on in the background;
-   when it arrives it joins the map, and if the volume was detached meanwhile it
-   removes what it made.
+1. each path gets a task of its own (:meth:`Attacher._path_task`): node record,
+   login (batched with the other paths into one privileged call), targeted
+   scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map: the
+   first path whitelists the WWID (``multipath -a``) and every disk is handed
+   to multipathd until a map holds it;
+2. the attach itself only watches: it returns once the map answers
+   ``multipath -C`` and either every path has resolved or ``grace`` seconds
+   have passed since it became usable. A path still working then (a slow or
+   dead portal, a slow udev) goes on in the background and joins the map when
+   it can; if the volume is detached meanwhile it removes what it made.
 
 If no path comes up, everything this attach created is removed before the
 error is raised.
