@@ -30,6 +30,15 @@ SKIP_REASON = (
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--concurrency-rounds",
+        type=int,
+        default=None,
+        help="rounds of test_connector_concurrency (the issue asks for 5; default in the test)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if IN_GUEST:
         return
