@@ -236,4 +236,15 @@ def host_state() -> str:
     ):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         out.append(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}")
+    with open("/etc/multipath/wwids", encoding="utf-8") as f:
+        out.append("/etc/multipath/wwids:\n" + f.read())
+    # A disk udev has not processed yet has no udev database entry.
+    pending = []
+    for disk in sorted(os.listdir("/sys/block")):
+        if disk.startswith("sd"):
+            with open(f"/sys/block/{disk}/dev", encoding="utf-8") as f:
+                devno = f.read().strip()
+            if not os.path.exists(f"/run/udev/data/b{devno}"):
+                pending.append(disk)
+    out.append(f"disks udev has not processed: {pending}")
     return "\n".join(out)
