@@ -248,3 +248,17 @@ def host_state() -> str:
                 pending.append(disk)
     out.append(f"disks udev has not processed: {pending}")
     return "\n".join(out)
+
+
+def wait_slaves(lab: Lab, dm: str, n: int, timeout: float = 30) -> list[str]:
+    """Wait until the map has ``n`` slaves; fail with the host's state otherwise."""
+    from .lab.shell import wait_for
+
+    def full() -> list[str] | None:
+        slaves = lab.dm_slaves(dm)
+        return slaves if len(slaves) == n else None
+
+    try:
+        return wait_for(f"{dm} with {n} slaves", full, timeout=timeout)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}: slaves {lab.dm_slaves(dm)}\n{host_state()}") from None

@@ -27,10 +27,10 @@ from .conftest import (
     host_state,
     read_sha256,
     volume_props,
+    wait_slaves,
     write_random,
 )
 from .lab.api import Lab
-from .lab.shell import wait_for
 
 IO_MIB = 32
 
@@ -41,17 +41,6 @@ def _states(info: dict[str, Any]) -> dict[str, str]:
 
 def _active_devices(info: dict[str, Any]) -> list[str]:
     return sorted(os.path.basename(p["device"]) for p in info["paths"] if p["state"] == "active")
-
-
-def _wait_slaves(lab: Lab, dm: str, n: int, timeout: float = 30) -> list[str]:
-    def full() -> list[str] | None:
-        slaves = lab.dm_slaves(dm)
-        return slaves if len(slaves) == n else None
-
-    try:
-        return wait_for(f"{dm} with {n} slaves", full, timeout=timeout)
-    except TimeoutError as e:
-        raise AssertionError(f"{e}: slaves {lab.dm_slaves(dm)}\n{host_state()}") from None
 
 
 def test_plural_four_portals_chap_io(
@@ -81,7 +70,7 @@ def test_plural_four_portals_chap_io(
     assert set(active) <= set(lab.dm_slaves(dm)), (active, host_state())
 
     assert connector.wait_for_pending(timeout=120)
-    slaves = _wait_slaves(lab, dm, 4)
+    slaves = wait_slaves(lab, dm, 4)
     assert all(s.startswith("sd") for s in slaves), slaves
     assert slaves == sorted(lab.disks_for_wwid(wwid))
     tgt_side = [s for s in lab.target_sessions() if s["target"] == lab.iqn]
@@ -116,8 +105,8 @@ def test_two_luns_same_target_detach_one(
     assert info1["multipath_id"] == wwid1 and info2["multipath_id"] == wwid2
     dm1, dm2 = dm_name(info1["path"]), dm_name(info2["path"])
     assert dm1 != dm2
-    _wait_slaves(lab, dm1, 4)
-    slaves2 = _wait_slaves(lab, dm2, 4)
+    wait_slaves(lab, dm1, 4)
+    slaves2 = wait_slaves(lab, dm2, 4)
     # The second volume re-used the first one's sessions: still 4, not 8.
     assert len(lab.leftovers()["sessions"]) == 4
 
@@ -149,7 +138,7 @@ def test_extend_volume(lab: Lab, make_connector: ConnectorFactory, tmp_path) -> 
     info = connector.connect_volume(props)
     assert connector.wait_for_pending(timeout=120)
     dm = dm_name(info["path"])
-    _wait_slaves(lab, dm, 4)
+    wait_slaves(lab, dm, 4)
     assert dev_size_bytes(dm) == 64 << 20
     expected = write_random(info["path"], str(tmp_path), 8)
 

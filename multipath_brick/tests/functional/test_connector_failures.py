@@ -24,9 +24,9 @@ from .conftest import (
     host_state,
     read_sha256,
     volume_props,
+    wait_slaves,
 )
 from .lab.api import Lab
-from .lab.shell import wait_for
 
 # Dead-portal cases: a login to a dead portal costs login_timeout * retries.
 FAST = LoginTimeouts(login_timeout=3, retries=1)
@@ -34,17 +34,6 @@ FAST = LoginTimeouts(login_timeout=3, retries=1)
 
 def _states(info: dict[str, Any]) -> dict[str, str]:
     return {p["portal"]: p["state"] for p in info["paths"]}
-
-
-def _slaves_eventually(lab: Lab, dm: str, n: int, timeout: float = 30) -> list[str]:
-    def full() -> list[str] | None:
-        slaves = lab.dm_slaves(dm)
-        return slaves if len(slaves) == n else None
-
-    try:
-        return wait_for(f"{dm} with {n} slaves", full, timeout=timeout)
-    except TimeoutError as e:
-        raise AssertionError(f"{e}: slaves {lab.dm_slaves(dm)}\n{host_state()}") from None
 
 
 def test_all_portals_unreachable(lab: Lab, make_connector: ConnectorFactory, note: Note) -> None:
@@ -145,7 +134,7 @@ def test_one_portal_down_then_back(lab: Lab, make_connector: ConnectorFactory, n
 
     lab.portal_up(3)
     assert connector.wait_for_pending(timeout=120)
-    slaves = _slaves_eventually(lab, dm, 4)
+    slaves = wait_slaves(lab, dm, 4)
     assert slaves == sorted(lab.disks_for_wwid(wwid))
     note("joined_after_seconds", round(time.monotonic() - t0, 2))
 
@@ -164,7 +153,7 @@ def test_portal_dies_during_io(
     info = connector.connect_volume(props)
     assert connector.wait_for_pending(timeout=120)
     dm = dm_name(info["path"])
-    _slaves_eventually(lab, dm, 4)
+    wait_slaves(lab, dm, 4)
 
     data = os.urandom(mib << 20)
     src = tmp_path / "src.bin"
