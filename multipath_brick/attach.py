@@ -51,8 +51,9 @@ class AttachSettings:
     :ivar scan_attempts: targeted scans per path before giving up on its LUN.
     :ivar scan_timeout: seconds a scan (and the disk's appearance) may take.
     :ivar ready_timeout: seconds a disk may take to join the map (udev and
-        multipathd can lag far behind under load), and for the map to answer
-        usable once every path has resolved.
+        multipathd can lag minutes behind when many disks arrive at once on a
+        slow host), and for the map to answer usable once every path has
+        resolved.
     :ivar command_timeout: seconds any other command may take.
     :ivar flush_busy_for: seconds to keep retrying a flush that finds the map
         briefly in use (udev probing a new map holds it open).
@@ -63,7 +64,7 @@ class AttachSettings:
     timeouts: LoginTimeouts = LoginTimeouts()
     scan_attempts: int = 3
     scan_timeout: float = 10.0
-    ready_timeout: float = 60.0
+    ready_timeout: float = 120.0
     command_timeout: float = 30.0
     flush_busy_for: float = 10.0
     poll: float = 0.05
@@ -245,44 +246,46 @@ class Attacher:
             self.releaser.release_path(result)
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
-        if not self._join_map(volume, wwid, result.device):
+        failure = self._join_map(volume, wwid, result.device)
+        if failure is not None:
             self.releaser.release_path(result)
-            reason = (
-                "the volume was detached meanwhile"
-                if volume.is_gone()
-                else f"multipathd did not take {result.device} into the map of {wwid} "
-                f"within {self._settings.ready_timeout:.0f}s"
-            )
-            return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
+            return dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure, device=None)
         return result
 
-    def _join_map(self, volume: _Volume, wwid: str, device: str) -> bool:
-        """Hand the disk to multipathd; True once a map holds it.
+    def _join_map(self, volume: _Volume, wwid: str, device: str) -> str | None:
+        """Hand the disk to multipathd; None once a map holds it, else why not.
 
         The first disk to join makes the map and pulls in every known disk of
-        the WWID; later disks arrive by uevent once the WWID is whitelisted. But
-        multipathd answers ``fail`` to ``add path`` for a disk udev has not
-        processed yet (it reads the WWID from udev's database; seen in the lab),
-        and the library is usually faster than udev. So a path counts as active
-        once its disk is in the map (has a dm holder): we ask again, backing off
-        so as not to flood a busy multipathd, for at most ``ready_timeout``. The
-        WWID lock is held only while asking, never while waiting.
+        the WWID; later disks arrive by uevent once the WWID is whitelisted.
+        multipathd reads a disk's WWID from udev's database, so asking it to add
+        a disk udev has not processed yet only leaves a path without WWID that
+        udev's own event must repair (seen in the lab, where udev ran a minute
+        behind with 32 new disks). So we ask only once udev is done with the
+        disk, then again, backing off so as not to flood a busy multipathd,
+        until a map holds the disk (it has a dm holder) or ``ready_timeout``
+        passes. The WWID lock is held only while asking, never while waiting.
         """
         now = self._host.monotonic()
-        deadline = now + self._settings.ready_timeout
+        start, deadline = now, now + self._settings.ready_timeout
+        udev_done = False
         next_ask, pause = now, _ADD_PATH_RETRY
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
-            # path's "add path" or udev's event puts it in the map; asking
-            # multipathd again is spaced out.
+            # path's "add path" or udev's event puts it in the map.
             if self._sysfs.holders(device):
-                return True
-            if volume.is_gone() or now >= deadline:
-                return False
-            if now >= next_ask:
+                return None
+            if volume.is_gone():
+                return "the volume was detached meanwhile"
+            if now >= deadline:
+                waited = f"{now - start:.0f}s"
+                if not udev_done:
+                    return f"udev had not processed {device} after {waited}"
+                return f"multipathd did not take {device} into the map of {wwid} in {waited}"
+            udev_done = udev_done or self._sysfs.udev_processed(device)
+            if udev_done and now >= next_ask:
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
-                        return False
+                        continue
                     self._multipath.add_path(device)
                 next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
                 continue

@@ -9,8 +9,9 @@ The kernel lays these out as::
     /sys/block/sdX/device/wwid          naa.6001405...   (the disk's WWID)
     /sys/block/sdX/holders/dm-N         (the multipath map holding it)
     /sys/block/dm-N/dm/uuid             mpath-36001405...
+    /run/udev/data/b8:16                (udev has processed the disk 8:16)
 
-Reading sysfs needs no privilege, so every lookup here is a plain file read
+Reading sysfs (and udev's database) needs no privilege, so every lookup here is a plain file read
 through the Host.
 """
 
@@ -25,6 +26,8 @@ from multipath_brick.host.base import Host
 _HOST_DIR = re.compile(r"host(\d+)$")
 _HCTL = re.compile(r"(\d+):(\d+):(\d+):(\d+)$")
 SECTOR = 512
+#: udev's database: one file per processed device, ``b<major>:<minor>`` for a disk.
+UDEV_DB = "/run/udev/data"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +172,19 @@ class Sysfs:
         """The multipath WWID of a disk, or None when the kernel has none (yet)."""
         raw = self._read(f"/sys/block/{device}/device/wwid")
         return multipath_wwid(raw) if raw else None
+
+    def udev_processed(self, device: str) -> bool:
+        """Whether udev has finished with a disk's "add" event.
+
+        multipathd takes a disk's WWID from udev's database: asked to add a
+        disk udev has not processed, it keeps the disk as a path without WWID
+        that only udev's own event can repair. A host without udev (no
+        database directory) has nothing to wait for.
+        """
+        devno = self._read(f"/sys/block/{device}/dev")
+        if devno is None:
+            return False
+        return self._host.exists(f"{UDEV_DB}/b{devno}") or not self._host.exists(UDEV_DB)
 
     def holders(self, device: str) -> list[str]:
         return [

@@ -12,6 +12,8 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
+from multipath_brick.scsi.sysfs import UDEV_DB
+
 if TYPE_CHECKING:
     from multipath_brick.testing.state import Disk, MapState, Session
 
@@ -113,6 +115,7 @@ class SysfsTree:
             "/dev/disk/by-path",
             "/dev/disk/by-id",
             "/dev/mapper",
+            UDEV_DB,
         ):
             self.mkdir(d)
         # Local SATA controllers take the first scsi hosts, as on the lab guest.
@@ -231,7 +234,8 @@ class SysfsTree:
         return f"/dev/disk/by-path/ip-{s.address}:{s.port}-iscsi-{s.iqn}-lun-{d.lun}"
 
     def udev_disk(self, d: Disk) -> None:
-        """The device node and by-path link udev makes for a new disk."""
+        """The database entry, device node and by-path link udev makes for a new disk."""
+        self.write_file(f"{UDEV_DB}/b{sd_dev(d.index)}", f"E:ID_SERIAL={d.wwid}\n")
         self.write_file(f"/dev/{d.name}", "")
         self.link(self.by_path(d), f"/dev/{d.name}")
         if not os.path.lexists(self.local(f"/dev/disk/by-id/scsi-{d.wwid}")):
@@ -251,6 +255,7 @@ class SysfsTree:
         """Everything of a deleted disk, including udev's links."""
         self._unlink_if_to(self.by_path(d), d.name)
         self._unlink_if_to(f"/dev/disk/by-id/scsi-{d.wwid}", d.name)
+        self.remove(f"{UDEV_DB}/b{sd_dev(d.index)}")
         self.remove(f"/sys/class/scsi_device/{d.hctl}")
         self.remove(f"/dev/{d.name}")
         self.remove(f"/sys/block/{d.name}")

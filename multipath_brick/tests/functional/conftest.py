@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pprint
+import re
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -247,7 +248,25 @@ def host_state() -> str:
             if not os.path.exists(f"/run/udev/data/b{devno}"):
                 pending.append(disk)
     out.append(f"disks udev has not processed: {pending}")
+    out.append("multipathd log, decisions only (last 150):\n" + "\n".join(_multipathd_decisions()))
     return "\n".join(out)
+
+
+_DECISIONS = re.compile(
+    r"orphan|domap|fail|delay|wait|udev|blacklist|not allowed|add path|creat|reload|adopt|wwid",
+    re.IGNORECASE,
+)
+
+
+def _multipathd_decisions(last: int = 150) -> list[str]:
+    from .lab.config import MULTIPATHD_LOG
+
+    try:
+        with open(MULTIPATHD_LOG, encoding="utf-8", errors="replace") as f:
+            lines = [line.rstrip() for line in f if _DECISIONS.search(line)]
+    except OSError as e:
+        return [f"(no log: {e})"]
+    return lines[-last:]
 
 
 def wait_slaves(lab: Lab, dm: str, n: int, timeout: float = 30) -> list[str]:

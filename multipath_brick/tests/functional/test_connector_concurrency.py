@@ -56,11 +56,6 @@ def _write_read_marker(device: str, data: bytes) -> bytes:
         buf.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 4, open): under TCG load some disks stay orphaned and never "
-    "join their map within ready_timeout; found 08:20, not fixed",
-)
 def test_eight_volumes_concurrently(
     lab: Lab, make_connector: ConnectorFactory, note: Note, request: pytest.FixtureRequest
 ) -> None:

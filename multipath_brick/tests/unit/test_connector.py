@@ -395,14 +395,27 @@ def test_a_map_held_open_longer_than_the_retries_is_not_removed(connector, host)
 
 
 def test_disks_join_the_map_even_when_udev_is_slower_than_us(connector, host):
-    # Found in the lab: "multipathd add path" fails for a disk udev has not
-    # processed yet; the path is active only once a map holds its disk.
+    # Found in the lab: multipathd reads a disk's WWID from udev's database, so
+    # "add path" for a disk udev has not processed leaves a path without WWID
+    # (and answers fail). The library waits for udev before it asks; the path
+    # is active only once a map holds its disk.
     host.set_udev_delay(20.0)  # 1 s real: far longer than a path takes to reach "add path"
     info = connector.connect_volume(plural())
     assert "failed" not in [p["state"] for p in info["paths"]]
     assert connector.wait_for_pending(10)
     assert len(host.maps()[info["multipath_id"]]) == 4
     refused = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path") and c[1]]
-    assert refused  # the race happened and was waited out
+    assert refused == []  # never asked before udev was done
     connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_a_disk_udev_never_processes_fails_with_udev_named(connector, host):
+    # udev 10 s behind (real), ready_timeout 2 s: the library never asks
+    # multipathd, and the error says what it waited for.
+    host.set_udev_delay(200.0)
+    with pytest.raises(NoUsablePathError) as caught:
+        connector.connect_volume(plural())
+    assert "udev had not processed sd" in str(caught.value)
+    assert not [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
     assert_nothing_left(host)

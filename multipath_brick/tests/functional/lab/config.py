@@ -23,6 +23,7 @@ from typing import Any
 # tests that they are running inside a prepared lab guest.
 STATE_DIR = "/run/mpb-lab"
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
+MULTIPATHD_LOG = os.path.join(STATE_DIR, "multipathd.log")
 
 # Guest path of the results directory shared with the host (--rwdir).
 GUEST_OUT_DIR = "/run/mpb-lab-out"

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 
-from .config import STATE_DIR, STATE_FILE, LabConfig
+from .config import MULTIPATHD_LOG, STATE_DIR, STATE_FILE, LabConfig
 from .shell import run, wait_for, write_file
 from .target import TargetControl
 
@@ -173,7 +174,18 @@ def start_iscsid() -> None:
 
 
 def start_multipathd() -> None:
-    run(["multipathd"])  # daemonizes
+    # In the foreground with its log in a file: the guest has no syslog, and
+    # what multipathd says about a path it will not take ("orphan", "domap
+    # failed", "waiting for udev") is what explains a failed join.
+    log = open(MULTIPATHD_LOG, "ab")  # noqa: SIM115 - handed to the daemon
+    subprocess.Popen(
+        ["multipathd", "-d", "-s", "-v3"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log.close()
 
     def ready() -> bool:
         out = run(["multipathd", "show", "daemon"], check=False).stdout
