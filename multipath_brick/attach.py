@@ -40,6 +40,11 @@ LOG = logging.getLogger(__name__)
 # Seconds between two "add path" of a disk multipathd has not taken yet, doubling.
 _ADD_PATH_RETRY = 0.25
 _ADD_PATH_RETRY_MAX = 2.0
+# Longest pause between two looks during a long wait (udev, multipathd). Looks
+# start at ``poll`` and grow by half each time: on a host that is slow because
+# 32 disks just arrived, 32 path tasks polling every 50 ms take CPU from the
+# very udev workers they wait for.
+_LOOK_MAX = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +187,8 @@ class Attacher:
         all_done_at: float | None = None
         start = self._host.monotonic()
         remaining = set(futures)
+        # "multipath -C" is a process: asked again at a widening interval.
+        next_check, check_pause = start, self._settings.poll
         while True:
             if remaining:
                 done, remaining = wait(
@@ -194,10 +201,11 @@ class Attacher:
                 self._host.sleep(self._settings.poll)
             now = self._host.monotonic()
             active = any(r.outcome is Outcome.ACTIVE for r in results.values())
-            if active and usable_at is None and volume.wwid is not None:
+            if active and usable_at is None and volume.wwid is not None and now >= next_check:
                 map_name = self._sysfs.map_for_wwid(volume.wwid)
                 if map_name is not None and self._multipath.usable(map_name):
                     usable_at = now
+                next_check, check_pause = now + check_pause, min(check_pause * 2, _LOOK_MAX)
             if usable_at is not None:
                 if not remaining or now - usable_at >= self._settings.grace:
                     break
@@ -269,6 +277,7 @@ class Attacher:
         start, deadline = now, now + self._settings.ready_timeout
         udev_done = False
         next_ask, pause = now, _ADD_PATH_RETRY
+        look = self._settings.poll
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
             # path's "add path" or udev's event puts it in the map.
@@ -289,7 +298,8 @@ class Attacher:
                     self._multipath.add_path(device)
                 next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
                 continue
-            self._host.sleep(self._settings.poll)
+            self._host.sleep(min(look, max(deadline - now, 0.0)))
+            look = min(look * 1.5, _LOOK_MAX)
             now = self._host.monotonic()
 
     def _late(self, future: Future[PathResult]) -> None:
