@@ -1,0 +1,1 @@
+"""The iSCSI bond: host networks mapped to iscsiadm ifaces. Not built yet."""
