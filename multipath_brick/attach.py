@@ -8,8 +8,9 @@ The flow of :meth:`Attacher.attach`:
    first path whitelists the WWID (``multipath -a``) and every disk is handed
    to multipathd until a map holds it;
 2. the attach itself only watches: it returns once the map answers
-   ``multipath -C`` and either every path has resolved or ``grace`` seconds
-   have passed since it became usable. A path still working then (a slow or
+   ``multipath -C`` and either every path has resolved, or every path still
+   out is a disk multipathd has accepted (it adds it itself), or ``grace``
+   seconds have passed since the map became usable. A path still working then (a slow or
    dead portal, a slow udev) goes on in the background and joins the map when
    it can; if the volume is detached meanwhile it removes what it made.
 
@@ -37,9 +38,15 @@ from multipath_brick.multipath.control import Multipath
 from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)
-# Seconds between two "add path" of a disk multipathd has not taken yet, doubling.
+# Seconds between two "add path" of a disk multipathd refused, doubling.
 _ADD_PATH_RETRY = 0.25
 _ADD_PATH_RETRY_MAX = 2.0
+# After an "ok", multipathd holds the disk and adds it itself once udev has
+# processed the new map (seconds, in the lab); asking again only costs it a
+# pathinfo under its global lock (93 asks took 120 s of multipathd's time for 8
+# volumes at once in the lab bench). So the next ask, in case it dropped the
+# disk, comes much later.
+_ADD_PATH_AFTER_OK = 5.0
 # Longest pause between two looks during a long wait (udev, multipathd). Looks
 # start at ``poll`` and grow by half each time: on a host that is slow because
 # 32 disks just arrived, 32 path tasks polling every 50 ms take CPU from the
@@ -209,6 +216,10 @@ class Attacher:
             if usable_at is not None:
                 if not remaining or now - usable_at >= self._settings.grace:
                     break
+                if all(futures[f] in volume.handed for f in remaining):
+                    # Every path still out is a disk multipathd holds and will add
+                    # itself: nothing this attach can do makes that faster.
+                    break
             elif not remaining:
                 # Every path has resolved (each bounded by its own timeouts).
                 if not active:
@@ -254,13 +265,13 @@ class Attacher:
             self.releaser.release_path(result)
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
-        failure = self._join_map(volume, wwid, result.device)
+        failure = self._join_map(volume, wwid, path, result.device)
         if failure is not None:
             self.releaser.release_path(result)
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure, device=None)
         return result
 
-    def _join_map(self, volume: _Volume, wwid: str, device: str) -> str | None:
+    def _join_map(self, volume: _Volume, wwid: str, path: Path, device: str) -> str | None:
         """Hand the disk to multipathd; None once a map holds it, else why not.
 
         The first disk to join makes the map and pulls in every known disk of
@@ -271,7 +282,10 @@ class Attacher:
         behind with 32 new disks). So we ask only once udev is done with the
         disk, then again, backing off so as not to flood a busy multipathd,
         until a map holds the disk (it has a dm holder) or ``ready_timeout``
-        passes. The WWID lock is held only while asking, never while waiting.
+        passes. Once multipathd answered ok, it holds the disk (maybe aside
+        until udev has processed a new map) and the path counts as handed over:
+        the attach does not wait for it. The WWID lock is held only while
+        asking, never while waiting.
         """
         now = self._host.monotonic()
         start, deadline = now, now + self._settings.ready_timeout
@@ -295,8 +309,12 @@ class Attacher:
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue
-                    self._multipath.add_path(device)
-                next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
+                    taken = self._multipath.add_path(device)
+                if taken:
+                    volume.hand_over(path)
+                    next_ask = now + _ADD_PATH_AFTER_OK
+                else:
+                    next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
                 continue
             self._host.sleep(min(look, max(deadline - now, 0.0)))
             look = min(look * 1.5, _LOOK_MAX)
@@ -341,8 +359,14 @@ class _Volume:
 
     def __init__(self) -> None:
         self.wwid: str | None = None
+        #: Paths whose disk multipathd accepted (it adds them to the map itself).
+        self.handed: frozenset[Path] = frozenset()
         self._gone = threading.Event()
         self._lock = threading.Lock()
+
+    def hand_over(self, path: Path) -> None:
+        with self._lock:
+            self.handed = self.handed | {path}
 
     def is_gone(self) -> bool:
         """Detached or abandoned: a late path must not join (or make) the map."""

@@ -44,14 +44,16 @@ class Multipath:
         """
         self._run(verbs.MultipathAddWwid(wwid)).check()
 
-    def add_path(self, device: str) -> None:
-        """Hand multipathd a disk of a whitelisted WWID.
+    def add_path(self, device: str) -> bool:
+        """Hand multipathd a disk of a whitelisted WWID; True if it answered ok.
 
         The first one creates the map and pulls in every other known path of the
-        WWID; later ones answer ``ok`` too. A failure is not raised: whether the
-        map has the path is what the caller checks.
+        WWID. ``ok`` does not mean the disk is in the map yet: multipathd keeps
+        later disks aside until udev has processed the new map, then adds them
+        itself. A failure is not raised: whether the map has the path is what
+        the caller checks.
         """
-        self._run(verbs.MultipathdAddPath(device))
+        return self._run(verbs.MultipathdAddPath(device)).ok
 
     def remove_path(self, device: str) -> None:
         """Make multipathd forget a path; unknown paths are fine."""

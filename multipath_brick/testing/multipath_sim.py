@@ -167,6 +167,23 @@ class Multipathd:
             self.st.next_dm += 1
             self.st.maps[m.name] = m
             self.st.tree.add_map(m)
+        elif m.slaves and (left := self._udev_wait_left(m)) > 0:
+            # multipathd's wait_for_udev: the disk stays aside; the map takes it
+            # (and every other orphan of its WWID) once its udev event is in.
+            self.st.later(left, lambda: self._adopt(m))
+            return
+        self._adopt(m)
+
+    def _udev_wait_left(self, m: MapState) -> float:
+        """Simulated seconds until udev has processed the new map's creation."""
+        if self.st.new_map_udev_wait <= 0 or self.st.time_scale <= 0:
+            return 0.0
+        return self.st.new_map_udev_wait - (self.st.now() - m.created) / self.st.time_scale
+
+    def _adopt(self, m: MapState) -> None:
+        """The map takes every orphan path of its WWID (multipathd's adopt_paths)."""
+        if self.st.maps.get(m.name) is not m:
+            return  # flushed meanwhile
         for name, map_name in list(self.st.mp_paths.items()):
             path = self.st.disks[name]
             if map_name is None and path.wwid == m.wwid:

@@ -208,6 +208,7 @@ class SimState:
         self.udev_delay = 0.0
         self.map_ready_delay = 0.0
         self.map_probe_hold = 0.0
+        self.new_map_udev_wait = 0.0
         self.flush_fail_all = False
         self.flush_fail: set[str] = set()
         self.multipathd_running = True

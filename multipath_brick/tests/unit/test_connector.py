@@ -419,3 +419,28 @@ def test_a_disk_udev_never_processes_fails_with_udev_named(connector, host):
     assert "udev had not processed sd" in str(caught.value)
     assert not [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
     assert_nothing_left(host)
+
+
+def test_paths_multipathd_holds_aside_do_not_hold_the_attach(host, tmp_path):
+    # Found in the lab: multipathd adds no path to a new map until udev has
+    # processed the map (~6 s with 100 ms portals); "add path" answers ok and
+    # the disk joins later by itself. The attach returns as soon as the map is
+    # usable, not after the grace, and asks multipathd once per disk, not in a loop.
+    settings = dataclasses.replace(FAST, grace=30.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    host.set_new_map_udev_wait(24.0)  # 1.2 s real (FAST.ready_timeout is 2 s)
+    # As in the lab, udev finishes with the disks after the WWID is whitelisted,
+    # so multipathd makes the map from the first disk's event alone.
+    host.set_udev_delay(6.0)
+    t0 = time.monotonic()
+    info = connector.connect_volume(plural())
+    took = time.monotonic() - t0
+    states = [p["state"] for p in info["paths"]]
+    assert took < 1.0, (took, states)  # neither the 30 s grace nor the 1.2 s wait
+    assert "failed" not in states and "active" in states and "pending" in states
+    assert connector.wait_for_pending(10)
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    assert len(asks) <= 4, asks
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
