@@ -10,9 +10,10 @@ The flow of :meth:`Attacher.attach`:
 2. the attach itself only watches: it returns once the map answers
    ``multipath -C`` and either every path has resolved, or every path still
    out is a disk multipathd has accepted (it adds it itself), or ``grace``
-   seconds have passed since the map became usable. A path still working then (a slow or
-   dead portal, a slow udev) goes on in the background and joins the map when
-   it can; if the volume is detached meanwhile it removes what it made.
+   seconds have passed since the map became usable. A path still working then
+   (a slow or dead portal, a slow udev) goes on in the background and joins
+   the map when it can; if the volume is detached meanwhile it removes what it
+   made.
 
 If no path comes up, everything this attach created is removed before the
 error is raised.
