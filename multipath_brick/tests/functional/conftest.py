@@ -269,6 +269,17 @@ def _multipathd_decisions(last: int = 150) -> list[str]:
     return lines[-last:]
 
 
+def attach_every_path(
+    lab: Lab, connector: Any, props: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """Attach, then wait until every lab portal's disk is in the map: (device_info, dm-N)."""
+    info = connector.connect_volume(props)
+    assert connector.wait_for_pending(timeout=120)
+    dm = dm_name(info["path"])
+    wait_slaves(lab, dm, len(lab.portals))
+    return info, dm
+
+
 def wait_slaves(lab: Lab, dm: str, n: int, timeout: float = 30) -> list[str]:
     """Wait until the map has ``n`` slaves; fail with the host's state otherwise."""
     from .lab.shell import wait_for

@@ -21,6 +21,7 @@ from typing import Any
 from .conftest import (
     ConnectorFactory,
     Note,
+    attach_every_path,
     dev_size_bytes,
     dm_name,
     dm_uuid,
@@ -135,10 +136,7 @@ def test_extend_volume(lab: Lab, make_connector: ConnectorFactory, tmp_path) -> 
     wwid = lab.add_lun(1, 64)
     connector = make_connector(grace=10)
     props = volume_props(lab, 1)
-    info = connector.connect_volume(props)
-    assert connector.wait_for_pending(timeout=120)
-    dm = dm_name(info["path"])
-    wait_slaves(lab, dm, 4)
+    info, dm = attach_every_path(lab, connector, props)
     assert dev_size_bytes(dm) == 64 << 20
     expected = write_random(info["path"], str(tmp_path), 8)
 

@@ -20,6 +20,7 @@ from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from .conftest import (
     ConnectorFactory,
     Note,
+    attach_every_path,
     dm_name,
     host_state,
     read_sha256,
@@ -150,10 +151,7 @@ def test_portal_dies_during_io(
     lab.add_lun(1, 64)
     connector = make_connector(grace=10)
     props = volume_props(lab, 1)
-    info = connector.connect_volume(props)
-    assert connector.wait_for_pending(timeout=120)
-    dm = dm_name(info["path"])
-    wait_slaves(lab, dm, 4)
+    info, dm = attach_every_path(lab, connector, props)
 
     data = os.urandom(mib << 20)
     src = tmp_path / "src.bin"
