@@ -161,6 +161,8 @@ class Detacher:
                 session_paths += [
                     Path(Target(session.portal, session.iqn, lun), session.iface) for lun in luns
                 ]
+            if not wanted:
+                continue  # another volume's session: not ours to read (it may be going)
             for disk in self._sysfs.disks(session):
                 if disk.lun in wanted and disk.device not in disks:
                     disks.append(disk.device)

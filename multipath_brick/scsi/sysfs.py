@@ -106,6 +106,13 @@ class Sysfs:
         except OSError:
             return None
 
+    def _realpath(self, path: str) -> str | None:
+        """A sysfs link resolved, or None when it vanished (a session torn down)."""
+        try:
+            return self._host.realpath(path)
+        except OSError:
+            return None
+
     def sessions(self) -> list[SessionInfo]:
         """Every iSCSI session the kernel has, in session order."""
         found = []
@@ -123,7 +130,8 @@ class Sysfs:
         iqn = self._read(f"{base}/targetname")
         address = self._read(f"{conn}/persistent_address") or self._read(f"{conn}/address")
         port = self._read(f"{conn}/persistent_port") or self._read(f"{conn}/port")
-        host = _HOST_DIR.search(self._host.realpath(f"{base}/device").rsplit("/", 1)[0])
+        device = self._realpath(f"{base}/device")
+        host = _HOST_DIR.search(device.rsplit("/", 1)[0]) if device else None
         if iqn is None or address is None or port is None or host is None:
             return None  # torn down while we looked
         return SessionInfo(
@@ -137,7 +145,9 @@ class Sysfs:
 
     def disks(self, session: SessionInfo) -> list[ScsiDisk]:
         """The SCSI disks the kernel created on a session, with their block devices."""
-        root = self._host.realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        if root is None:
+            return []  # logged out meanwhile (another volume's detach)
         disks = []
         for target_dir in self._host.list_dir(root):
             if not target_dir.startswith("target"):

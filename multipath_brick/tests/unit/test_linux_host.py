@@ -85,3 +85,18 @@ def test_time() -> None:
     before = host.monotonic()
     host.sleep(0.01)
     assert host.monotonic() - before >= 0.01
+
+
+def test_a_session_logged_out_while_read_has_no_disks(root: pathlib.Path) -> None:
+    # Found in the lab (8 volumes at once): another volume's detach logged a
+    # session out between the listing and the read of its device link, and
+    # readlink raised. The exact interleaving cannot be staged here; a session
+    # that is gone must read as no disks either way.
+    from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
+
+    gone = SessionInfo(
+        sid=40, host=7, iqn="iqn.x", portal="10.0.0.1:3260", iface="default", state="LOGGED_IN"
+    )
+    host = LinuxHost(str(root))
+    assert Sysfs(host).disks(gone) == []
+    assert Sysfs(host).sessions() == []
