@@ -310,6 +310,8 @@ class Attacher:
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue
+                    if self._sysfs.holders(device):
+                        return None  # another path's "add path" took it meanwhile
                     taken = self._multipath.add_path(device)
                 if taken:
                     volume.hand_over(path)
