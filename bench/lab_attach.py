@@ -700,21 +700,16 @@ def print_profile(title: str, run: dict[str, Any]) -> None:
 
 def git_describe() -> str:
     """The library's commit (and whether the checkout has changes), for the record."""
+
+    def git(*args: str) -> str:
+        argv = ["git", "-C", REPO_ROOT, *args]
+        return subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=60
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head}{' + local changes' if dirty else ''}" if head else "unknown"
