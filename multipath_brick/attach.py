@@ -4,9 +4,11 @@ The flow of :meth:`Attacher.attach`:
 
 1. each path gets a task of its own (:meth:`Attacher._path_task`): node record,
    login (batched with the other paths into one privileged call), targeted
-   scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map: the
-   first path whitelists the WWID (``multipath -a``) and every disk is handed
-   to multipathd until a map holds it;
+   scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map:
+   once every path's disk is processed by udev (or failed), or ``gather``
+   seconds after the first one, the WWID is whitelisted (``multipath -a``) and
+   the disks are handed to multipathd, which makes the map with all of them at
+   once; a later disk is handed on its own until a map holds it;
 2. the attach itself only watches: it returns once the map answers
    ``multipath -C`` and either every path has resolved, or every path still
    out is a disk multipathd has accepted (it adds it itself), or ``grace``
@@ -60,6 +62,17 @@ class AttachSettings:
     """Timing of an attach.
 
     :ivar grace: seconds to keep waiting for slow paths once the map is usable.
+    :ivar gather: seconds the first disk udev has processed waits for the
+        volume's other disks before the WWID is whitelisted (``multipath -a``),
+        so that multipathd creates the map once with every disk instead of
+        creating it with one and reloading it for each later one. Until then
+        the disks are plain disks to udev, as with os-brick. 0 whitelists as
+        soon as the first path knows the WWID.
+    :ivar gather_udev: seconds the gathering waits, at most, for udev to
+        process a disk of the volume that already exists. Such a disk will be
+        processed; whitelisting before it only makes multipathd build the map
+        in several reloads, which is more udev work on a host that is already
+        behind (the lab, with 32 disks at once).
     :ivar timeouts: per-node login timeouts written before login.
     :ivar scan_attempts: targeted scans per path before giving up on its LUN.
     :ivar scan_timeout: seconds a scan (and the disk's appearance) may take.
@@ -74,6 +87,8 @@ class AttachSettings:
     """
 
     grace: float = 5.0
+    gather: float = 2.0
+    gather_udev: float = 10.0
     timeouts: LoginTimeouts = LoginTimeouts()
     scan_attempts: int = 3
     scan_timeout: float = 10.0
@@ -184,7 +199,7 @@ class Attacher:
         """Attach through every path; see the module docstring."""
         bring_up = self._bring_up(chap)
         batch = LoginBatch(self._host, len(paths), self._login_timeout())
-        volume = _Volume()
+        volume = _Volume(len(paths), self._settings.gather, self._settings.gather_udev)
         futures = {
             self._executor.submit(self._path_task, bring_up, path, batch, volume): path
             for path in paths
@@ -260,14 +275,17 @@ class Attacher:
         """
         result = bring_up.run(path, batch)
         if result.outcome is not Outcome.ACTIVE or result.device is None:
+            volume.settle(path)
             return result
         wwid = volume.claim(result.wwid, self._multipath)
         if result.wwid is None or result.wwid != wwid:
+            volume.settle(path)
             self.releaser.release_path(result)
             reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
         failure = self._join_map(volume, wwid, path, result.device)
         if failure is not None:
+            volume.settle(path)
             self.releaser.release_path(result)
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure, device=None)
         return result
@@ -305,8 +323,9 @@ class Attacher:
                 if not udev_done:
                     return f"udev had not processed {device} after {waited}"
                 return f"multipathd did not take {device} into the map of {wwid} in {waited}"
+            volume.arrive(path)
             udev_done = udev_done or self._sysfs.udev_processed(device)
-            if udev_done and now >= next_ask:
+            if udev_done and now >= next_ask and volume.listed(path, now, self._multipath):
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue
@@ -358,12 +377,22 @@ class Attacher:
 
 class _Volume:
     """The map one attach builds. The first WWID a path finds is the volume's;
-    :meth:`is_gone` tells late joins that the volume was detached or abandoned."""
+    :meth:`listed` whitelists it once the paths are gathered; :meth:`is_gone`
+    tells late joins that the volume was detached or abandoned."""
 
-    def __init__(self) -> None:
+    def __init__(self, paths: int, gather: float, gather_udev: float) -> None:
         self.wwid: str | None = None
         #: Paths whose disk multipathd accepted (it adds them to the map itself).
         self.handed: frozenset[Path] = frozenset()
+        self._paths = paths
+        self._gather = gather
+        self._gather_udev = gather_udev
+        #: Paths whose disk is ready for multipathd, or that have none.
+        self._settled: set[Path] = set()
+        #: Paths that have a disk (udev may not have processed it yet).
+        self._arrived: set[Path] = set()
+        self._first_ready: float | None = None
+        self._listed = False
         self._gone = threading.Event()
         self._lock = threading.Lock()
 
@@ -379,13 +408,53 @@ class _Volume:
         self._gone.set()
 
     def claim(self, wwid: str | None, multipath: Multipath) -> str | None:
-        """The volume's WWID, set (and whitelisted in multipath) by the first path."""
+        """The volume's WWID: the first path's (whitelisted at once if ``gather`` is 0)."""
         with self._lock:
             if self.wwid is None and wwid is not None:
-                # With find_multipaths, multipathd maps only a WWID it was told of.
-                multipath.add_wwid(wwid)
+                if self._gather <= 0:
+                    multipath.add_wwid(wwid)
+                    self._listed = True
                 self.wwid = wwid
             return self.wwid
+
+    def arrive(self, path: Path) -> None:
+        """The path has its disk: the gathering waits for udev to process it."""
+        with self._lock:
+            self._arrived.add(path)
+
+    def settle(self, path: Path) -> None:
+        """The path will bring no disk: the gathering does not wait for it."""
+        with self._lock:
+            self._settled.add(path)
+
+    def listed(self, path: Path, now: float, multipath: Multipath) -> bool:
+        """The path's disk is ready: is the WWID whitelisted yet?
+
+        With ``find_multipaths``, multipathd maps only a whitelisted WWID, and
+        it makes the map from the first disk it hears of. Whitelisting once
+        every disk is ready lets one ``add path`` make the map with all of
+        them, where an early whitelist makes multipathd reload the map for each
+        later disk, with a round of udev work on the map each time. A path
+        with no disk yet (logging in, scanning, or dead) is waited for
+        ``gather`` seconds after the first disk was ready; a disk udev has not
+        processed yet, up to ``gather_udev`` seconds.
+        """
+        with self._lock:
+            if self._listed:
+                return True
+            self._settled.add(path)
+            if self._first_ready is None:
+                self._first_ready = now
+            waited = now - self._first_ready
+            if self._arrived - self._settled and waited < self._gather_udev:
+                return False  # a disk of the volume is still with udev
+            if len(self._settled) < self._paths and waited < self._gather:
+                return False  # a path may still bring its disk
+            if self.wwid is None:  # pragma: no cover - a ready disk has claimed it
+                return False
+            multipath.add_wwid(self.wwid)
+            self._listed = True
+            return True
 
 
 def _no_path_error(results: Sequence[PathResult]) -> NoUsablePathError:

@@ -85,10 +85,14 @@ class Scenario:
                 if s.portal == portal:
                     self._st.tree.set_session_state(s, not unreachable)
 
-    def set_udev_delay(self, seconds: float) -> None:
-        """Delay between a disk appearing in sysfs and udev (and multipathd) handling it."""
+    def set_udev_delay(self, seconds: float, portal: str | None = None) -> None:
+        """Delay between a disk appearing in sysfs and udev (and multipathd)
+        handling it: for every disk, or only for the disks of one portal."""
         with self._st.lock:
-            self._st.udev_delay = seconds
+            if portal is None:
+                self._st.udev_delay = seconds
+            else:
+                self._st.udev_delay_by_portal[portal] = seconds
 
     def set_map_ready_delay(self, seconds: float) -> None:
         """How long a new map fails ``multipath -C`` before it is usable."""

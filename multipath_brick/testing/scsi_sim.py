@@ -116,7 +116,7 @@ class Kernel:
                 self.st.tree.udev_disk(disk)
                 self.on_udev_add(disk)
 
-        self.st.later(self.st.udev_delay, udev)
+        self.st.later(self.st.udev_delay_by_portal.get(s.portal, self.st.udev_delay), udev)
         return disk
 
     def scan_all(self, s: Session) -> None:

@@ -206,6 +206,7 @@ class SimState:
         self.latency: dict[str, float] = {}
         self.unreachable: set[str] = set()
         self.udev_delay = 0.0
+        self.udev_delay_by_portal: dict[str, float] = {}
         self.map_ready_delay = 0.0
         self.map_probe_hold = 0.0
         self.new_map_udev_wait = 0.0

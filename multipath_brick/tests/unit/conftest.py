@@ -20,6 +20,7 @@ GIB = 1024**3
 #: Fast timings: simulated iSCSI seconds run 20x faster, waits are short.
 FAST = AttachSettings(
     grace=0.6,
+    gather=0.1,
     timeouts=LoginTimeouts(login_timeout=4, retries=1),
     scan_attempts=2,
     scan_timeout=1.0,

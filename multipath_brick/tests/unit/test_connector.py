@@ -426,7 +426,8 @@ def test_paths_multipathd_holds_aside_do_not_hold_the_attach(host, tmp_path):
     # processed the map (~6 s with 100 ms portals); "add path" answers ok and
     # the disk joins later by itself. The attach returns as soon as the map is
     # usable, not after the grace, and asks multipathd once per disk, not in a loop.
-    settings = dataclasses.replace(FAST, grace=30.0)
+    # gather=0: the WWID is whitelisted before udev is done with the disks.
+    settings = dataclasses.replace(FAST, grace=30.0, gather=0.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     host.set_new_map_udev_wait(24.0)  # 1.2 s real (FAST.ready_timeout is 2 s)
     # As in the lab, udev finishes with the disks after the WWID is whitelisted,
@@ -442,5 +443,71 @@ def test_paths_multipathd_holds_aside_do_not_hold_the_attach(host, tmp_path):
     assert len(host.maps()[info["multipath_id"]]) == 4
     asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
     assert len(asks) <= 4, asks
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_gathered_disks_make_the_map_at_once(host, tmp_path):
+    # Whitelisting once every disk is ready lets one "add path" make the map
+    # with all four: multipathd never holds a disk aside for a map that udev
+    # is still processing, and the attach needs no second ask.
+    settings = dataclasses.replace(FAST, grace=30.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    host.set_new_map_udev_wait(24.0)
+    host.set_udev_delay(6.0)
+    info = connector.connect_volume(plural())
+    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    assert len(asks) == 1, asks
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_gathering_waits_at_most_gather_for_a_slow_path(host, tmp_path):
+    # A portal that is slow to log in does not hold back the whitelist (and the
+    # map) for longer than ``gather``.
+    settings = dataclasses.replace(patient(host, tmp_path).settings, gather=0.2)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    host.set_latency(PORTALS[3], 25.0)  # 1.25 s real
+    t0 = time.monotonic()
+    info = connector.connect_volume(plural())
+    took = time.monotonic() - t0
+    assert took < 1.2, took
+    assert info["paths"][3]["state"] == "pending"
+    assert len(host.maps()[info["multipath_id"]]) == 3
+    assert connector.wait_for_pending(10)
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
+    # One portal's disk reaches udev late (0.5 s real, beyond gather's 0.1 s):
+    # it exists, so the whitelist waits for it and the map is made once.
+    host.set_udev_delay(10.0, portal=PORTALS[2])
+    settings = dataclasses.replace(FAST, ready_timeout=5.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    info = connector.connect_volume(plural())
+    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    assert len(asks) == 1, asks
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_gathering_waits_at_most_gather_udev_for_a_slow_udev(host, tmp_path):
+    host.set_udev_delay(30.0, portal=PORTALS[2])  # 1.5 s real
+    settings = dataclasses.replace(FAST, grace=0.2, gather_udev=0.3, ready_timeout=5.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    t0 = time.monotonic()
+    info = connector.connect_volume(plural())
+    took = time.monotonic() - t0
+    assert took < 1.2, took
+    states = {p["portal"]: p["state"] for p in info["paths"]}
+    assert states[PORTALS[2]] == "pending"
+    assert len(host.maps()[info["multipath_id"]]) == 3
+    assert connector.wait_for_pending(10)
+    assert len(host.maps()[info["multipath_id"]]) == 4
     connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
