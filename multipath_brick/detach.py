@@ -24,7 +24,7 @@ from typing import TypeVar
 from multipath_brick.exception import CommandError, DetachError, FlushError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm
-from multipath_brick.iscsi.login import NODE_DB_LOCK
+from multipath_brick.iscsi.login import NODE_DB
 from multipath_brick.iscsi.paths import Path, PathResult
 from multipath_brick.iscsi.properties import Target
 from multipath_brick.locks import Locks
@@ -82,7 +82,7 @@ class Releaser:
             try:
                 if session is not None:
                     self._iscsiadm.logout(target, iface)
-                with NODE_DB_LOCK:
+                with NODE_DB.turn():
                     self._iscsiadm.delete_node(target, iface)
             except CommandError as error:
                 return [f"release {path}: {error}"]

@@ -16,9 +16,13 @@ context managers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import heapq
+import itertools
 import os
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 import fasteners
@@ -95,3 +99,42 @@ class Locks:
         """The lock of one volume's map."""
         digest = hashlib.sha256(wwid.encode()).hexdigest()[:24]
         return NamedLock(self.lock_path, f"wwid-{digest}")
+
+
+class TicketLock:
+    """A thread lock handed over in ticket order, lowest first.
+
+    Waiters holding the same ticket go one after the other, before any later
+    ticket. Used for iscsiadm's node database, which takes one writer at a
+    time: with one ticket per attach, an attach makes all its records before a
+    later attach makes any, and can log in while the later ones still wait,
+    instead of every attach getting its last record near the end of the queue.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._waiting: list[int] = []  # a heap of tickets
+        self._tickets = itertools.count()
+
+    def ticket(self) -> int:
+        """A ticket later than every ticket handed out before."""
+        with self._cond:
+            return next(self._tickets)
+
+    @contextlib.contextmanager
+    def turn(self, ticket: int | None = None) -> Iterator[None]:
+        """Hold the lock, once every earlier ticket has had its turn (a new ticket if None)."""
+        with self._cond:
+            mine = next(self._tickets) if ticket is None else ticket
+            heapq.heappush(self._waiting, mine)
+            while self._busy or self._waiting[0] != mine:
+                self._cond.wait()
+            heapq.heappop(self._waiting)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()

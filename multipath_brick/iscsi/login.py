@@ -22,13 +22,14 @@ from multipath_brick.iscsi import iscsiadm as iscsiadm_mod
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, IscsiadmExit, LoginTimeouts
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
-from multipath_brick.locks import Locks
+from multipath_brick.locks import Locks, TicketLock
 from multipath_brick.privileged import verbs
 from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 
 # iscsiadm's node database takes a global lock; concurrent record writes from
-# threads of this process are slow and have corrupted records, so they queue here.
-NODE_DB_LOCK = threading.Lock()
+# threads of this process are slow and have corrupted records, so they queue
+# here, in order of the attach (or detach) that asked.
+NODE_DB = TicketLock()
 
 
 class LoginBatch:
@@ -53,6 +54,8 @@ class LoginBatch:
         self._checked_in: set[Path] = set()
         self._fired = False
         self._results: dict[Path, Future[CommandResult]] = {}
+        #: The attach's place in the node database queue.
+        self.ticket = NODE_DB.ticket()
 
     def enter(self, path: Path) -> None:
         """The path holds its lock and is preparing its record."""
@@ -197,7 +200,7 @@ class PathBringUp:
         if session is None:
             new_record = not self._iscsiadm.node_exists(path.target, path.iface)
             try:
-                with NODE_DB_LOCK:
+                with NODE_DB.turn(batch.ticket):
                     self._iscsiadm.create_node(path.target, path.iface, self._settings)
             except CommandError as error:
                 batch.skip(path)
@@ -291,5 +294,5 @@ class PathBringUp:
     def _forget_record(self, path: Path, created: bool) -> None:
         """Remove a record this attach created for a path that never logged in."""
         if created:
-            with NODE_DB_LOCK:
+            with NODE_DB.turn():
                 self._iscsiadm.delete_node(path.target, path.iface)
