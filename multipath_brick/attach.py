@@ -315,6 +315,7 @@ class Attacher:
             # Looking is cheap (sysfs) and catches the disk as soon as another
             # path's "add path" or udev's event puts it in the map.
             if self._sysfs.holders(device):
+                volume.settle(path)  # a map holds it: nothing left to gather
                 return None
             if volume.is_gone():
                 return "the volume was detached meanwhile"
@@ -330,6 +331,7 @@ class Attacher:
                     if volume.is_gone():
                         continue
                     if self._sysfs.holders(device):
+                        volume.settle(path)
                         return None  # another path's "add path" took it meanwhile
                     taken = self._multipath.add_path(device)
                 if taken:

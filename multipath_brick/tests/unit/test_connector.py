@@ -494,3 +494,25 @@ def test_gathering_waits_at_most_gather_udev_for_a_slow_udev(host, tmp_path):
     settings = dataclasses.replace(FAST, grace=0.2, gather_udev=0.3, ready_timeout=5.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     assert late_path_joins(connector, host, PORTALS[2]) < 1.2
+
+
+def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path):
+    # Detach leaves the WWID in /etc/multipath/wwids (as os-brick does), so on the
+    # next attach multipathd maps the first disk from its own uevent and holds
+    # the others aside while udev processes the new map. The disk already in
+    # the map needs no gathering, and the others must not wait for it.
+    settings = dataclasses.replace(FAST, grace=30.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    info = connector.connect_volume(plural())
+    connector.disconnect_volume(plural(), info)
+    assert host.wwids() == [info["multipath_id"]]
+    host.set_new_map_udev_wait(24.0)  # 1.2 s real
+    host.set_udev_delay(2.0)  # the paths look at their disks before udev is done
+    t0 = time.monotonic()
+    info = connector.connect_volume(plural())
+    took = time.monotonic() - t0
+    assert took < 1.0, (took, info["paths"])
+    assert connector.wait_for_pending(10)
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
