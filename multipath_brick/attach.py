@@ -5,10 +5,11 @@ The flow of :meth:`Attacher.attach`:
 1. each path gets a task of its own (:meth:`Attacher._path_task`): node record,
    login (batched with the other paths into one privileged call), targeted
    scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map:
-   once every path's disk is processed by udev (or failed), or ``gather``
-   seconds after the first one, the WWID is whitelisted (``multipath -a``) and
-   the disks are handed to multipathd, which makes the map with all of them at
-   once; a later disk is handed on its own until a map holds it;
+   the WWID is whitelisted (``multipath -a``) and each disk udev has
+   processed is handed to multipathd until a map holds it. A lone attach
+   whitelists as soon as it knows the WWID; while other attaches are under
+   way, it first gathers its disks (:meth:`_Volume.listed`) so that one
+   ``add path`` makes the map with all of them;
 2. the attach itself only watches: it returns once the map answers
    ``multipath -C`` and either every path has resolved, or every path still
    out is a disk multipathd has accepted (it adds it itself), or ``grace``
@@ -62,12 +63,17 @@ class AttachSettings:
     """Timing of an attach.
 
     :ivar grace: seconds to keep waiting for slow paths once the map is usable.
-    :ivar gather: seconds the first disk udev has processed waits for the
-        volume's other disks before the WWID is whitelisted (``multipath -a``),
-        so that multipathd creates the map once with every disk instead of
-        creating it with one and reloading it for each later one. Until then
-        the disks are plain disks to udev, as with os-brick. 0 whitelists as
-        soon as the first path knows the WWID.
+    :ivar gather: while other attaches are under way in this process, seconds
+        the first disk udev has processed waits for the volume's other disks
+        before the WWID is whitelisted (``multipath -a``), so that multipathd
+        creates the map once with every disk instead of creating it with one
+        and reloading it for each later one: on a busy host each reload is
+        udev and multipathd work that every other attach waits behind. Until
+        then the disks are plain disks to udev, as with os-brick. A lone
+        attach whitelists as soon as its first path knows the WWID (its map is
+        usable sooner, and udev never sees its disks unclaimed), unless
+        ``gather_alone``. 0 never gathers.
+    :ivar gather_alone: gather even when no other attach is under way.
     :ivar gather_udev: seconds the gathering waits, at most, for udev to
         process a disk of the volume that already exists. Such a disk will be
         processed; whitelisting before it only makes multipathd build the map
@@ -88,6 +94,7 @@ class AttachSettings:
 
     grace: float = 5.0
     gather: float = 2.0
+    gather_alone: bool = False
     gather_udev: float = 10.0
     timeouts: LoginTimeouts = LoginTimeouts()
     scan_attempts: int = 3
@@ -158,6 +165,8 @@ class Attacher:
         # path still logging in does not bring a detached map back.
         self._live: dict[str, _Volume] = {}
         self._attached_lock = threading.Lock()
+        # Attaches under way in this process (see AttachSettings.gather).
+        self._attaching = 0
 
     def forget(self, wwid: str) -> None:
         """Called by detach (under the WWID lock): late paths must not join any more."""
@@ -197,6 +206,20 @@ class Attacher:
 
     def attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         """Attach through every path; see the module docstring."""
+        with self._attached_lock:
+            self._attaching += 1
+        try:
+            return self._attach(paths, chap)
+        finally:
+            with self._attached_lock:
+                self._attaching -= 1
+
+    def _crowded(self) -> bool:
+        """Whether a volume should gather its disks (AttachSettings.gather)."""
+        with self._attached_lock:
+            return self._settings.gather_alone or self._attaching > 1
+
+    def _attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         bring_up = self._bring_up(chap)
         batch = LoginBatch(self._host, len(paths), self._login_timeout())
         volume = _Volume(len(paths), self._settings.gather, self._settings.gather_udev)
@@ -277,7 +300,7 @@ class Attacher:
         if result.outcome is not Outcome.ACTIVE or result.device is None:
             volume.settle(path)
             return result
-        wwid = volume.claim(result.wwid, self._multipath)
+        wwid = volume.claim(result.wwid, self._multipath, gather=self._crowded())
         if result.wwid is None or result.wwid != wwid:
             volume.settle(path)
             self.releaser.release_path(result)
@@ -409,11 +432,11 @@ class _Volume:
     def mark_gone(self) -> None:
         self._gone.set()
 
-    def claim(self, wwid: str | None, multipath: Multipath) -> str | None:
-        """The volume's WWID: the first path's (whitelisted at once if ``gather`` is 0)."""
+    def claim(self, wwid: str | None, multipath: Multipath, *, gather: bool) -> str | None:
+        """The volume's WWID: the first path's, whitelisted at once unless ``gather``."""
         with self._lock:
             if self.wwid is None and wwid is not None:
-                if self._gather <= 0:
+                if not gather or self._gather <= 0:
                     multipath.add_wwid(wwid)
                     self._listed = True
                 self.wwid = wwid
