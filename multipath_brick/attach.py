@@ -8,7 +8,7 @@ The flow of :meth:`Attacher.attach`:
    the WWID is whitelisted (``multipath -a``) and each disk udev has
    processed is handed to multipathd until a map holds it. A lone attach
    whitelists as soon as it knows the WWID; while other attaches are under
-   way, it first gathers its disks (:meth:`_Volume.listed`) so that one
+   way, it first gathers its disks (:meth:`.volume.Volume.listed`) so that one
    ``add path`` makes the map with all of them;
 2. the attach itself only watches: it returns once the map answers
    ``multipath -C`` and either every path has resolved, or every path still
@@ -40,6 +40,7 @@ from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
 from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.volume import Volume
 
 LOG = logging.getLogger(__name__)
 # Seconds between two "add path" of a disk multipathd refused, doubling.
@@ -56,6 +57,31 @@ _ADD_PATH_AFTER_OK = 5.0
 # 32 disks just arrived, 32 path tasks polling every 50 ms take CPU from the
 # very udev workers they wait for.
 _LOOK_MAX = 0.5
+
+
+class _Counter:
+    """A number of things under way, shared by threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._n = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._n += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._n -= 1
+
+    def __int__(self) -> int:
+        with self._lock:
+            return self._n
+
+
+# Attaches under way in this process, by any connector (AttachSettings.gather):
+# the host is shared, whichever connector object attaches.
+_ATTACHING = _Counter()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,10 +189,8 @@ class Attacher:
         self.pending = PendingPaths()
         # Volumes attached by this process: a detach marks them gone, so that a
         # path still logging in does not bring a detached map back.
-        self._live: dict[str, _Volume] = {}
+        self._live: dict[str, Volume] = {}
         self._attached_lock = threading.Lock()
-        # Attaches under way in this process (see AttachSettings.gather).
-        self._attaching = 0
 
     def forget(self, wwid: str) -> None:
         """Called by detach (under the WWID lock): late paths must not join any more."""
@@ -206,23 +230,17 @@ class Attacher:
 
     def attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         """Attach through every path; see the module docstring."""
-        with self._attached_lock:
-            self._attaching += 1
-        try:
+        with _ATTACHING:
             return self._attach(paths, chap)
-        finally:
-            with self._attached_lock:
-                self._attaching -= 1
 
     def _crowded(self) -> bool:
         """Whether a volume should gather its disks (AttachSettings.gather)."""
-        with self._attached_lock:
-            return self._settings.gather_alone or self._attaching > 1
+        return self._settings.gather_alone or int(_ATTACHING) > 1
 
     def _attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         bring_up = self._bring_up(chap)
         batch = LoginBatch(self._host, len(paths), self._login_timeout())
-        volume = _Volume(len(paths), self._settings.gather, self._settings.gather_udev)
+        volume = Volume(len(paths), self._settings.gather, self._settings.gather_udev)
         futures = {
             self._executor.submit(self._path_task, bring_up, path, batch, volume): path
             for path in paths
@@ -289,7 +307,7 @@ class Attacher:
         return Attachment(f"/dev/{map_name}", wwid, map_name, tuple(ordered))
 
     def _path_task(
-        self, bring_up: PathBringUp, path: Path, batch: LoginBatch, volume: _Volume
+        self, bring_up: PathBringUp, path: Path, batch: LoginBatch, volume: Volume
     ) -> PathResult:
         """One path, from nothing to a disk in the volume's map (its own thread).
 
@@ -313,7 +331,7 @@ class Attacher:
             return dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure, device=None)
         return result
 
-    def _join_map(self, volume: _Volume, wwid: str, path: Path, device: str) -> str | None:
+    def _join_map(self, volume: Volume, wwid: str, path: Path, device: str) -> str | None:
         """Hand the disk to multipathd; None once a map holds it, else why not.
 
         The first disk to join makes the map and pulls in every known disk of
@@ -379,7 +397,7 @@ class Attacher:
         self,
         futures: dict[Future[PathResult], Path],
         results: dict[Path, PathResult],
-        volume: _Volume,
+        volume: Volume,
     ) -> None:
         """The attach failed: stop joins, wait for every path, undo what each made."""
         if volume.wwid is not None:
@@ -398,88 +416,6 @@ class Attacher:
         for result in results.values():
             if result.device is not None or result.new_session:
                 self.releaser.release_path(result)
-
-
-class _Volume:
-    """The map one attach builds. The first WWID a path finds is the volume's;
-    :meth:`listed` whitelists it once the paths are gathered; :meth:`is_gone`
-    tells late joins that the volume was detached or abandoned."""
-
-    def __init__(self, paths: int, gather: float, gather_udev: float) -> None:
-        self.wwid: str | None = None
-        #: Paths whose disk multipathd accepted (it adds them to the map itself).
-        self.handed: frozenset[Path] = frozenset()
-        self._paths = paths
-        self._gather = gather
-        self._gather_udev = gather_udev
-        #: Paths whose disk is ready for multipathd, or that have none.
-        self._settled: set[Path] = set()
-        #: Paths that have a disk (udev may not have processed it yet).
-        self._arrived: set[Path] = set()
-        self._first_ready: float | None = None
-        self._listed = False
-        self._gone = threading.Event()
-        self._lock = threading.Lock()
-
-    def hand_over(self, path: Path) -> None:
-        with self._lock:
-            self.handed = self.handed | {path}
-
-    def is_gone(self) -> bool:
-        """Detached or abandoned: a late path must not join (or make) the map."""
-        return self._gone.is_set()
-
-    def mark_gone(self) -> None:
-        self._gone.set()
-
-    def claim(self, wwid: str | None, multipath: Multipath, *, gather: bool) -> str | None:
-        """The volume's WWID: the first path's, whitelisted at once unless ``gather``."""
-        with self._lock:
-            if self.wwid is None and wwid is not None:
-                if not gather or self._gather <= 0:
-                    multipath.add_wwid(wwid)
-                    self._listed = True
-                self.wwid = wwid
-            return self.wwid
-
-    def arrive(self, path: Path) -> None:
-        """The path has its disk: the gathering waits for udev to process it."""
-        with self._lock:
-            self._arrived.add(path)
-
-    def settle(self, path: Path) -> None:
-        """The path will bring no disk: the gathering does not wait for it."""
-        with self._lock:
-            self._settled.add(path)
-
-    def listed(self, path: Path, now: float, multipath: Multipath) -> bool:
-        """The path's disk is ready: is the WWID whitelisted yet?
-
-        With ``find_multipaths``, multipathd maps only a whitelisted WWID, and
-        it makes the map from the first disk it hears of. Whitelisting once
-        every disk is ready lets one ``add path`` make the map with all of
-        them, where an early whitelist makes multipathd reload the map for each
-        later disk, with a round of udev work on the map each time. A path
-        with no disk yet (logging in, scanning, or dead) is waited for
-        ``gather`` seconds after the first disk was ready; a disk udev has not
-        processed yet, up to ``gather_udev`` seconds.
-        """
-        with self._lock:
-            if self._listed:
-                return True
-            self._settled.add(path)
-            if self._first_ready is None:
-                self._first_ready = now
-            waited = now - self._first_ready
-            if self._arrived - self._settled and waited < self._gather_udev:
-                return False  # a disk of the volume is still with udev
-            if len(self._settled) < self._paths and waited < self._gather:
-                return False  # a path may still bring its disk
-            if self.wwid is None:  # pragma: no cover - a ready disk has claimed it
-                return False
-            multipath.add_wwid(self.wwid)
-            self._listed = True
-            return True
 
 
 def _no_path_error(results: Sequence[PathResult]) -> NoUsablePathError:
