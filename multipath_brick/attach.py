@@ -5,11 +5,11 @@ The flow of :meth:`Attacher.attach`:
 1. each path gets a task of its own (:meth:`Attacher._path_task`): node record,
    login (batched with the other paths into one privileged call), targeted
    scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map:
-   the WWID is whitelisted (``multipath -a``) and each disk udev has
-   processed is handed to multipathd until a map holds it. A lone attach
-   whitelists as soon as it knows the WWID; while other attaches are under
-   way, it first gathers its disks (:meth:`.volume.Volume.listed`) so that one
-   ``add path`` makes the map with all of them;
+   once every path's disk is processed by udev (or failed), or ``gather``
+   seconds after the first one (:meth:`.volume.Volume.listed`), the WWID is
+   whitelisted (``multipath -a``) and the disks are handed to multipathd,
+   which makes the map with all of them at once; a later disk is handed on
+   its own until a map holds it;
 2. the attach itself only watches: it returns once the map answers
    ``multipath -C`` and either every path has resolved, or every path still
    out is a disk multipathd has accepted (it adds it itself), or ``grace``
@@ -59,47 +59,19 @@ _ADD_PATH_AFTER_OK = 5.0
 _LOOK_MAX = 0.5
 
 
-class _Counter:
-    """A number of things under way, shared by threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._n = 0
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self._n += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._n -= 1
-
-    def __int__(self) -> int:
-        with self._lock:
-            return self._n
-
-
-# Attaches under way in this process, by any connector (AttachSettings.gather):
-# the host is shared, whichever connector object attaches.
-_ATTACHING = _Counter()
-
-
 @dataclasses.dataclass(frozen=True)
 class AttachSettings:
     """Timing of an attach.
 
     :ivar grace: seconds to keep waiting for slow paths once the map is usable.
-    :ivar gather: while other attaches are under way in this process, seconds
-        the first disk udev has processed waits for the volume's other disks
-        before the WWID is whitelisted (``multipath -a``), so that multipathd
-        creates the map once with every disk instead of creating it with one
-        and reloading it for each later one: on a busy host each reload is
-        udev and multipathd work that every other attach waits behind. Until
-        then the disks are plain disks to udev, as with os-brick. A lone
-        attach whitelists as soon as its first path knows the WWID (its map is
-        usable sooner, and udev never sees its disks unclaimed), unless
-        ``gather_alone``. 0 never gathers.
-    :ivar gather_alone: gather even when no other attach is under way.
+    :ivar gather: seconds the first disk udev has processed waits for the
+        volume's other disks before the WWID is whitelisted (``multipath -a``),
+        so that multipathd creates the map once with every disk instead of
+        creating it with one and reloading it for each later one: each reload
+        is udev and multipathd work that every other attach waits behind, and
+        the later disks join only once udev has processed the new map. Until
+        then the disks are plain disks to udev, as with os-brick. 0
+        whitelists as soon as the first path knows the WWID.
     :ivar gather_udev: seconds the gathering waits, at most, for udev to
         process a disk of the volume that already exists. Such a disk will be
         processed; whitelisting before it only makes multipathd build the map
@@ -120,7 +92,6 @@ class AttachSettings:
 
     grace: float = 5.0
     gather: float = 2.0
-    gather_alone: bool = False
     gather_udev: float = 10.0
     timeouts: LoginTimeouts = LoginTimeouts()
     scan_attempts: int = 3
@@ -230,14 +201,6 @@ class Attacher:
 
     def attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         """Attach through every path; see the module docstring."""
-        with _ATTACHING:
-            return self._attach(paths, chap)
-
-    def _crowded(self) -> bool:
-        """Whether a volume should gather its disks (AttachSettings.gather)."""
-        return self._settings.gather_alone or int(_ATTACHING) > 1
-
-    def _attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         bring_up = self._bring_up(chap)
         batch = LoginBatch(self._host, len(paths), self._login_timeout())
         volume = Volume(len(paths), self._settings.gather, self._settings.gather_udev)
@@ -318,7 +281,7 @@ class Attacher:
         if result.outcome is not Outcome.ACTIVE or result.device is None:
             volume.settle(path)
             return result
-        wwid = volume.claim(result.wwid, self._multipath, gather=self._crowded())
+        wwid = volume.claim(result.wwid, self._multipath)
         if result.wwid is None or result.wwid != wwid:
             volume.settle(path)
             self.releaser.release_path(result)

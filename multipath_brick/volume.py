@@ -44,11 +44,11 @@ class Volume:
     def mark_gone(self) -> None:
         self._gone.set()
 
-    def claim(self, wwid: str | None, multipath: Multipath, *, gather: bool) -> str | None:
-        """The volume's WWID: the first path's, whitelisted at once unless ``gather``."""
+    def claim(self, wwid: str | None, multipath: Multipath) -> str | None:
+        """The volume's WWID: the first path's (whitelisted at once if ``gather`` is 0)."""
         with self._lock:
             if self.wwid is None and wwid is not None:
-                if not gather or self._gather <= 0:
+                if self._gather <= 0:
                     multipath.add_wwid(wwid)
                     self._listed = True
                 self.wwid = wwid

@@ -437,9 +437,8 @@ def test_paths_multipathd_holds_aside_do_not_hold_the_attach(host, tmp_path):
     # processed the map (~6 s with 100 ms portals); "add path" answers ok and
     # the disk joins later by itself. The attach returns as soon as the map is
     # usable, not after the grace, and asks multipathd once per disk, not in a loop.
-    # A lone attach does not gather: the WWID is whitelisted before udev is
-    # done with the disks.
-    settings = dataclasses.replace(FAST, grace=30.0)
+    # gather=0: the WWID is whitelisted before udev is done with the disks.
+    settings = dataclasses.replace(FAST, grace=30.0, gather=0.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     host.set_new_map_udev_wait(24.0)  # 1.2 s real (FAST.ready_timeout is 2 s)
     # As in the lab, udev finishes with the disks after the WWID is whitelisted,
@@ -463,7 +462,7 @@ def test_gathered_disks_make_the_map_at_once(host, tmp_path):
     # Whitelisting once every disk is ready lets one "add path" make the map
     # with all four: multipathd never holds a disk aside for a map that udev
     # is still processing, and the attach needs no second ask.
-    settings = dataclasses.replace(FAST, grace=30.0, gather_alone=True)
+    settings = dataclasses.replace(FAST, grace=30.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     host.set_new_map_udev_wait(24.0)
     host.set_udev_delay(6.0)
@@ -480,7 +479,7 @@ def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
     # One portal's disk reaches udev late (0.5 s real, beyond gather's 0.1 s):
     # it exists, so the whitelist waits for it and the map is made once.
     host.set_udev_delay(10.0, portal=PORTALS[2])
-    settings = dataclasses.replace(FAST, ready_timeout=5.0, gather_alone=True)
+    settings = dataclasses.replace(FAST, ready_timeout=5.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     info = connector.connect_volume(plural())
     assert [p["state"] for p in info["paths"]] == ["active"] * 4
@@ -492,9 +491,7 @@ def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
 
 def test_gathering_waits_at_most_gather_udev_for_a_slow_udev(host, tmp_path):
     host.set_udev_delay(30.0, portal=PORTALS[2])  # 1.5 s real
-    settings = dataclasses.replace(
-        FAST, grace=0.2, gather_alone=True, gather_udev=0.3, ready_timeout=5.0
-    )
+    settings = dataclasses.replace(FAST, grace=0.2, gather_udev=0.3, ready_timeout=5.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     assert late_path_joins(connector, host, PORTALS[2]) < 1.2
 
@@ -504,7 +501,7 @@ def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path
     # next attach multipathd maps the first disk from its own uevent and holds
     # the others aside while udev processes the new map. The disk already in
     # the map needs no gathering, and the others must not wait for it.
-    settings = dataclasses.replace(FAST, grace=30.0, gather_alone=True)
+    settings = dataclasses.replace(FAST, grace=30.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     info = connector.connect_volume(plural())
     connector.disconnect_volume(plural(), info)
@@ -523,8 +520,7 @@ def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path
 
 def test_concurrent_attaches_gather_their_disks(host, tmp_path):
     # Two volumes at once: each waits for its own disks before whitelisting,
-    # so each map is made by one "add path" with all four disks (the lone
-    # attach above makes its map from one disk and needs more asks).
+    # so each map is made by one "add path" with all four disks.
     settings = dataclasses.replace(FAST, grace=30.0, ready_timeout=5.0)
     connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
     host.set_new_map_udev_wait(24.0)
