@@ -315,6 +315,7 @@ class Attacher:
         udev_done = False
         next_ask, pause = now, _ADD_PATH_RETRY
         look = self._settings.poll
+        volume.arrive(path)
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
             # path's "add path" or udev's event puts it in the map.
@@ -328,7 +329,6 @@ class Attacher:
                 if not udev_done:
                     return f"udev had not processed {device} after {waited}"
                 return f"multipathd did not take {device} into the map of {wwid} in {waited}"
-            volume.arrive(path)
             udev_done = udev_done or self._sysfs.udev_processed(device)
             if udev_done and now >= next_ask and volume.listed(path, now, self._multipath):
                 with self._locks.wwid(wwid):
