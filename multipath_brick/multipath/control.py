@@ -82,8 +82,27 @@ class Multipath:
         """Whether the map has a path that can take I/O (``multipath -C``)."""
         return self._run(verbs.MultipathCheck(map_name)).ok
 
-    def resize(self, map_name: str) -> None:
-        self._run(verbs.MultipathdResizeMap(map_name)).check()
+    def resize(self, map_name: str, *, pause: float = 0.5) -> None:
+        """Grow (or shrink) a map to the size of its paths.
+
+        multipathd refuses, with a bare "fail", while the map is still being
+        created (until udev has processed it, seconds after an attach can
+        return) or while its paths disagree on their size. Both pass, and a
+        resize to the current size succeeds, so a refusal is retried for
+        ``flush_busy_for`` seconds before it is raised.
+
+        :raises CommandError: when multipathd still refuses.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda result: not result.ok),
+            stop=tenacity.stop_after_delay(self._flush_busy_for),
+            wait=tenacity.wait_fixed(pause),
+            sleep=self._host.sleep,
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=True,
+        )
+        result: CommandResult = retrying(self._run, verbs.MultipathdResizeMap(map_name))
+        result.check()
 
 
 def _busy(result: CommandResult) -> bool:

@@ -140,6 +140,8 @@ class Multipathd:
         m = self.find_map(name)
         if m is None:
             return _fail("device not found")
+        if self._udev_wait_left(m) > 0:
+            return FAIL  # "device not fully created, failing resize"
         sizes = {self.st.disks[p].size for p in m.slaves if p in self.st.disks}
         if len(sizes) != 1:
             return FAIL  # no path, or paths disagree: "cannot resize"

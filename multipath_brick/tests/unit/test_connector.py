@@ -542,3 +542,17 @@ def test_concurrent_attaches_gather_their_disks(host, tmp_path):
     for lun, info in infos.items():
         connector.disconnect_volume(plural(lun), info)
     assert_nothing_left(host)
+
+
+def test_extend_right_after_attach_waits_for_multipathd(host, tmp_path):
+    # Found in the lab: with every disk gathered, the attach returns as soon as
+    # the map exists, while multipathd still waits for udev to process it and
+    # answers "fail" to "resize map" until then.
+    settings = dataclasses.replace(FAST, grace=30.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    host.set_new_map_udev_wait(10.0)  # 0.5 s real
+    info = connector.connect_volume(plural())
+    host.resize_lun(IQN, 1, 3 * GIB)
+    assert connector.extend_volume(plural()) == 3 * GIB
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
