@@ -9,6 +9,8 @@ map at once instead of waiting for a uevent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tenacity
 
 from multipath_brick.exception import MultipathUnavailableError
@@ -26,6 +28,22 @@ class Multipath:
 
     def _run(self, command: verbs.Command) -> CommandResult:
         return self._host.run(command, timeout=self._timeout)
+
+    def _retried(
+        self, command: verbs.Command, again: Callable[[CommandResult], bool], pause: float
+    ) -> CommandResult:
+        """Run the command, and again every ``pause`` seconds while ``again``
+        says so, for ``flush_busy_for`` seconds; the last result."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(again),
+            stop=tenacity.stop_after_delay(self._flush_busy_for),
+            wait=tenacity.wait_fixed(pause),
+            sleep=self._host.sleep,
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=True,
+        )
+        result: CommandResult = retrying(self._run, command)
+        return result
 
     def running(self) -> bool:
         """Whether multipathd answers on its socket."""
@@ -67,16 +85,7 @@ class Multipath:
         waiting out for ``flush_busy_for`` seconds. A map still in use after that is
         really in use (a mounted file system, a VM), and the last result says so.
         """
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_result(_busy),
-            stop=tenacity.stop_after_delay(self._flush_busy_for),
-            wait=tenacity.wait_fixed(pause),
-            sleep=self._host.sleep,
-            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
-            reraise=True,
-        )
-        result: CommandResult = retrying(self._run, verbs.MultipathFlush(map_name))
-        return result
+        return self._retried(verbs.MultipathFlush(map_name), _busy, pause)
 
     def usable(self, map_name: str) -> bool:
         """Whether the map has a path that can take I/O (``multipath -C``)."""
@@ -93,16 +102,8 @@ class Multipath:
 
         :raises CommandError: when multipathd still refuses.
         """
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_result(lambda result: not result.ok),
-            stop=tenacity.stop_after_delay(self._flush_busy_for),
-            wait=tenacity.wait_fixed(pause),
-            sleep=self._host.sleep,
-            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
-            reraise=True,
-        )
-        result: CommandResult = retrying(self._run, verbs.MultipathdResizeMap(map_name))
-        result.check()
+        command = verbs.MultipathdResizeMap(map_name)
+        self._retried(command, lambda result: not result.ok, pause).check()
 
 
 def _busy(result: CommandResult) -> bool:
