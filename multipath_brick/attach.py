@@ -86,7 +86,9 @@ class AttachSettings:
         multipathd can lag minutes behind when many disks arrive at once on a
         slow host), and for the map to answer usable once every path has
         resolved.
-    :ivar command_timeout: seconds any other command may take.
+    :ivar command_timeout: seconds any other command may take; a flush may
+        take ten times as long, since killing one midway can leave its map
+        suspended.
     :ivar flush_busy_for: seconds to keep retrying a flush that finds the map
         briefly in use (udev probing a new map holds it open).
     :ivar poll: seconds between looks at sysfs.

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from multipath_brick.exception import CommandError, DetachError, FlushError
-from multipath_brick.host.base import Host
+from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm
 from multipath_brick.iscsi.login import NODE_DB
 from multipath_brick.iscsi.paths import Path, PathResult
@@ -96,6 +96,14 @@ class Releaser:
         for error in errors:
             LOG.warning("cleanup of %s: %s", result.path, error)
         return errors
+
+
+def _why(result: CommandResult) -> str:
+    """What a failed command said, for an error: its words, else how it ended."""
+    if result.timed_out:
+        return f"{' '.join(result.argv)} timed out after {result.duration:.0f} s"
+    said = result.stderr.strip() or result.stdout.strip()
+    return said or f"{' '.join(result.argv)} exited {result.exit_code}"
 
 
 def _each(step: Callable[[_T], list[str]], items: Sequence[_T]) -> list[str]:
@@ -191,8 +199,13 @@ class Detacher:
                 if map_name is not None:
                     disks += [d for d in self._sysfs.slaves(map_name) if d not in disks]
                     flushed = self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
-                    if not flushed.ok:
-                        error = FlushError(map_name, flushed.stderr.strip() or "flush failed")
+                    if not flushed.ok and self._sysfs.map_for_wwid(wwid) is None:
+                        # The map went anyway: a flush that outlived its timeout
+                        # (multipath waits for udev after removing the map), or
+                        # multipathd removing it meanwhile. Either way, done.
+                        LOG.info("%s is gone although the flush said: %s", map_name, _why(flushed))
+                    elif not flushed.ok:
+                        error = FlushError(map_name, _why(flushed))
                         if not force:
                             if ignore_errors:
                                 LOG.warning("detach stopped: %s", error)

@@ -9,6 +9,7 @@ as its fields, and is rebuilt and checked there. Reading sysfs, ``/dev`` and
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from multipath_brick.privileged import entrypoints, start_daemon
 from multipath_brick.privileged.verbs import Command, NodeLogin, SysfsWrite
 
 __all__ = ["LinuxHost"]
+
+LOG = logging.getLogger(__name__)
 
 # How much longer than the command's own timeout we wait for the daemon's answer.
 # The entrypoint enforces the timeout itself; this only guards against a daemon
@@ -60,7 +63,10 @@ class LinuxHost:
             outcome = entrypoint(*command.fields(), timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
         except PrivsepTimeout:
             return CommandResult(command.display(), TIMED_OUT, "", "privsep daemon did not answer")
-        return _result(command, outcome)
+        result = _result(command, outcome)
+        # argv is the masked display: no CHAP secret reaches the log.
+        LOG.debug("%s: exit %d, %.2f s", " ".join(result.argv), result.exit_code, result.duration)
+        return result
 
     def login_all(
         self, logins: Sequence[NodeLogin], *, timeout: float

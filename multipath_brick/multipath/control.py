@@ -17,6 +17,13 @@ from multipath_brick.exception import MultipathUnavailableError
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.privileged import verbs
 
+# A flush gets this many command timeouts: it must not be killed early, since
+# multipath suspends the map before removing it and resumes it if the removal
+# fails, so a kill in between leaves a suspended map that blocks every I/O. And
+# it can be slow without being stuck: after the removal it waits for udev,
+# which took up to 27 s in the lab while 8 volumes were detached at once.
+_FLUSH_TIMEOUTS = 10
+
 
 class Multipath:
     """The multipath verbs the connector uses, on one Host."""
@@ -26,11 +33,15 @@ class Multipath:
         self._timeout = timeout
         self._flush_busy_for = flush_busy_for
 
-    def _run(self, command: verbs.Command) -> CommandResult:
-        return self._host.run(command, timeout=self._timeout)
+    def _run(self, command: verbs.Command, timeout: float | None = None) -> CommandResult:
+        return self._host.run(command, timeout=timeout or self._timeout)
 
     def _retried(
-        self, command: verbs.Command, again: Callable[[CommandResult], bool], pause: float
+        self,
+        command: verbs.Command,
+        again: Callable[[CommandResult], bool],
+        pause: float,
+        timeout: float | None = None,
     ) -> CommandResult:
         """Run the command, and again every ``pause`` seconds while ``again``
         says so, for ``flush_busy_for`` seconds; the last result."""
@@ -42,7 +53,7 @@ class Multipath:
             retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
             reraise=True,
         )
-        result: CommandResult = retrying(self._run, command)
+        result: CommandResult = retrying(self._run, command, timeout)
         return result
 
     def running(self) -> bool:
@@ -84,8 +95,10 @@ class Multipath:
         open for a moment; a flush then answers "map in use". That is worth
         waiting out for ``flush_busy_for`` seconds. A map still in use after that is
         really in use (a mounted file system, a VM), and the last result says so.
+        Each try may take ten command timeouts (see ``_FLUSH_TIMEOUTS``).
         """
-        return self._retried(verbs.MultipathFlush(map_name), _busy, pause)
+        timeout = self._timeout * _FLUSH_TIMEOUTS
+        return self._retried(verbs.MultipathFlush(map_name), _busy, pause, timeout)
 
     def usable(self, map_name: str) -> bool:
         """Whether the map has a path that can take I/O (``multipath -C``)."""

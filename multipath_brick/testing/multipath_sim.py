@@ -59,7 +59,7 @@ class Multipathd:
             if option == "-C":
                 return done(self._check(name))
             if option == "-f":
-                return done(self._flush(name))
+                return self._flush_plan(name)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(args)}")
 
     def _client(self, words: tuple[str, ...]) -> Outcome:
@@ -244,6 +244,18 @@ class Multipathd:
         if self._map_ready(m):
             return Outcome(0, "", noise)
         return Outcome(1, "", noise + _log(f"{name}: no usable paths found"))
+
+    def _flush_plan(self, name: str) -> Plan:
+        delay = self.st.flush_delay
+        if delay <= 0:
+            return done(self._flush(name))
+        if self.st.flush_removes_first:
+            # The map goes at once; multipath then waits for udev to process the
+            # removal (seen in the lab: 27 s while 8 volumes were detached).
+            outcome = self._flush(name)
+            return Plan(delay, lambda: outcome, on_kill=lambda remaining: None)
+        # Stuck before the removal (suspending a map with I/O in flight).
+        return Plan(delay, lambda: self._flush(name), on_kill=lambda remaining: None)
 
     def _flush(self, name: str) -> Outcome:
         # multipath 0.9.4 (the lab's) flushes itself, whether or not multipathd

@@ -126,6 +126,14 @@ class Scenario:
             else:
                 self._st.flush_fail.discard(map_name)
 
+    def set_flush_delay(self, seconds: float, *, removes_first: bool = True) -> None:
+        """Make ``multipath -f`` take ``seconds``: after removing the map, waiting
+        for udev (``removes_first``, as in the lab under load), or before touching
+        it. A flush killed at its timeout leaves the map as it was at that point."""
+        with self._st.lock:
+            self._st.flush_delay = seconds
+            self._st.flush_removes_first = removes_first
+
     def set_multipathd_running(self, running: bool) -> None:
         """Stop or start multipathd; on start it picks up every disk and map."""
         with self._st.lock:

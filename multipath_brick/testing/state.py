@@ -211,6 +211,8 @@ class SimState:
         self.map_probe_hold = 0.0
         self.new_map_udev_wait = 0.0
         self.flush_fail_all = False
+        self.flush_delay = 0.0
+        self.flush_removes_first = True
         self.flush_fail: set[str] = set()
         self.multipathd_running = True
         self.discovery_answers: dict[str, list[tuple[str, str]]] = {}

@@ -283,6 +283,37 @@ def test_flush_failure_stops_detach_unless_forced(connector, host):
     assert_nothing_left(host)
 
 
+def test_a_flush_slower_than_the_command_timeout_is_waited_for(connector, host):
+    info = connector.connect_volume(plural())
+    host.set_flush_delay(2 * FAST.command_timeout)  # multipath waiting for a busy udev
+    connector.disconnect_volume(plural(), info)
+    flushes = [code for argv, code, *_ in host.calls if argv[:2] == ("multipath", "-f")]
+    assert flushes == [0]  # not killed: a kill can leave a suspended map
+    assert_nothing_left(host)
+
+
+def test_a_flush_killed_after_removing_the_map_does_not_stop_the_detach(host, tmp_path):
+    settings = dataclasses.replace(FAST, command_timeout=1.0)  # flush killed at 10 s
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    info = connector.connect_volume(plural())
+    host.set_flush_delay(60.0)
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
+def test_a_flush_killed_before_removing_the_map_stops_the_detach_and_says_so(host, tmp_path):
+    settings = dataclasses.replace(FAST, command_timeout=1.0)
+    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    info = connector.connect_volume(plural())
+    host.set_flush_delay(60.0, removes_first=False)
+    with pytest.raises(FlushError, match=r"multipath -f \S+ timed out after \d+ s"):
+        connector.disconnect_volume(plural(), info)
+    assert len(host.maps()) == 1 and len(host.disks()) == 4  # nothing removed under it
+    host.set_flush_delay(0.0)
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
 def test_disconnect_twice_and_never_attached(connector, host):
     info = connector.connect_volume(plural())
     connector.disconnect_volume(plural(), info)
