@@ -30,7 +30,7 @@ from concurrent import futures
 from typing import TypeVar
 
 from multipath_brick.exception import CommandTimeout, InvalidArgument
-from multipath_brick.privileged import context, verbs
+from multipath_brick.privileged import context, multipathd, verbs
 
 #: Exit status of a command killed at its timeout. The same value as
 #: :data:`multipath_brick.host.base.TIMED_OUT` (a test keeps them equal): it is
@@ -114,6 +114,18 @@ def _finish(proc: subprocess.Popen[str] | Outcome, started: float, deadline: flo
         if code is None:
             return (TIMED_OUT, out, err, time.monotonic() - started)
     return (proc.returncode, out, err, time.monotonic() - started)
+
+
+def _ask(command: verbs.Command, timeout: float) -> Outcome:
+    """Send a ``multipathd`` verb over the daemon's socket instead of running
+    the client program (see :mod:`.multipathd`): same words, same outcome."""
+    timeout = _check_timeout(timeout)
+    program, *words = command.argv()
+    if program != "multipathd":
+        raise InvalidArgument("command", f"not a multipathd verb: {program}")
+    started = time.monotonic()
+    code, out, err = multipathd.ask(words, timeout)
+    return (code, out, err, time.monotonic() - started)
 
 
 def _run(command: verbs.Command, timeout: float) -> Outcome:
@@ -280,25 +292,25 @@ def discovery_update(portal: str, iface: str, name: str, value: str, timeout: fl
 @_entrypoint
 def multipathd_show_daemon(timeout: float) -> Outcome:
     """Ask multipathd whether it runs: :class:`~.verbs.MultipathdShowDaemon`."""
-    return _run(verbs.MultipathdShowDaemon(), timeout)
+    return _ask(verbs.MultipathdShowDaemon(), timeout)
 
 
 @_entrypoint
 def multipathd_show_paths(timeout: float) -> Outcome:
     """Path states: :class:`~.verbs.MultipathdShowPaths`."""
-    return _run(verbs.MultipathdShowPaths(), timeout)
+    return _ask(verbs.MultipathdShowPaths(), timeout)
 
 
 @_entrypoint
 def multipathd_add_path(device: str, timeout: float) -> Outcome:
     """Hand a path to multipathd: :class:`~.verbs.MultipathdAddPath`."""
-    return _run(verbs.MultipathdAddPath(device), timeout)
+    return _ask(verbs.MultipathdAddPath(device), timeout)
 
 
 @_entrypoint
 def multipathd_del_path(device: str, timeout: float) -> Outcome:
     """Take a path from multipathd: :class:`~.verbs.MultipathdDelPath`."""
-    return _run(verbs.MultipathdDelPath(device), timeout)
+    return _ask(verbs.MultipathdDelPath(device), timeout)
 
 
 @_entrypoint
@@ -322,7 +334,7 @@ def multipath_check(map_name: str, timeout: float) -> Outcome:
 @_entrypoint
 def multipathd_resize_map(map_name: str, timeout: float) -> Outcome:
     """Resize a map after its paths grew: :class:`~.verbs.MultipathdResizeMap`."""
-    return _run(verbs.MultipathdResizeMap(map_name), timeout)
+    return _ask(verbs.MultipathdResizeMap(map_name), timeout)
 
 
 # --- sysfs writes ---------------------------------------------------------------------

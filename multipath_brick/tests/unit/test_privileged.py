@@ -266,9 +266,9 @@ def test_run_kills_a_command_at_its_timeout(bindir: pathlib.Path) -> None:
 @pytest.mark.usefixtures("in_process")
 def test_a_missing_program_exits_127(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    code, _out, err, _duration = entrypoints.multipathd_show_daemon(5.0)
+    code, _out, err, _duration = entrypoints.multipath_check("dm-0", 5.0)
     assert code == 127
-    assert "multipathd" in err
+    assert "multipath" in err
 
 
 @pytest.mark.usefixtures("in_process")
