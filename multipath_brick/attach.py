@@ -11,7 +11,7 @@ The flow of :meth:`Attacher.attach`:
    which makes the map with all of them at once; a later disk is handed on
    its own until a map holds it;
 2. the attach itself only watches: it returns once the map answers
-   ``multipath -C`` and either every path has resolved, or every path still
+   usable (:meth:`.Multipath.usable`) and either every path has resolved, or every path still
    out is a disk multipathd has accepted (it adds it itself), or ``grace``
    seconds have passed since the map became usable. A path still working then
    (a slow or dead portal, a slow udev) goes on in the background and joins
@@ -218,7 +218,7 @@ class Attacher:
         all_done_at: float | None = None
         start = self._host.monotonic()
         remaining = set(futures)
-        # "multipath -C" is a process: asked again at a widening interval.
+        # Asked again at a widening interval: multipathd is busy enough already.
         next_check, check_pause = start, self._settings.poll
         while True:
             if remaining:
@@ -234,7 +234,7 @@ class Attacher:
             active = any(r.outcome is Outcome.ACTIVE for r in results.values())
             if active and usable_at is None and volume.wwid is not None and now >= next_check:
                 map_name = self._sysfs.map_for_wwid(volume.wwid)
-                if map_name is not None and self._multipath.usable(map_name):
+                if map_name is not None and self._multipath.usable(volume.wwid):
                     usable_at = now
                 next_check, check_pause = now + check_pause, min(check_pause * 2, _LOOK_MAX)
             if usable_at is not None:

@@ -159,7 +159,8 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             return False
         device = self.host.realpath(path).rsplit("/", 1)[-1]
         if device.startswith("dm-"):
-            return self._multipath.usable(device)
+            uuid = self._sysfs.dm_uuid(device) or ""
+            return uuid.startswith("mpath-") and self._multipath.usable(uuid[len("mpath-") :])
         return True
 
     def connect_volume(self, connection_properties: dict[str, Any]) -> dict[str, Any]:

@@ -326,12 +326,6 @@ def multipath_flush(map_name: str, timeout: float) -> Outcome:
 
 
 @_entrypoint
-def multipath_check(map_name: str, timeout: float) -> Outcome:
-    """Whether a map has a usable path: :class:`~.verbs.MultipathCheck`."""
-    return _run(verbs.MultipathCheck(map_name), timeout)
-
-
-@_entrypoint
 def multipathd_resize_map(map_name: str, timeout: float) -> Outcome:
     """Resize a map after its paths grew: :class:`~.verbs.MultipathdResizeMap`."""
     return _ask(verbs.MultipathdResizeMap(map_name), timeout)

@@ -56,8 +56,6 @@ class Multipathd:
             option, name = args[1], args[2]
             if option == "-a":
                 return done(self._add_wwid(name))
-            if option == "-C":
-                return done(self._check(name))
             if option == "-f":
                 return self._flush_plan(name)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(args)}")
@@ -106,8 +104,11 @@ class Multipathd:
             else:
                 dm_state = "active" if up else "failed"
                 checker = "ready" if up else "faulty"
+                if up and not self._map_ready(self.st.maps[map_name]):
+                    checker = "i/o pending"  # seen in the lab for a path just added
             fields = {
                 "%d": name,
+                "%w": disk.wwid,
                 "%t": dm_state,
                 "%T": checker,
                 "%m": map_name if map_name is not None else "[orphan]",
@@ -233,17 +234,6 @@ class Multipathd:
             self.st.wwids.append(wwid)
             self.st.tree.write_wwids(self.st.wwids)
         return Outcome(0, f"wwid '{wwid}' added\n")
-
-    def _check(self, name: str) -> Outcome:
-        # multipath -C looks the argument up as a device: dm-N or /dev/dm-N
-        # work, a map name does not (seen in the lab: "type 3" is DEV_DEVMAP).
-        m = self.find_map(name) if name.startswith("dm-") else None
-        if m is None:
-            return Outcome(1, "", _log(f"get_udev_device: failed to look up {name} with type 3"))
-        noise = "".join(_log(f"{m.name}: adding new path {p}") for p in m.slaves)
-        if self._map_ready(m):
-            return Outcome(0, "", noise)
-        return Outcome(1, "", noise + _log(f"{name}: no usable paths found"))
 
     def _flush_plan(self, name: str) -> Plan:
         delay = self.st.flush_delay

@@ -95,7 +95,8 @@ class Scenario:
                 self._st.udev_delay_by_portal[portal] = seconds
 
     def set_map_ready_delay(self, seconds: float) -> None:
-        """How long a new map fails ``multipath -C`` before it is usable."""
+        """How long a new map is not usable: its paths' checker shows
+        ``i/o pending`` in ``multipathd show paths``."""
         with self._st.lock:
             self._st.map_ready_delay = seconds
 

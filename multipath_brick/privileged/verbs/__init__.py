@@ -28,7 +28,6 @@ from multipath_brick.privileged.checks import (
 from multipath_brick.privileged.verbs.base import Command, SysfsWrite, Verb
 from multipath_brick.privileged.verbs.devices import (
     MultipathAddWwid,
-    MultipathCheck,
     MultipathdAddPath,
     MultipathdDelPath,
     MultipathdResizeMap,
@@ -73,7 +72,6 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     MultipathdDelPath,
     MultipathAddWwid,
     MultipathFlush,
-    MultipathCheck,
     MultipathdResizeMap,
     ScsiScan,
     ScsiDelete,
@@ -90,7 +88,6 @@ __all__ = [
     "DiscoveryUpdate",
     "MASK",
     "MultipathAddWwid",
-    "MultipathCheck",
     "MultipathFlush",
     "MultipathdAddPath",
     "MultipathdDelPath",

@@ -21,10 +21,14 @@ class MultipathdShowDaemon(Command):
 
 @dataclasses.dataclass(frozen=True)
 class MultipathdShowPaths(Command):
-    """Path states, one line each: ``device dm-state checker-state map-name``."""
+    """Path states, one line each: ``device wwid map dm-state checker-state``.
+
+    The map is ``[orphan]`` for a path in no map. The checker state comes last
+    because it may hold a space (``i/o pending``).
+    """
 
     entrypoint = "multipathd_show_paths"
-    FORMAT: ClassVar[str] = "%d %t %T %m"
+    FORMAT: ClassVar[str] = "%d %w %m %t %T"
 
     def argv(self) -> tuple[str, ...]:
         return ("multipathd", "show", "paths", "raw", "format", self.FORMAT)
@@ -87,20 +91,6 @@ class MultipathFlush(_MapVerb):
 
     def argv(self) -> tuple[str, ...]:
         return ("multipath", "-f", self.map_name)
-
-
-@dataclasses.dataclass(frozen=True)
-class MultipathCheck(_MapVerb):
-    """Exit 0 when the map has a usable path (no I/O is done).
-
-    Takes the ``dm-N`` name only: multipath 0.9 looks the map up in udev and
-    fails ("failed to look up ... with type 3") for a WWID or /dev/mapper name.
-    """
-
-    entrypoint = "multipath_check"
-
-    def argv(self) -> tuple[str, ...]:
-        return ("multipath", "-C", self.map_name)
 
 
 @dataclasses.dataclass(frozen=True)

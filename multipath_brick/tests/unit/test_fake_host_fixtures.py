@@ -215,16 +215,21 @@ def test_multipath_formats(lab: tuple[FakeHost, FakeTarget]) -> None:
     for h in host_numbers(host).values():
         host.write(v.ScsiScan(h, 0, 0, 1), timeout=30)
     assert host.maps() == {wwid: ["sda", "sdb", "sdc", "sdd"]}
-    blocks = [as_ours(c) for c in captures("multipath_C.txt")]
-    for block in (b for b in blocks if b.command.startswith("multipath -C ")):
-        name = block.command.split()[-1]
-        if "/" in name:
-            continue  # the verb only takes names
-        paths_down = "no usable paths" in block.stderr
+    # The columns our show-paths verb asks for, as the lab showed them with
+    # every path up, then with every portal dropped.
+    for name, down in (
+        ("multipathd_show_paths_format.txt", False),
+        ("multipathd_show_paths_all_failed.txt", True),
+    ):
+        real = as_ours(capture(name))
+        assert real.command.split("'")[1].startswith(v.MultipathdShowPaths.FORMAT + " ")
         for portal in PORTALS:
-            host.set_unreachable(portal, paths_down)
-        result = host.run(v.MultipathCheck(name), timeout=30)
-        assert (result.exit_code, unstamp(result.stderr)) == (block.exit_code, block.stderr)
+            host.set_unreachable(portal, down)
+        ours = host.run(v.MultipathdShowPaths(), timeout=30).stdout.splitlines()
+        rows = real.stdout.splitlines()[1:]  # without the header the raw form omits
+        assert sorted(ours) == sorted(" ".join(row.split()[:5]) for row in rows)
+    for portal in PORTALS:
+        host.set_unreachable(portal, False)
 
     busy, _, done, *_ = [as_ours(c) for c in captures("multipath_f_busy.txt")]
     host.fail_flush(wwid, True)

@@ -159,7 +159,7 @@ INJECTIONS = [
     ("multipath_add_wwid", ("-a",), "wwid"),
     ("multipath_add_wwid", ("3600 -w",), "wwid"),
     ("multipath_flush", ("../../etc/passwd",), "map_name"),
-    ("multipath_check", ("--all",), "map_name"),
+    ("multipath_flush", ("--all",), "map_name"),
     ("multipathd_resize_map", ("mpatha\nshutdown",), "map_name"),
     ("scsi_scan", (1, 0, 0, "1"), "lun"),
     ("scsi_scan", (1, 0, 0, -1), "lun"),
@@ -266,7 +266,7 @@ def test_run_kills_a_command_at_its_timeout(bindir: pathlib.Path) -> None:
 @pytest.mark.usefixtures("in_process")
 def test_a_missing_program_exits_127(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    code, _out, err, _duration = entrypoints.multipath_check("dm-0", 5.0)
+    code, _out, err, _duration = entrypoints.multipath_flush("mpatha", 5.0)
     assert code == 127
     assert "multipath" in err
 
