@@ -77,8 +77,11 @@ class Releaser:
         target, iface = path.target, path.iface
         with self._locks.node(target.portal, target.iqn, iface):
             session = _session_of(self.sysfs.sessions(), target, iface)
-            if session is not None and self.sysfs.disks(session):
-                return []  # another LUN still lives on this session
+            if session is not None and self.sysfs.disk_luns(session):
+                # Another LUN still lives on this session, or is arriving: an
+                # attach lets go of this lock once its LUN's SCSI device exists,
+                # before sd has made the block device.
+                return []
             try:
                 if session is not None:
                     self._iscsiadm.logout(target, iface)

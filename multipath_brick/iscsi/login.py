@@ -180,21 +180,38 @@ class PathBringUp:
         return self._sessions.find(path, fresh=fresh)
 
     def run(self, path: Path, batch: LoginBatch) -> PathResult:
-        """Bring the path up under its node-record lock; never raises."""
+        """Bring the path up; never raises.
+
+        The node-record lock is held from the record to the scan, until the
+        LUN's SCSI device exists: from then on a detach of another LUN sees it
+        and keeps the session (:meth:`.Releaser.release_session`), so the wait
+        for the block device (sd's probe, about a second per LUN in the lab)
+        does not hold back the next LUN's scan on the same session.
+        """
         start = self._host.monotonic()
         lock = self._locks.node(path.target.portal, path.target.iqn, path.iface)
         lock.acquire()
         batch.enter(path)
         try:
-            result = self._run_locked(path, batch)
+            scanned = self._run_locked(path, batch)
         except Exception as error:  # noqa: BLE001 - reported as the path's failure
-            result = PathResult(path, Outcome.FAILED, reason=str(error))
+            scanned = PathResult(path, Outcome.FAILED, reason=str(error))
         finally:
             batch.skip(path)  # no-op when it already checked in
             lock.release()
+        if isinstance(scanned, PathResult):
+            result = scanned
+        else:
+            try:
+                result = self._disk(path, *scanned)
+            except Exception as error:  # noqa: BLE001
+                result = PathResult(path, Outcome.FAILED, reason=str(error))
         return dataclasses.replace(result, seconds=self._host.monotonic() - start)
 
-    def _run_locked(self, path: Path, batch: LoginBatch) -> PathResult:
+    def _run_locked(
+        self, path: Path, batch: LoginBatch
+    ) -> PathResult | tuple[SessionInfo, bool, bool]:
+        """Record, login and scan: a failure, or (session, new_session, new_record)."""
         new_record = new_session = False
         session = self.session(path, fresh=True)
         if session is None:
@@ -214,8 +231,7 @@ class PathBringUp:
             new_session = True
         else:
             batch.skip(path)
-        disk = self._scan(session, path.target.lun)
-        if disk is None:
+        if not self._scan(session, path.target.lun):
             return PathResult(
                 path,
                 Outcome.FAILED,
@@ -223,6 +239,30 @@ class PathBringUp:
                 new_session=new_session,
                 new_record=new_record,
             )
+        return session, new_session, new_record
+
+    def _disk(
+        self, path: Path, session: SessionInfo, new_session: bool, new_record: bool
+    ) -> PathResult:
+        """Wait for the scanned LUN's block device and its WWID."""
+        lun = path.target.lun
+        deadline = self._host.monotonic() + self._scan_timeout
+        while (found := self._sysfs.disk(session, lun)) is None:
+            if self._host.monotonic() > deadline:
+                # Not a disk sd can use: take its SCSI device away again, or it
+                # would keep the session (and we would report a leftover).
+                channel, target = self._sysfs.scsi_target(session)
+                remove = verbs.ScsiRemoveLun(session.host, channel, target, lun)
+                self._host.write(remove, timeout=self._scan_timeout)
+                return PathResult(
+                    path,
+                    Outcome.FAILED,
+                    reason=f"LUN {lun} on session {session.sid} got no block device",
+                    new_session=new_session,
+                    new_record=new_record,
+                )
+            self._host.sleep(self._poll)
+        disk = found.device
         wwid = self._wait_wwid(disk)
         return PathResult(
             path,
@@ -267,23 +307,23 @@ class PathBringUp:
             self._host.sleep(self._poll)
         return session
 
-    def _scan(self, session: SessionInfo, lun: int) -> str | None:
-        """Scan exactly H:C:T:L and wait for its block device."""
+    def _scan(self, session: SessionInfo, lun: int) -> bool:
+        """Scan exactly H:C:T:L until the LUN's SCSI disk device exists."""
         for _ in range(self._scan_attempts):
-            found = self._sysfs.disk(session, lun)
-            if found is not None:
-                return found.device
+            if lun in self._sysfs.disk_luns(session):
+                return True
             channel, target = self._sysfs.scsi_target(session)
             self._host.write(
                 verbs.ScsiScan(session.host, channel, target, lun), timeout=self._scan_timeout
             )
+            # The kernel adds the device before the write returns; a LUN the
+            # target does not have (or a path that dropped) adds none.
             deadline = self._host.monotonic() + self._scan_timeout / self._scan_attempts
             while self._host.monotonic() < deadline:
-                found = self._sysfs.disk(session, lun)
-                if found is not None:
-                    return found.device
+                if lun in self._sysfs.disk_luns(session):
+                    return True
                 self._host.sleep(self._poll)
-        return None
+        return False
 
     def _wait_wwid(self, disk: str) -> str | None:
         deadline = self._host.monotonic() + self._scan_timeout

@@ -341,6 +341,12 @@ def scsi_scan(host: int, channel: int, target: int, lun: int, timeout: float) ->
 
 
 @_entrypoint
+def scsi_remove_lun(host: int, channel: int, target: int, lun: int, timeout: float) -> None:
+    """Remove the SCSI device at H:C:T:L: :class:`~.verbs.ScsiRemoveLun`."""
+    _write(verbs.ScsiRemoveLun(host, channel, target, lun), timeout)
+
+
+@_entrypoint
 def scsi_delete(device: str, timeout: float) -> None:
     """Remove a SCSI disk: :class:`~.verbs.ScsiDelete`."""
     _write(verbs.ScsiDelete(device), timeout)

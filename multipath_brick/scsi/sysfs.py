@@ -162,6 +162,23 @@ class Sysfs:
                     disks.append(ScsiDisk(h, c, t, lun, blocks[0]))
         return disks
 
+    def disk_luns(self, session: SessionInfo) -> list[int]:
+        """LUNs with a SCSI disk device on the session, with or without its block
+        device: sd makes that one after the scan returned, in its own time."""
+        root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        if root is None:
+            return []
+        luns = []
+        for target_dir in self._host.list_dir(root):
+            if not target_dir.startswith("target"):
+                continue
+            for hctl in self._host.list_dir(f"{root}/{target_dir}"):
+                match = _HCTL.match(hctl)
+                kind = self._read(f"{root}/{target_dir}/{hctl}/type") if match else None
+                if match and kind is not None and kind.strip() == "0":  # TYPE_DISK
+                    luns.append(int(match.group(4)))
+        return luns
+
     def disk(self, session: SessionInfo, lun: int) -> ScsiDisk | None:
         return next((d for d in self.disks(session) if d.lun == lun), None)
 

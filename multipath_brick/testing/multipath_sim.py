@@ -225,7 +225,8 @@ class Multipathd:
             for dev in m.slaves:
                 self.st.mp_paths[dev] = m.name
         for disk in self.st.disks.values():
-            self.path_event(disk)
+            if disk.probed:
+                self.path_event(disk)
 
     # --- multipath command -------------------------------------------------------------
 

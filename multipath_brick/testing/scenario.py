@@ -94,6 +94,12 @@ class Scenario:
             else:
                 self._st.udev_delay_by_portal[portal] = seconds
 
+    def set_sd_probe_delay(self, seconds: float) -> None:
+        """How long after its scan a disk gets its block device (sd's probe:
+        READ CAPACITY and friends over the wire, about 1 s in the lab)."""
+        with self._st.lock:
+            self._st.sd_probe_delay = seconds
+
     def set_map_ready_delay(self, seconds: float) -> None:
         """How long a new map is not usable: its paths' checker shows
         ``i/o pending`` in ``multipathd show paths``."""

@@ -1,8 +1,10 @@
 """The kernel side of the fake host: scsi hosts, LUN scans, sd disks and udev.
 
-The kernel creates a disk's sysfs entries at scan time; udev makes ``/dev/sdX``
-and the by-path link (and multipathd hears of the disk) only after the
-scripted udev delay, as on a busy real host.
+A scan creates the SCSI device before it returns; sd probes it afterwards (the
+scripted probe delay: READ CAPACITY and friends over the wire) and only then
+makes the block device. udev makes ``/dev/sdX`` and the by-path link (and
+multipathd hears of the disk) only after the scripted udev delay, as on a busy
+real host.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ VENDOR = "LIO-ORG"
 MODEL = "FakeDisk"
 _SCAN = re.compile(r"/sys/class/scsi_host/host([0-9]+)/scan")
 _DEVICE_ATTR = re.compile(r"/sys/block/(sd[a-z]+)/device/(delete|rescan)")
+_HCTL_DELETE = re.compile(r"/sys/class/scsi_device/([0-9]+):0:0:([0-9]+)/device/delete")
 
 
 def sd_name(index: int) -> str:
@@ -116,7 +119,14 @@ class Kernel:
                 self.st.tree.udev_disk(disk)
                 self.on_udev_add(disk)
 
-        self.st.later(self.st.udev_delay_by_portal.get(s.portal, self.st.udev_delay), udev)
+        def probe() -> None:
+            if self.st.disks.get(disk.name) is disk:
+                disk.probed = True
+                self.st.tree.add_block(disk)
+                delay = self.st.udev_delay_by_portal.get(s.portal, self.st.udev_delay)
+                self.st.later(delay, udev)
+
+        self.st.later(self.st.sd_probe_delay, probe)
         return disk
 
     def scan_all(self, s: Session) -> None:
@@ -180,9 +190,17 @@ class Kernel:
             else:
                 self.scan(session, int(lun))
             return
+        by_hctl = _HCTL_DELETE.fullmatch(path)
+        if by_hctl:
+            h, n = int(by_hctl.group(1)), int(by_hctl.group(2))
+            found = [d for d in self.st.disks.values() if d.session.host == h and d.lun == n]
+            if not found:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+            self.remove_disk(found[0])
+            return
         m = _DEVICE_ATTR.fullmatch(path)
         disk = self.st.disks.get(m.group(1)) if m else None
-        if m is None or disk is None:
+        if m is None or disk is None or not disk.probed:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         if m.group(2) == "delete":
             self.remove_disk(disk)

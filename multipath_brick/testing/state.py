@@ -171,6 +171,8 @@ class Disk:
     scsi_wwid: str
     wwid: str
     size: int
+    #: sd has probed the disk: its block device exists.
+    probed: bool = False
     #: udev has processed the disk (multipathd reads the WWID from udev's database).
     udev_done: bool = False
 
@@ -206,6 +208,7 @@ class SimState:
         self.latency: dict[str, float] = {}
         self.unreachable: set[str] = set()
         self.udev_delay = 0.0
+        self.sd_probe_delay = 0.0
         self.udev_delay_by_portal: dict[str, float] = {}
         self.map_ready_delay = 0.0
         self.map_probe_hold = 0.0

@@ -200,7 +200,8 @@ class SysfsTree:
         return f"{self.target_dir(d.session)}/{d.hctl}"
 
     def add_disk(self, d: Disk, vendor: str, model: str) -> None:
-        """What the kernel creates when a LUN is scanned (udev comes later)."""
+        """What the kernel creates when a LUN is scanned: the SCSI device at
+        once, its block device when sd has probed it (:meth:`add_block`)."""
         ddir = self.disk_dir(d)
         for name, value in (
             ("wwid", d.scsi_wwid),
@@ -214,6 +215,13 @@ class SysfsTree:
             self.attr(f"{ddir}/{name}", value)
         self.write_file(f"{ddir}/delete", "")
         self.write_file(f"{ddir}/rescan", "")
+        self.mkdir(f"{ddir}/scsi_device/{d.hctl}")
+        self.link(f"{ddir}/scsi_device/{d.hctl}/device", ddir)
+        self.link(f"/sys/class/scsi_device/{d.hctl}", f"{ddir}/scsi_device/{d.hctl}")
+
+    def add_block(self, d: Disk) -> None:
+        """The block device sd makes for a scanned disk (udev comes later)."""
+        ddir = self.disk_dir(d)
         block = f"{ddir}/block/{d.name}"
         self.attr(f"{block}/size", d.size // 512)
         self.attr(f"{block}/dev", sd_dev(d.index))
@@ -222,9 +230,6 @@ class SysfsTree:
         self.link(f"{block}/device", ddir)
         self.link(f"/sys/block/{d.name}", block)
         self.link(f"/sys/class/block/{d.name}", block)
-        self.mkdir(f"{ddir}/scsi_device/{d.hctl}")
-        self.link(f"{ddir}/scsi_device/{d.hctl}/device", ddir)
-        self.link(f"/sys/class/scsi_device/{d.hctl}", f"{ddir}/scsi_device/{d.hctl}")
 
     @staticmethod
     def by_path(d: Disk) -> str:

@@ -35,6 +35,7 @@ from multipath_brick.privileged.verbs.devices import (
     MultipathdShowPaths,
     MultipathFlush,
     ScsiDelete,
+    ScsiRemoveLun,
     ScsiRescan,
     ScsiScan,
 )
@@ -75,6 +76,7 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     MultipathdResizeMap,
     ScsiScan,
     ScsiDelete,
+    ScsiRemoveLun,
     ScsiRescan,
 )
 
@@ -103,6 +105,7 @@ __all__ = [
     "NodeShow",
     "NodeUpdate",
     "ScsiDelete",
+    "ScsiRemoveLun",
     "ScsiRescan",
     "ScsiScan",
     "SessionList",

@@ -128,6 +128,30 @@ class ScsiScan(SysfsWrite):
 
 
 @dataclasses.dataclass(frozen=True)
+class ScsiRemoveLun(SysfsWrite):
+    """Remove the SCSI device at H:C:T:L, which may have no block device (yet)."""
+
+    entrypoint = "scsi_remove_lun"
+    host: int
+    channel: int
+    target: int
+    lun: int
+
+    def __post_init__(self) -> None:
+        check_int("host", self.host, 2**31)
+        check_int("channel", self.channel, 2**31)
+        check_int("target", self.target, 2**31)
+        check_int("lun", self.lun)
+
+    def path(self) -> str:
+        hctl = f"{self.host}:{self.channel}:{self.target}:{self.lun}"
+        return f"/sys/class/scsi_device/{hctl}/device/delete"
+
+    def value(self) -> str:
+        return "1"
+
+
+@dataclasses.dataclass(frozen=True)
 class _ScsiDeviceWrite(SysfsWrite):
     device: str
 

@@ -164,6 +164,8 @@ INJECTIONS = [
     ("scsi_scan", (1, 0, 0, "1"), "lun"),
     ("scsi_scan", (1, 0, 0, -1), "lun"),
     ("scsi_scan", ("1/../../..", 0, 0, 1), "host"),
+    ("scsi_remove_lun", ("1/../../..", 0, 0, 1), "host"),
+    ("scsi_remove_lun", (1, 0, 0, True), "lun"),
     ("scsi_delete", ("sda; rm -rf /",), "device"),
     ("scsi_delete", ("../../etc/passwd",), "device"),
     ("scsi_rescan", ("sda/../../../etc",), "device"),
