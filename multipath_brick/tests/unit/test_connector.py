@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -31,7 +30,16 @@ from multipath_brick.locks import Locks
 from multipath_brick.privileged import verbs
 from multipath_brick.scsi.sysfs import SessionInfo
 from multipath_brick.testing import FakeHost
-from multipath_brick.tests.unit.conftest import CHAP, FAST, GIB, IQN, PORTALS, plural, singular
+from multipath_brick.tests.unit.conftest import (
+    CHAP,
+    FAST,
+    GIB,
+    IQN,
+    PORTALS,
+    connector_with,
+    plural,
+    singular,
+)
 
 
 def argvs(host: FakeHost) -> list[str]:
@@ -65,8 +73,7 @@ def test_plural_connect_returns_the_map_with_every_path(connector, host):
 
 def patient(host: FakeHost, tmp_path) -> ISCSIMultipathConnector:
     """A connector whose login timeout (30 s simulated) outlasts slow portals."""
-    settings = dataclasses.replace(FAST, timeouts=LoginTimeouts(login_timeout=30, retries=1))
-    return ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    return connector_with(host, tmp_path, timeouts=LoginTimeouts(login_timeout=30, retries=1))
 
 
 def login_intervals(host: FakeHost, iqn: str = IQN) -> list[tuple[float, float]]:
@@ -159,8 +166,7 @@ def test_waits_for_the_map_to_be_ready(connector, host):
 
 def test_map_never_ready_raises_and_cleans_up(host, tmp_path):
     host.set_map_ready_delay(10_000)
-    settings = dataclasses.replace(FAST, ready_timeout=0.5)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, ready_timeout=0.5)
     with pytest.raises(DeviceNotReadyTimeout):
         connector.connect_volume(plural())
     assert_nothing_left(host)
@@ -293,8 +299,7 @@ def test_a_flush_slower_than_the_command_timeout_is_waited_for(connector, host):
 
 
 def test_a_flush_killed_after_removing_the_map_does_not_stop_the_detach(host, tmp_path):
-    settings = dataclasses.replace(FAST, command_timeout=1.0)  # flush killed at 10 s
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, command_timeout=1.0)  # flush killed at 10 s
     info = connector.connect_volume(plural())
     host.set_flush_delay(60.0)
     connector.disconnect_volume(plural(), info)
@@ -302,8 +307,7 @@ def test_a_flush_killed_after_removing_the_map_does_not_stop_the_detach(host, tm
 
 
 def test_a_flush_killed_before_removing_the_map_stops_the_detach_and_says_so(host, tmp_path):
-    settings = dataclasses.replace(FAST, command_timeout=1.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, command_timeout=1.0)
     info = connector.connect_volume(plural())
     host.set_flush_delay(60.0, removes_first=False)
     with pytest.raises(FlushError, match=r"multipath -f \S+ timed out after \d+ s"):
@@ -415,8 +419,7 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
 def test_flush_waits_out_udev_probing_a_new_map(host, tmp_path):
     # Found in the lab: right after attach, udev's probes hold the new map open and
     # "multipath -f" answers "map in use". The flush is retried for a while.
-    settings = dataclasses.replace(FAST, flush_busy_for=2.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, flush_busy_for=2.0)
     host.set_map_probe_hold(10.0)  # 0.5 s real
     info = connector.connect_volume(plural())
     connector.disconnect_volume(plural(), info)
@@ -469,8 +472,7 @@ def test_paths_multipathd_holds_aside_do_not_hold_the_attach(host, tmp_path):
     # the disk joins later by itself. The attach returns as soon as the map is
     # usable, not after the grace, and asks multipathd once per disk, not in a loop.
     # gather=0: the WWID is whitelisted before udev is done with the disks.
-    settings = dataclasses.replace(FAST, grace=30.0, gather=0.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, grace=30.0, gather=0.0)
     host.set_new_map_udev_wait(24.0)  # 1.2 s real (FAST.ready_timeout is 2 s)
     # As in the lab, udev finishes with the disks after the WWID is whitelisted,
     # so multipathd makes the map from the first disk's event alone.
@@ -493,8 +495,7 @@ def test_gathered_disks_make_the_map_at_once(host, tmp_path):
     # Whitelisting once every disk is ready lets one "add path" make the map
     # with all four: multipathd never holds a disk aside for a map that udev
     # is still processing, and the attach needs no second ask.
-    settings = dataclasses.replace(FAST, grace=30.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, grace=30.0)
     host.set_new_map_udev_wait(24.0)
     host.set_udev_delay(6.0)
     info = connector.connect_volume(plural())
@@ -510,8 +511,7 @@ def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
     # One portal's disk reaches udev late (0.5 s real, beyond gather's 0.1 s):
     # it exists, so the whitelist waits for it and the map is made once.
     host.set_udev_delay(10.0, portal=PORTALS[2])
-    settings = dataclasses.replace(FAST, ready_timeout=5.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, ready_timeout=5.0)
     info = connector.connect_volume(plural())
     assert [p["state"] for p in info["paths"]] == ["active"] * 4
     asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
@@ -522,8 +522,7 @@ def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
 
 def test_gathering_waits_at_most_gather_udev_for_a_slow_udev(host, tmp_path):
     host.set_udev_delay(30.0, portal=PORTALS[2])  # 1.5 s real
-    settings = dataclasses.replace(FAST, grace=0.2, gather_udev=0.3, ready_timeout=5.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, grace=0.2, gather_udev=0.3, ready_timeout=5.0)
     assert late_path_joins(connector, host, PORTALS[2]) < 1.2
 
 
@@ -532,8 +531,7 @@ def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path
     # next attach multipathd maps the first disk from its own uevent and holds
     # the others aside while udev processes the new map. The disk already in
     # the map needs no gathering, and the others must not wait for it.
-    settings = dataclasses.replace(FAST, grace=30.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, grace=30.0)
     info = connector.connect_volume(plural())
     connector.disconnect_volume(plural(), info)
     assert host.wwids() == [info["multipath_id"]]
@@ -552,8 +550,7 @@ def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path
 def test_concurrent_attaches_gather_their_disks(host, tmp_path):
     # Two volumes at once: each waits for its own disks before whitelisting,
     # so each map is made by one "add path" with all four disks.
-    settings = dataclasses.replace(FAST, grace=30.0, ready_timeout=5.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, grace=30.0, ready_timeout=5.0)
     host.set_new_map_udev_wait(24.0)
     host.set_udev_delay(6.0)
     infos: dict[int, dict[str, Any]] = {}
@@ -579,8 +576,7 @@ def test_extend_right_after_attach_waits_for_multipathd(host, tmp_path):
     # Found in the lab: with every disk gathered, the attach returns as soon as
     # the map exists, while multipathd still waits for udev to process it and
     # answers "fail" to "resize map" until then.
-    settings = dataclasses.replace(FAST, grace=30.0)
-    connector = ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    connector = connector_with(host, tmp_path, grace=30.0)
     host.set_new_map_udev_wait(10.0)  # 0.5 s real
     info = connector.connect_volume(plural())
     host.resize_lun(IQN, 1, 3 * GIB)

@@ -7,7 +7,6 @@ lab, over 100 ms links) and check what that must and must not change.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ import pytest
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.exception import NoUsablePathError
 from multipath_brick.testing import FakeHost
-from multipath_brick.tests.unit.conftest import FAST, plural
+from multipath_brick.tests.unit.conftest import connector_with, plural
 
 PROBE = 40.0  # simulated seconds: 2 s real at the fixture's time scale
 
@@ -32,8 +31,7 @@ def eventually(predicate: Callable[[], bool], within: float = 1.5) -> bool:
 
 
 def connector_for(host: FakeHost, tmp_path, scan_timeout: float) -> ISCSIMultipathConnector:
-    settings = dataclasses.replace(FAST, scan_timeout=scan_timeout, ready_timeout=scan_timeout)
-    return ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    return connector_with(host, tmp_path, scan_timeout=scan_timeout, ready_timeout=scan_timeout)
 
 
 def disks_of(host: FakeHost, lun: int) -> list[str]:
