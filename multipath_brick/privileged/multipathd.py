@@ -44,8 +44,10 @@ def ask(
     :param address: the socket; :data:`SOCKET_NAME` by default.
     """
     deadline = time.monotonic() + timeout
-    # The client quotes an argument with a space; ours never have one.
-    command = (" ".join(words) + "\n").encode() + b"\0"
+    # As the client joins its arguments: one with a space (a show format) is
+    # quoted, or multipathd would read its words as more keywords and fail.
+    line = " ".join(f'"{word}"' if " " in word else word for word in words)
+    command = (line + "\n").encode() + b"\0"
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)

@@ -54,6 +54,7 @@ class Server:
 
     def close(self) -> None:
         self._stop.set()
+        self._sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
         self._sock.close()
         self._thread.join(5)
 
@@ -87,6 +88,14 @@ def test_sends_the_words_as_the_client_frames_them(serve) -> None:
     assert (code, out, err) == (0, "ok\n", "")
     # A native size_t length that counts the NUL, then the line and the NUL.
     assert server.received == [b"add path /dev/sdb\n\0"]
+
+
+def test_an_argument_with_spaces_is_quoted_as_the_client_does(serve) -> None:
+    server = serve(lambda command: "sda 3600 3600 active ready\n")
+    words = ("show", "paths", "raw", "format", "%d %w %m %t %T")
+    code, _out, _err = multipathd.ask(words, 5.0, address=server.address)
+    assert code == 0
+    assert server.received == [b'show paths raw format "%d %w %m %t %T"\n\0']
 
 
 @pytest.mark.parametrize("answer", ["fail\n", "timeout\n"])
