@@ -143,41 +143,36 @@ class Sysfs:
             state=self._read(f"{base}/state") or "UNKNOWN",
         )
 
-    def disks(self, session: SessionInfo) -> list[ScsiDisk]:
-        """The SCSI disks the kernel created on a session, with their block devices."""
+    def _scsi_devices(self, session: SessionInfo) -> list[tuple[str, tuple[int, ...]]]:
+        """The session's SCSI devices: (sysfs directory, (H, C, T, L)) each."""
         root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
         if root is None:
             return []  # logged out meanwhile (another volume's detach)
-        disks = []
+        found = []
         for target_dir in self._host.list_dir(root):
-            if not target_dir.startswith("target"):
-                continue
-            for hctl in self._host.list_dir(f"{root}/{target_dir}"):
-                match = _HCTL.match(hctl)
-                if not match:
-                    continue
-                blocks = self._host.list_dir(f"{root}/{target_dir}/{hctl}/block")
-                if blocks:
-                    h, c, t, lun = (int(g) for g in match.groups())
-                    disks.append(ScsiDisk(h, c, t, lun, blocks[0]))
+            if target_dir.startswith("target"):
+                for hctl in self._host.list_dir(f"{root}/{target_dir}"):
+                    if match := _HCTL.match(hctl):
+                        address = tuple(int(g) for g in match.groups())
+                        found.append((f"{root}/{target_dir}/{hctl}", address))
+        return found
+
+    def disks(self, session: SessionInfo) -> list[ScsiDisk]:
+        """The SCSI disks the kernel created on a session, with their block devices."""
+        disks = []
+        for directory, (h, c, t, lun) in self._scsi_devices(session):
+            if blocks := self._host.list_dir(f"{directory}/block"):
+                disks.append(ScsiDisk(h, c, t, lun, blocks[0]))
         return disks
 
     def disk_luns(self, session: SessionInfo) -> list[int]:
         """LUNs with a SCSI disk device on the session, with or without its block
         device: sd makes that one after the scan returned, in its own time."""
-        root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
-        if root is None:
-            return []
-        luns = []
-        for target_dir in self._host.list_dir(root):
-            if not target_dir.startswith("target"):
-                continue
-            for hctl in self._host.list_dir(f"{root}/{target_dir}"):
-                match = _HCTL.match(hctl)
-                kind = self._read(f"{root}/{target_dir}/{hctl}/type") if match else None
-                if match and kind is not None and kind.strip() == "0":  # TYPE_DISK
-                    luns.append(int(match.group(4)))
-        return luns
+        return [
+            address[3]
+            for directory, address in self._scsi_devices(session)
+            if self._read(f"{directory}/type") == "0"  # TYPE_DISK
+        ]
 
     def disk(self, session: SessionInfo, lun: int) -> ScsiDisk | None:
         return next((d for d in self.disks(session) if d.lun == lun), None)

@@ -105,10 +105,9 @@ class MultipathdResizeMap(_MapVerb):
 
 
 @dataclasses.dataclass(frozen=True)
-class ScsiScan(SysfsWrite):
-    """Scan one H:C:T:L; sessions use ``node.session.scan=manual`` so nothing else appears."""
+class _HctlWrite(SysfsWrite):
+    """A write about one SCSI address, H:C:T:L."""
 
-    entrypoint = "scsi_scan"
     host: int
     channel: int
     target: int
@@ -119,6 +118,13 @@ class ScsiScan(SysfsWrite):
         check_int("channel", self.channel, 2**31)
         check_int("target", self.target, 2**31)
         check_int("lun", self.lun)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScsiScan(_HctlWrite):
+    """Scan one H:C:T:L; sessions use ``node.session.scan=manual`` so nothing else appears."""
+
+    entrypoint = "scsi_scan"
 
     def path(self) -> str:
         return f"/sys/class/scsi_host/host{self.host}/scan"
@@ -128,20 +134,10 @@ class ScsiScan(SysfsWrite):
 
 
 @dataclasses.dataclass(frozen=True)
-class ScsiRemoveLun(SysfsWrite):
+class ScsiRemoveLun(_HctlWrite):
     """Remove the SCSI device at H:C:T:L, which may have no block device (yet)."""
 
     entrypoint = "scsi_remove_lun"
-    host: int
-    channel: int
-    target: int
-    lun: int
-
-    def __post_init__(self) -> None:
-        check_int("host", self.host, 2**31)
-        check_int("channel", self.channel, 2**31)
-        check_int("target", self.target, 2**31)
-        check_int("lun", self.lun)
 
     def path(self) -> str:
         hctl = f"{self.host}:{self.channel}:{self.target}:{self.lun}"

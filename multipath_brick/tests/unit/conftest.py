@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -78,3 +79,13 @@ def singular(lun: int = 1, **extra: Any) -> dict[str, Any]:
         "auth_password": CHAP[1],
         **extra,
     }
+
+
+def eventually(predicate: Callable[[], bool], within: float = 2.0) -> bool:
+    """Poll: background work (udev, iscsid, scans) runs on real timers."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

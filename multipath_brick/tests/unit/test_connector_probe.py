@@ -7,8 +7,6 @@ lab, over 100 ms links) and check what that must and must not change.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,18 +14,9 @@ import pytest
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.exception import NoUsablePathError
 from multipath_brick.testing import FakeHost
-from multipath_brick.tests.unit.conftest import connector_with, plural
+from multipath_brick.tests.unit.conftest import connector_with, eventually, plural
 
 PROBE = 40.0  # simulated seconds: 2 s real at the fixture's time scale
-
-
-def eventually(predicate: Callable[[], bool], within: float = 1.5) -> bool:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def connector_for(host: FakeHost, tmp_path, scan_timeout: float) -> ISCSIMultipathConnector:
@@ -50,7 +39,7 @@ def test_the_next_luns_scan_does_not_wait_for_the_previous_block_device(host, tm
         assert eventually(lambda: len(disks_of(host, 1)) == 4, within=5.0)
         second = pool.submit(connector.connect_volume, plural(lun=2))
         # LUN 2 is scanned on the same 4 sessions while sd still probes LUN 1.
-        assert eventually(lambda: len(disks_of(host, 2)) == 4)
+        assert eventually(lambda: len(disks_of(host, 2)) == 4, within=1.5)
         assert not any(probed(host, name) for name in disks_of(host, 1))
         infos = [first.result(timeout=30), second.result(timeout=30)]
     assert [len(host.maps()[info["multipath_id"]]) for info in infos] == [4, 4]
@@ -65,7 +54,7 @@ def test_a_detach_keeps_the_sessions_of_a_lun_still_being_probed(host, tmp_path)
     host.set_sd_probe_delay(PROBE)
     with ThreadPoolExecutor(1) as pool:
         second = pool.submit(connector.connect_volume, plural(lun=2))
-        assert eventually(lambda: len(disks_of(host, 2)) == 4)
+        assert eventually(lambda: len(disks_of(host, 2)) == 4, within=1.5)
         assert not any(probed(host, name) for name in disks_of(host, 2))
         # LUN 1 was the only LUN with a block device on these sessions.
         connector.disconnect_volume(plural(lun=1), info1)

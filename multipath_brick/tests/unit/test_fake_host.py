@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,6 +13,7 @@ from multipath_brick.host.base import TIMED_OUT, Host
 from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost, FakeTarget
 from multipath_brick.testing.scsi_sim import sd_name
+from multipath_brick.tests.unit.conftest import eventually
 
 IQN = "iqn.2003-01.org.example:target1"
 P1, P2 = "10.0.0.1:3260", "10.0.0.2:3260"
@@ -36,16 +37,6 @@ def setup_node(host: FakeHost, portal: str = P1, scan: str = "manual", **extra: 
     settings = {"node.session.scan": scan, **extra}
     for name, value in settings.items():
         assert host.run(v.NodeUpdate.one(portal, IQN, "default", name, value), timeout=30).ok
-
-
-def eventually(predicate: Callable[[], bool], within: float = 2.0) -> bool:
-    """Poll: background work (udev, iscsid, scans) runs on real timers."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def login(host: FakeHost, portal: str = P1, timeout: float = 300) -> int:
