@@ -56,6 +56,7 @@ if REPO_ROOT not in sys.path:  # run as a script: bench/ is not a package
     sys.path.insert(0, REPO_ROOT)
 
 from multipath_brick.host.base import CommandResult  # noqa: E402
+from multipath_brick.multipath.control import usable_wwids  # noqa: E402
 from multipath_brick.privileged.verbs import (  # noqa: E402
     Command,
     MultipathdShowPaths,
@@ -127,7 +128,7 @@ class TimingHost:
             note["out"] = (result.stderr.strip() or result.stdout.strip()).replace("\n", " | ")
             if isinstance(command, MultipathdShowPaths):
                 # The whole table is too long to keep: what usable_s needs of it.
-                note["out"] = "usable: " + " ".join(usable_wwids(result.stdout))
+                note["out"] = "usable: " + " ".join(sorted(usable_wwids(result.stdout)))
             return result
 
     def login_all(
@@ -768,16 +769,6 @@ def iscsiadm_probe(lab: Lab) -> dict[str, Any]:
     out["one_update_applied"] = applied()
     timed_run([*node, "-o", "delete"])
     return out
-
-
-def usable_wwids(table: str) -> list[str]:
-    """WWIDs with a path active and ready in their map, from MultipathdShowPaths."""
-    found = set()
-    for line in table.splitlines():
-        fields = line.split(maxsplit=4)
-        if len(fields) == 5 and fields[2] != "[orphan]" and fields[3:] == ["active", "ready"]:
-            found.add(fields[1])
-    return sorted(found)
 
 
 def usable_s(run: dict[str, Any]) -> float | None:

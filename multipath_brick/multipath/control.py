@@ -109,14 +109,7 @@ class Multipath:
         lab with 32 disks, while multipathd answers from what it knows.
         """
         result = self._run(verbs.MultipathdShowPaths())
-        if not result.ok:
-            return False
-        for line in result.stdout.splitlines():
-            fields = line.split(maxsplit=4)
-            if len(fields) == 5 and fields[1] == wwid and fields[2] != "[orphan]":
-                if fields[3] == "active" and fields[4] == "ready":
-                    return True
-        return False
+        return result.ok and wwid in usable_wwids(result.stdout)
 
     def resize(self, map_name: str, *, pause: float = 0.5) -> None:
         """Grow (or shrink) a map to the size of its paths.
@@ -131,6 +124,17 @@ class Multipath:
         """
         command = verbs.MultipathdResizeMap(map_name)
         self._retried(command, lambda result: not result.ok, pause).check()
+
+
+def usable_wwids(table: str) -> set[str]:
+    """WWIDs with a path active in their map and checker ready, from the
+    answer to :class:`~.verbs.MultipathdShowPaths`."""
+    found = set()
+    for line in table.splitlines():
+        fields = line.split(maxsplit=4)  # device wwid map dm-state checker-state
+        if len(fields) == 5 and fields[2] != "[orphan]" and fields[3:] == ["active", "ready"]:
+            found.add(fields[1])
+    return found
 
 
 def _busy(result: CommandResult) -> bool:
