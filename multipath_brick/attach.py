@@ -220,16 +220,20 @@ class Attacher:
         remaining = set(futures)
         # Asked again at a widening interval: multipathd is busy enough already.
         next_check, check_pause = start, self._settings.poll
+        active = False
         while True:
+            # Until a path is in the map only a path's end can change anything,
+            # and that wakes the wait. Then the looks widen too: 8 attaches
+            # waking every poll for nothing took CPU from the udev workers
+            # they all wait for.
+            pause = check_pause if active else _LOOK_MAX
             if remaining:
-                done, remaining = wait(
-                    remaining, timeout=self._settings.poll, return_when=FIRST_COMPLETED
-                )
+                done, remaining = wait(remaining, timeout=pause, return_when=FIRST_COMPLETED)
                 for future in done:
                     result = future.result()
                     results[result.path] = result
             else:
-                self._host.sleep(self._settings.poll)
+                self._host.sleep(pause)
             now = self._host.monotonic()
             active = any(r.outcome is Outcome.ACTIVE for r in results.values())
             if active and usable_at is None and volume.wwid is not None and now >= next_check:

@@ -17,7 +17,7 @@ raises nothing. A detach of something not (or no longer) attached succeeds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -30,7 +30,7 @@ from multipath_brick.iscsi.properties import Target
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
 from multipath_brick.privileged import verbs
-from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
+from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -76,7 +76,7 @@ class Releaser:
         """Log out the path's session if no disk is left on it; delete its record."""
         target, iface = path.target, path.iface
         with self._locks.node(target.portal, target.iqn, iface):
-            session = _session_of(self.sysfs.sessions(), target, iface)
+            session = self.sysfs.find_session(target.iqn, target.portal, iface)
             if session is not None and self.sysfs.disk_luns(session):
                 # Another LUN still lives on this session, or is arriving: an
                 # attach lets go of this lock once its LUN's SCSI device exists,
@@ -120,17 +120,6 @@ def _each(step: Callable[[_T], list[str]], items: Sequence[_T]) -> list[str]:
         return [error for item in items for error in step(item)]
     with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="mpb-detach") as pool:
         return [error for errors in pool.map(step, items) for error in errors]
-
-
-def _session_of(sessions: Iterable[SessionInfo], target: Target, iface: str) -> SessionInfo | None:
-    return next(
-        (
-            s
-            for s in sessions
-            if s.iqn == target.iqn and s.portal == target.portal and s.iface == iface
-        ),
-        None,
-    )
 
 
 class Detacher:

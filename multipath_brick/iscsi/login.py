@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, wait
 
 from multipath_brick.exception import CommandError
 from multipath_brick.host.base import CommandResult, Host
@@ -30,6 +30,20 @@ from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 # threads of this process are slow and have corrupted records, so they queue
 # here, in order of the attach (or detach) that asked.
 NODE_DB = TicketLock()
+
+# Longest pause between two looks at sysfs while a path waits (for its session,
+# its disk, its WWID). Looks start at the poll interval and widen by half each
+# time: 32 path tasks looking every 50 ms take CPU from the udev workers and
+# iscsiadm processes they wait for.
+_LOOK_MAX = 0.25
+
+
+def _pauses(first: float) -> Iterator[float]:
+    """first, then half as long again each time, up to :data:`_LOOK_MAX`."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(pause * 1.5, max(first, _LOOK_MAX))
 
 
 class LoginBatch:
@@ -112,43 +126,6 @@ class LoginBatch:
             futures[path].set_result(result)
 
 
-class SessionWatch:
-    """One look at sysfs sessions per poll interval, shared by every path task.
-
-    Each path waits for its own session; without sharing, N tasks would each
-    read every session's attributes N times a poll.
-    """
-
-    def __init__(self, host: Host, poll: float) -> None:
-        self._host = host
-        self._sysfs = Sysfs(host)
-        self._poll = poll
-        self._lock = threading.Lock()
-        self._at = float("-inf")
-        self._sessions: list[SessionInfo] = []
-
-    def find(self, path: Path, *, fresh: bool = False) -> SessionInfo | None:
-        """The logged-in session of a path, from a view at most one poll old."""
-        with self._lock:
-            now = self._host.monotonic()
-            if fresh or now - self._at >= self._poll:
-                self._sessions = self._sysfs.sessions()
-                self._at = now
-            sessions = self._sessions
-        target = path.target
-        return next(
-            (
-                s
-                for s in sessions
-                if s.logged_in
-                and s.iqn == target.iqn
-                and s.portal == target.portal
-                and s.iface == path.iface
-            ),
-            None,
-        )
-
-
 class PathBringUp:
     """Brings one path from nothing to a SCSI disk with a WWID."""
 
@@ -173,11 +150,11 @@ class PathBringUp:
         self._scan_attempts = max(1, scan_attempts)
         self._scan_timeout = scan_timeout
         self._poll = poll
-        self._sessions = SessionWatch(host, poll)
 
-    def session(self, path: Path, *, fresh: bool = False) -> SessionInfo | None:
+    def session(self, path: Path) -> SessionInfo | None:
         """The logged-in session of a path, if any."""
-        return self._sessions.find(path, fresh=fresh)
+        target = path.target
+        return self._sysfs.find_session(target.iqn, target.portal, path.iface, logged_in=True)
 
     def run(self, path: Path, batch: LoginBatch) -> PathResult:
         """Bring the path up; never raises.
@@ -213,7 +190,7 @@ class PathBringUp:
     ) -> PathResult | tuple[SessionInfo, bool, bool]:
         """Record, login and scan: a failure, or (session, new_session, new_record)."""
         new_record = new_session = False
-        session = self.session(path, fresh=True)
+        session = self.session(path)
         if session is None:
             new_record = not self._iscsiadm.node_exists(path.target, path.iface)
             try:
@@ -247,6 +224,7 @@ class PathBringUp:
         """Wait for the scanned LUN's block device and its WWID."""
         lun = path.target.lun
         deadline = self._host.monotonic() + self._scan_timeout
+        pauses = _pauses(self._poll)
         while (found := self._sysfs.disk(session, lun)) is None:
             if self._host.monotonic() > deadline:
                 # Not a disk sd can use: take its SCSI device away again, or it
@@ -261,7 +239,7 @@ class PathBringUp:
                     new_session=new_session,
                     new_record=new_record,
                 )
-            self._host.sleep(self._poll)
+            self._host.sleep(next(pauses))
         disk = found.device
         wwid = self._wait_wwid(disk)
         return PathResult(
@@ -277,6 +255,7 @@ class PathBringUp:
     def _await_login(self, path: Path, future: Future[CommandResult]) -> SessionInfo | PathResult:
         """Wait for our login result or our session, whichever comes first."""
         deadline = self._host.monotonic() + self._timeouts.worst_case + 30.0
+        pauses = _pauses(self._poll)
         while True:
             if future.done():
                 try:
@@ -299,7 +278,7 @@ class PathBringUp:
                 return session
             if self._host.monotonic() > deadline:
                 return PathResult(path, Outcome.FAILED, reason="login did not finish")
-            self._host.sleep(self._poll)
+            wait([future], timeout=next(pauses))  # our result ends the pause
 
     def _wait_session(self, path: Path) -> SessionInfo | None:
         deadline = self._host.monotonic() + self._scan_timeout
@@ -319,16 +298,18 @@ class PathBringUp:
             # The kernel adds the device before the write returns; a LUN the
             # target does not have (or a path that dropped) adds none.
             deadline = self._host.monotonic() + self._scan_timeout / self._scan_attempts
+            pauses = _pauses(self._poll)
             while self._host.monotonic() < deadline:
                 if lun in self._sysfs.disk_luns(session):
                     return True
-                self._host.sleep(self._poll)
+                self._host.sleep(next(pauses))
         return False
 
     def _wait_wwid(self, disk: str) -> str | None:
         deadline = self._host.monotonic() + self._scan_timeout
+        pauses = _pauses(self._poll)
         while (wwid := self._sysfs.wwid(disk)) is None and self._host.monotonic() < deadline:
-            self._host.sleep(self._poll)
+            self._host.sleep(next(pauses))
         return wwid
 
     def _forget_record(self, path: Path, created: bool) -> None:

@@ -95,10 +95,19 @@ def multipath_wwid(sysfs_wwid: str) -> str:
 
 
 class Sysfs:
-    """Read-only views of the kernel's SCSI, iSCSI and device-mapper objects."""
+    """Read-only views of the kernel's SCSI, iSCSI and device-mapper objects.
+
+    A session's identity (target, portal, iface, SCSI host) is read once and
+    kept: the kernel numbers sessions from a counter that only grows, and
+    iscsid sets those parameters once, before the session first logs in. Only
+    the state is read again. Without this, every look for one session read
+    eight files of every session on the host: 32 path tasks looking for their
+    sessions among 32 were most of the library's CPU in the lab.
+    """
 
     def __init__(self, host: Host) -> None:
         self._host = host
+        self._identities: dict[int, SessionInfo] = {}
 
     def _read(self, path: str) -> str | None:
         try:
@@ -115,33 +124,71 @@ class Sysfs:
 
     def sessions(self) -> list[SessionInfo]:
         """Every iSCSI session the kernel has, in session order."""
-        found = []
-        for name in self._host.list_dir("/sys/class/iscsi_session"):
-            if not name.startswith("session") or not name[7:].isdigit():
+        found = (self._session(sid) for sid in self._sids())
+        return [info for info in found if info is not None]
+
+    def find_session(
+        self, iqn: str, portal: str, iface: str, *, logged_in: bool = False
+    ) -> SessionInfo | None:
+        """The first session (in session order) to that target through that iface.
+
+        Reads the state of a matching session only, and the identity of a
+        session only until it is known.
+        """
+        wanted = (iqn, portal, iface)
+        for sid in self._sids():
+            known = self._identities.get(sid)
+            if known is not None and (known.iqn, known.portal, known.iface) != wanted:
                 continue
-            info = self._session(int(name[7:]))
-            if info is not None:
-                found.append(info)
-        return sorted(found, key=lambda s: s.sid)
+            info = self._session(sid)
+            if info is None or (info.iqn, info.portal, info.iface) != wanted:
+                continue
+            if info.logged_in or not logged_in:
+                return info
+        return None
+
+    def _sids(self) -> list[int]:
+        sids = [
+            int(name[7:])
+            for name in self._host.list_dir("/sys/class/iscsi_session")
+            if name.startswith("session") and name[7:].isdigit()
+        ]
+        return sorted(sids)
 
     def _session(self, sid: int) -> SessionInfo | None:
         base = f"/sys/class/iscsi_session/session{sid}"
+        state = self._read(f"{base}/state")
+        known = self._identities.get(sid)
+        if known is not None:
+            if state is None:
+                self._identities.pop(sid, None)  # torn down
+                return None
+            return dataclasses.replace(known, state=state)
         conn = f"/sys/class/iscsi_connection/connection{sid}:0"
-        iqn = self._read(f"{base}/targetname")
-        address = self._read(f"{conn}/persistent_address") or self._read(f"{conn}/address")
-        port = self._read(f"{conn}/persistent_port") or self._read(f"{conn}/port")
+        iqn = self._param(f"{base}/targetname")
+        address = self._param(f"{conn}/persistent_address") or self._param(f"{conn}/address")
+        port = self._param(f"{conn}/persistent_port") or self._param(f"{conn}/port")
         device = self._realpath(f"{base}/device")
         host = _HOST_DIR.search(device.rsplit("/", 1)[0]) if device else None
         if iqn is None or address is None or port is None or host is None:
-            return None  # torn down while we looked
-        return SessionInfo(
+            return None  # being set up, or torn down while we looked
+        iface = self._param(f"{base}/ifacename")
+        info = SessionInfo(
             sid=sid,
             host=int(host.group(1)),
             iqn=iqn,
             portal=normalise_portal(address, port),
-            iface=self._read(f"{base}/ifacename") or "default",
-            state=self._read(f"{base}/state") or "UNKNOWN",
+            iface=iface or "default",
+            state=state or "UNKNOWN",
         )
+        if iface is not None or info.logged_in:
+            self._identities[sid] = info
+        return info
+
+    def _param(self, path: str) -> str | None:
+        """An iSCSI parameter; None until iscsid has set it (the kernel shows "(null)")."""
+        value = self._read(path)
+        return None if not value or value == "(null)" else value
 
     def _scsi_devices(self, session: SessionInfo) -> list[tuple[str, tuple[int, ...]]]:
         """The session's SCSI devices: (sysfs directory, (H, C, T, L)) each."""

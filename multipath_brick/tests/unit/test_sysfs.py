@@ -1,0 +1,99 @@
+"""Sysfs session lookups: identities read once, states read fresh."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from multipath_brick.host import LinuxHost
+from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.testing.state import Session
+from multipath_brick.testing.sysfs_tree import SysfsTree
+
+IQN = "iqn.2024-01.test.mpb:target1"
+OTHER = "iqn.2024-01.test.mpb:target2"
+
+
+class CountingHost(LinuxHost):
+    """A LinuxHost under a root that counts the files it reads."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+
+    def read_text(self, path: str) -> str:
+        self.reads.append(path)
+        return super().read_text(path)
+
+
+@pytest.fixture
+def tree(tmp_path: pathlib.Path) -> SysfsTree:
+    tree = SysfsTree(str(tmp_path))
+    tree.mkdir("/sys/class/iscsi_session")
+    return tree
+
+
+def _session(sid: int, iqn: str = IQN, portal: str = "10.0.1.2:3260") -> Session:
+    return Session(sid=sid, host=sid + 1, iqn=iqn, portal=portal, iface="default", tpgt=1)
+
+
+def test_finds_a_session_among_many_and_reads_only_its_state(tree: SysfsTree) -> None:
+    for sid in range(1, 9):
+        portal = f"10.0.{sid}.2:3260"
+        tree.add_session(_session(sid, IQN if sid % 2 else OTHER, portal), "iqn.init", {})
+    host = CountingHost(tree.root)
+    sysfs = Sysfs(host)
+    assert len(sysfs.sessions()) == 8
+
+    host.reads.clear()
+    found = sysfs.find_session(IQN, "10.0.5.2:3260", "default", logged_in=True)
+    assert found is not None and (found.sid, found.host) == (5, 6)
+    assert host.reads == ["/sys/class/iscsi_session/session5/state"]
+
+    host.reads.clear()
+    assert len(sysfs.sessions()) == 8
+    assert all(path.endswith("/state") for path in host.reads)
+
+
+def test_the_state_is_read_fresh(tree: SysfsTree) -> None:
+    session = _session(3)
+    tree.add_session(session, "iqn.init", {})
+    sysfs = Sysfs(LinuxHost(tree.root))
+    assert sysfs.find_session(IQN, session.portal, "default", logged_in=True) is not None
+
+    tree.set_session_state(session, up=False)
+    assert sysfs.find_session(IQN, session.portal, "default", logged_in=True) is None
+    failed = sysfs.find_session(IQN, session.portal, "default")
+    assert failed is not None and failed.state == "FAILED"
+
+
+def test_a_session_being_set_up_is_not_remembered_half_made(tree: SysfsTree) -> None:
+    # Until iscsid sets a parameter the kernel shows "(null)".
+    session = _session(4)
+    tree.add_session(session, "iqn.init", {})
+    cls = "/sys/class/iscsi_session/session4"
+    tree.attr(f"{cls}/targetname", "(null)")
+    tree.attr(f"{cls}/ifacename", "(null)")
+    tree.attr(f"{cls}/state", "FREE")
+    sysfs = Sysfs(LinuxHost(tree.root))
+    assert sysfs.sessions() == []
+    assert sysfs.find_session(IQN, session.portal, "default") is None
+
+    tree.attr(f"{cls}/targetname", IQN)
+    tree.attr(f"{cls}/ifacename", "default")
+    tree.attr(f"{cls}/state", "LOGGED_IN")
+    found = sysfs.find_session(IQN, session.portal, "default", logged_in=True)
+    assert found is not None and found.sid == 4
+
+
+def test_a_torn_down_session_is_forgotten(tree: SysfsTree) -> None:
+    first, second = _session(1), _session(2, portal="10.0.2.2:3260")
+    tree.add_session(first, "iqn.init", {})
+    tree.add_session(second, "iqn.init", {})
+    sysfs = Sysfs(LinuxHost(tree.root))
+    assert [s.sid for s in sysfs.sessions()] == [1, 2]
+
+    tree.remove_session(first)
+    assert sysfs.find_session(IQN, first.portal, "default") is None
+    assert [s.sid for s in sysfs.sessions()] == [2]
