@@ -150,7 +150,8 @@ class Attacher:
         self._host = host
         self._locks = locks
         self._settings = settings
-        self._sysfs = Sysfs(host)
+        #: One view of sysfs for every attach and detach: it remembers sessions.
+        self.sysfs = Sysfs(host)
         self._multipath = Multipath(
             host, timeout=settings.command_timeout, flush_busy_for=settings.flush_busy_for
         )
@@ -159,6 +160,7 @@ class Attacher:
             locks,
             command_timeout=settings.command_timeout,
             flush_busy_for=settings.flush_busy_for,
+            sysfs=self.sysfs,
         )
         self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="mpb-path")
         self.pending = PendingPaths()
@@ -185,6 +187,7 @@ class Attacher:
             scan_timeout=s.scan_timeout,
             poll=s.poll,
             command_timeout=s.command_timeout,
+            sysfs=self.sysfs,
         )
 
     def attach_single(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
@@ -237,7 +240,7 @@ class Attacher:
             now = self._host.monotonic()
             active = any(r.outcome is Outcome.ACTIVE for r in results.values())
             if active and usable_at is None and volume.wwid is not None and now >= next_check:
-                map_name = self._sysfs.map_for_wwid(volume.wwid)
+                map_name = self.sysfs.map_for_wwid(volume.wwid)
                 if map_name is not None and self._multipath.usable(volume.wwid):
                     usable_at = now
                 next_check, check_pause = now + check_pause, min(check_pause * 2, _LOOK_MAX)
@@ -327,7 +330,7 @@ class Attacher:
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
             # path's "add path" or udev's event puts it in the map.
-            if self._sysfs.holders(device):
+            if self.sysfs.holders(device):
                 volume.settle(path)  # a map holds it: nothing left to gather
                 return None
             if volume.is_gone():
@@ -337,12 +340,12 @@ class Attacher:
                 if not udev_done:
                     return f"udev had not processed {device} after {waited}"
                 return f"multipathd did not take {device} into the map of {wwid} in {waited}"
-            udev_done = udev_done or self._sysfs.udev_processed(device)
+            udev_done = udev_done or self.sysfs.udev_processed(device)
             if udev_done and now >= next_ask and volume.listed(path, now, self._multipath):
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue
-                    if self._sysfs.holders(device):
+                    if self.sysfs.holders(device):
                         volume.settle(path)
                         return None  # another path's "add path" took it meanwhile
                     taken = self._multipath.add_path(device)
@@ -381,9 +384,9 @@ class Attacher:
             results[result.path] = result
         if volume.wwid is not None:
             with self._locks.wwid(volume.wwid):
-                map_name = self._sysfs.map_for_wwid(volume.wwid)
+                map_name = self.sysfs.map_for_wwid(volume.wwid)
                 if map_name is not None:
-                    self._multipath.flush(self._sysfs.dm_name(map_name) or volume.wwid)
+                    self._multipath.flush(self.sysfs.dm_name(map_name) or volume.wwid)
         for result in results.values():
             if result.device is not None or result.new_session:
                 self.releaser.release_path(result)

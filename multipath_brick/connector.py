@@ -27,7 +27,6 @@ from multipath_brick.iscsi.properties import ConnectionProperties, Target
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
 from multipath_brick.privileged import verbs
-from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)
 INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
@@ -118,7 +117,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             ),
             forget=self._attacher.forget,
         )
-        self._sysfs = Sysfs(self.host)
+        self._sysfs = self._attacher.sysfs
         self._multipath = Multipath(self.host, timeout=self.settings.command_timeout)
 
     # --- os-brick API ------------------------------------------------------------

@@ -47,12 +47,13 @@ class Releaser:
         command_timeout: float,
         flush_busy_for: float = 10.0,
         poll: float = 0.05,
+        sysfs: Sysfs | None = None,
     ) -> None:
         self._host = host
         self._locks = locks
         self._timeout = command_timeout
         self._poll = poll
-        self.sysfs = Sysfs(host)
+        self.sysfs = sysfs or Sysfs(host)
         self.multipath = Multipath(host, timeout=command_timeout, flush_busy_for=flush_busy_for)
         self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
 

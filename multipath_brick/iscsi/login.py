@@ -102,10 +102,13 @@ class LoginBatch:
                 self._cond.notify_all()
                 started = self._host.monotonic()
                 while not self._ready(started):
-                    self._cond.wait(self._wait / 5)
+                    # Check-ins notify; the timed wake is for the ``wait`` rule only.
+                    left = started + self._wait - self._host.monotonic()
+                    self._cond.wait(max(left, self._wait / 5))
                 fire = not self._fired
                 if fire:
                     self._fired = True
+                    self._cond.notify_all()
                     batch = list(self._requests)
                     futures = dict(self._results)
         if late:
@@ -140,11 +143,12 @@ class PathBringUp:
         scan_timeout: float,
         poll: float,
         command_timeout: float,
+        sysfs: Sysfs | None = None,
     ) -> None:
         self._host = host
         self._locks = locks
         self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
-        self._sysfs = Sysfs(host)
+        self._sysfs = sysfs or Sysfs(host)
         self._settings = iscsiadm_mod.node_settings(chap, timeouts)
         self._timeouts = timeouts
         self._scan_attempts = max(1, scan_attempts)

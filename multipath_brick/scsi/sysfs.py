@@ -108,6 +108,9 @@ class Sysfs:
     def __init__(self, host: Host) -> None:
         self._host = host
         self._identities: dict[int, SessionInfo] = {}
+        # Target names of sessions whose identity is not complete yet (a login
+        # in progress, or failing for minutes against a dead portal).
+        self._iqns: dict[int, str] = {}
 
     def _read(self, path: str) -> str | None:
         try:
@@ -140,6 +143,8 @@ class Sysfs:
             known = self._identities.get(sid)
             if known is not None and (known.iqn, known.portal, known.iface) != wanted:
                 continue
+            if known is None and self._iqn(sid) not in (None, iqn):
+                continue  # another target's session, still logging in
             info = self._session(sid)
             if info is None or (info.iqn, info.portal, info.iface) != wanted:
                 continue
@@ -147,25 +152,40 @@ class Sysfs:
                 return info
         return None
 
+    def _iqn(self, sid: int) -> str | None:
+        """A session's target name, once iscsid has set it."""
+        if (known := self._iqns.get(sid)) is not None:
+            return known
+        iqn = self._param(f"/sys/class/iscsi_session/session{sid}/targetname")
+        if iqn is not None:
+            self._iqns[sid] = iqn
+        return iqn
+
     def _sids(self) -> list[int]:
-        sids = [
+        """The sessions there are now; what is remembered of others is dropped."""
+        sids = sorted(
             int(name[7:])
             for name in self._host.list_dir("/sys/class/iscsi_session")
             if name.startswith("session") and name[7:].isdigit()
-        ]
-        return sorted(sids)
+        )
+        present = set(sids)
+        for memo in (self._identities, self._iqns):
+            for gone in memo.keys() - present:
+                memo.pop(gone, None)
+        return sids
 
     def _session(self, sid: int) -> SessionInfo | None:
         base = f"/sys/class/iscsi_session/session{sid}"
         state = self._read(f"{base}/state")
         known = self._identities.get(sid)
+        if state is None:  # torn down
+            self._identities.pop(sid, None)
+            self._iqns.pop(sid, None)
+            return None
         if known is not None:
-            if state is None:
-                self._identities.pop(sid, None)  # torn down
-                return None
             return dataclasses.replace(known, state=state)
         conn = f"/sys/class/iscsi_connection/connection{sid}:0"
-        iqn = self._param(f"{base}/targetname")
+        iqn = self._iqn(sid)
         address = self._param(f"{conn}/persistent_address") or self._param(f"{conn}/address")
         port = self._param(f"{conn}/persistent_port") or self._param(f"{conn}/port")
         device = self._realpath(f"{base}/device")
@@ -179,7 +199,7 @@ class Sysfs:
             iqn=iqn,
             portal=normalise_portal(address, port),
             iface=iface or "default",
-            state=state or "UNKNOWN",
+            state=state,
         )
         if iface is not None or info.logged_in:
             self._identities[sid] = info

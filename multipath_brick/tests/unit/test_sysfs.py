@@ -97,3 +97,22 @@ def test_a_torn_down_session_is_forgotten(tree: SysfsTree) -> None:
     tree.remove_session(first)
     assert sysfs.find_session(IQN, first.portal, "default") is None
     assert [s.sid for s in sysfs.sessions()] == [2]
+
+
+def test_another_targets_login_costs_one_read(tree: SysfsTree) -> None:
+    # A login to a dead portal keeps a half-made session for minutes; looking
+    # for our session must not read all of its files at every look.
+    theirs = _session(1, OTHER)
+    tree.add_session(theirs, "iqn.init", {})
+    conn = "/sys/class/iscsi_connection/connection1:0"
+    tree.attr(f"{conn}/persistent_address", "(null)")
+    tree.attr(f"{conn}/address", "(null)")
+    tree.attr("/sys/class/iscsi_session/session1/state", "FREE")
+    host = CountingHost(tree.root)
+    sysfs = Sysfs(host)
+    assert sysfs.find_session(IQN, "10.0.1.2:3260", "default") is None
+    assert host.reads == ["/sys/class/iscsi_session/session1/targetname"]
+
+    host.reads.clear()
+    assert sysfs.find_session(IQN, "10.0.1.2:3260", "default") is None
+    assert host.reads == []
