@@ -3,7 +3,7 @@
 The flow of :meth:`Attacher.attach`:
 
 1. each path gets a task of its own (:meth:`Attacher._path_task`): node record,
-   login (batched with the other paths into one privileged call), targeted
+   login (its own privileged call, as soon as its record is written), targeted
    scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map:
    once every path's disk is processed by udev (or failed), or ``gather``
    seconds after the first one (:meth:`.volume.Volume.listed`), the WWID is
@@ -34,7 +34,7 @@ from multipath_brick.detach import Releaser
 from multipath_brick.exception import AuthenticationError, DeviceNotReadyTimeout, NoUsablePathError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
-from multipath_brick.iscsi.login import LoginBatch, PathBringUp
+from multipath_brick.iscsi.login import NODE_DB, PathBringUp
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks
@@ -195,24 +195,19 @@ class Attacher:
         bring_up = self._bring_up(chap)
         results: list[PathResult] = []
         for path in paths:
-            result = bring_up.run(path, LoginBatch(self._host, 1, self._login_timeout()))
+            result = bring_up.run(path, NODE_DB.ticket())
             results.append(result)
             if result.outcome is Outcome.ACTIVE and result.device:
                 return Attachment(f"/dev/{result.device}", result.wwid, None, tuple(results))
         raise _no_path_error(results)
 
-    def _login_timeout(self) -> float:
-        # The command must outlive iscsid's own give-up time, or we kill a login
-        # that was about to report its real reason.
-        return self._settings.timeouts.worst_case + 15.0
-
     def attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
         """Attach through every path; see the module docstring."""
         bring_up = self._bring_up(chap)
-        batch = LoginBatch(self._host, len(paths), self._login_timeout())
+        ticket = NODE_DB.ticket()  # our paths' records go before later attaches' ones
         volume = Volume(len(paths), self._settings.gather, self._settings.gather_udev)
         futures = {
-            self._executor.submit(self._path_task, bring_up, path, batch, volume): path
+            self._executor.submit(self._path_task, bring_up, path, ticket, volume): path
             for path in paths
         }
         results: dict[Path, PathResult] = {}
@@ -281,14 +276,14 @@ class Attacher:
         return Attachment(f"/dev/{map_name}", wwid, map_name, tuple(ordered))
 
     def _path_task(
-        self, bring_up: PathBringUp, path: Path, batch: LoginBatch, volume: Volume
+        self, bring_up: PathBringUp, path: Path, ticket: int, volume: Volume
     ) -> PathResult:
         """One path, from nothing to a disk in the volume's map (its own thread).
 
         Joining the map happens here, not in the attach's loop, so that a disk
         udev is slow to process delays only its own path, never the return.
         """
-        result = bring_up.run(path, batch)
+        result = bring_up.run(path, ticket)
         if result.outcome is not Outcome.ACTIVE or result.device is None:
             volume.settle(path)
             return result

@@ -1,23 +1,22 @@
-"""Bringing paths up: node records, parallel logins, targeted scans.
+"""Bringing paths up: node records, logins, targeted scans.
 
 Each path is brought up by its own task (:meth:`PathBringUp.run`), holding only
-that path's node-record lock. Logins of the paths that are ready together go to
-the host in ONE call (:class:`LoginBatch`), which on a real host spawns every
-``iscsiadm --login`` at once inside the privsep daemon, so the daemon's thread
-pool never caps them. A task does not wait for the whole batch: it watches
-sysfs for its own session and moves on as soon as that session is logged in,
-so a dead portal in the batch delays nobody but itself.
+that path's node-record lock. Records are written one at a time (iscsiadm's
+node database has one writer at a time), in the order of the attaches that
+asked; each path logs in, in its own privileged call, as soon as its own record
+is written. So the first path of a 4-portal attach is logging in while the
+last record is still being written, and a dead portal delays nobody but its
+own path. The privsep daemon's pool (32 threads by default) runs the logins of
+several attaches at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, wait
+from collections.abc import Iterator
 
 from multipath_brick.exception import CommandError
-from multipath_brick.host.base import CommandResult, Host
+from multipath_brick.host.base import Host
 from multipath_brick.iscsi import iscsiadm as iscsiadm_mod
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, IscsiadmExit, LoginTimeouts
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
@@ -46,89 +45,6 @@ def _pauses(first: float) -> Iterator[float]:
         pause = min(pause * 1.5, max(first, _LOOK_MAX))
 
 
-class LoginBatch:
-    r"""Collects the logins of one attach and sends them to the host together.
-
-    A path task :meth:`enter`\ s the batch once it holds its node-record lock,
-    then prepares its record (serially: iscsiadm's database lock) and either
-    :meth:`request`\ s a login or :meth:`skip`\ s. The batch fires when every
-    expected path has checked in, or when no path that entered is still
-    preparing and ``wait`` seconds have passed: a path still blocked on a lock
-    held by another attach does not hold the others back; it logs in alone later.
-    """
-
-    def __init__(self, host: Host, expected: int, timeout: float, wait: float = 0.5) -> None:
-        self._host = host
-        self._expected = expected
-        self._timeout = timeout
-        self._wait = wait
-        self._cond = threading.Condition()
-        self._requests: list[Path] = []
-        self._preparing: set[Path] = set()
-        self._checked_in: set[Path] = set()
-        self._fired = False
-        self._results: dict[Path, Future[CommandResult]] = {}
-        #: The attach's place in the node database queue.
-        self.ticket = NODE_DB.ticket()
-
-    def enter(self, path: Path) -> None:
-        """The path holds its lock and is preparing its record."""
-        with self._cond:
-            if not self._fired:
-                self._preparing.add(path)
-
-    def skip(self, path: Path) -> None:
-        """This path needs no login (or cannot log in); idempotent."""
-        with self._cond:
-            self._preparing.discard(path)
-            self._checked_in.add(path)
-            self._cond.notify_all()
-
-    def _ready(self, started: float) -> bool:
-        if self._fired or len(self._checked_in) >= self._expected:
-            return True
-        return not self._preparing and self._host.monotonic() - started >= self._wait
-
-    def request(self, path: Path) -> Future[CommandResult]:
-        """Ask to log this path in; the future gets its result."""
-        future: Future[CommandResult] = Future()
-        with self._cond:
-            late = self._fired
-            if not late:
-                self._requests.append(path)
-                self._results[path] = future
-                self._preparing.discard(path)
-                self._checked_in.add(path)
-                self._cond.notify_all()
-                started = self._host.monotonic()
-                while not self._ready(started):
-                    # Check-ins notify; the timed wake is for the ``wait`` rule only.
-                    left = started + self._wait - self._host.monotonic()
-                    self._cond.wait(max(left, self._wait / 5))
-                fire = not self._fired
-                if fire:
-                    self._fired = True
-                    self._cond.notify_all()
-                    batch = list(self._requests)
-                    futures = dict(self._results)
-        if late:
-            self._login([path], {path: future})
-        elif fire:
-            threading.Thread(target=self._login, args=(batch, futures), daemon=True).start()
-        return future
-
-    def _login(self, paths: Sequence[Path], futures: dict[Path, Future[CommandResult]]) -> None:
-        logins = [verbs.NodeLogin(p.target.portal, p.target.iqn, p.iface) for p in paths]
-        try:
-            results = self._host.login_all(logins, timeout=self._timeout)
-        except Exception as error:  # noqa: BLE001 - every waiter must hear of it
-            for future in futures.values():
-                future.set_exception(error)
-            return
-        for path, result in zip(paths, results, strict=True):
-            futures[path].set_result(result)
-
-
 class PathBringUp:
     """Brings one path from nothing to a SCSI disk with a WWID."""
 
@@ -151,6 +67,7 @@ class PathBringUp:
         self._sysfs = sysfs or Sysfs(host)
         self._settings = iscsiadm_mod.node_settings(chap, timeouts)
         self._timeouts = timeouts
+        self._login_timeout = timeouts.worst_case + 15.0
         self._scan_attempts = max(1, scan_attempts)
         self._scan_timeout = scan_timeout
         self._poll = poll
@@ -160,8 +77,11 @@ class PathBringUp:
         target = path.target
         return self._sysfs.find_session(target.iqn, target.portal, path.iface, logged_in=True)
 
-    def run(self, path: Path, batch: LoginBatch) -> PathResult:
+    def run(self, path: Path, ticket: int) -> PathResult:
         """Bring the path up; never raises.
+
+        :param ticket: the attach's place in the node database queue
+            (:data:`NODE_DB`), shared by its paths.
 
         The node-record lock is held from the record to the scan, until the
         LUN's SCSI device exists: from then on a detach of another LUN sees it
@@ -172,13 +92,11 @@ class PathBringUp:
         start = self._host.monotonic()
         lock = self._locks.node(path.target.portal, path.target.iqn, path.iface)
         lock.acquire()
-        batch.enter(path)
         try:
-            scanned = self._run_locked(path, batch)
+            scanned = self._run_locked(path, ticket)
         except Exception as error:  # noqa: BLE001 - reported as the path's failure
             scanned = PathResult(path, Outcome.FAILED, reason=str(error))
         finally:
-            batch.skip(path)  # no-op when it already checked in
             lock.release()
         if isinstance(scanned, PathResult):
             result = scanned
@@ -189,29 +107,24 @@ class PathBringUp:
                 result = PathResult(path, Outcome.FAILED, reason=str(error))
         return dataclasses.replace(result, seconds=self._host.monotonic() - start)
 
-    def _run_locked(
-        self, path: Path, batch: LoginBatch
-    ) -> PathResult | tuple[SessionInfo, bool, bool]:
+    def _run_locked(self, path: Path, ticket: int) -> PathResult | tuple[SessionInfo, bool, bool]:
         """Record, login and scan: a failure, or (session, new_session, new_record)."""
         new_record = new_session = False
         session = self.session(path)
         if session is None:
             new_record = not self._iscsiadm.node_exists(path.target, path.iface)
             try:
-                with NODE_DB.turn(batch.ticket):
+                with NODE_DB.turn(ticket):
                     self._iscsiadm.create_node(path.target, path.iface, self._settings)
             except CommandError as error:
-                batch.skip(path)
                 self._forget_record(path, new_record)
                 return PathResult(path, Outcome.FAILED, reason=f"node record: {error}")
-            outcome = self._await_login(path, batch.request(path))
+            outcome = self._login(path)
             if isinstance(outcome, PathResult):
                 self._forget_record(path, new_record)
                 return dataclasses.replace(outcome, new_record=new_record)
             session = outcome
             new_session = True
-        else:
-            batch.skip(path)
         if not self._scan(session, path.target.lun):
             return PathResult(
                 path,
@@ -256,38 +169,35 @@ class PathBringUp:
             new_record=new_record,
         )
 
-    def _await_login(self, path: Path, future: Future[CommandResult]) -> SessionInfo | PathResult:
-        """Wait for our login result or our session, whichever comes first."""
-        deadline = self._host.monotonic() + self._timeouts.worst_case + 30.0
-        pauses = _pauses(self._poll)
-        while True:
-            if future.done():
-                try:
-                    result = future.result()
-                except Exception as error:  # noqa: BLE001
-                    return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
-                if result.exit_code in (0, IscsiadmExit.SESS_EXISTS):
-                    session = self._wait_session(path)
-                    if session is not None:
-                        return session
-                    return PathResult(path, Outcome.FAILED, reason="logged in, but no session")
-                return PathResult(
-                    path,
-                    Outcome.FAILED,
-                    reason=iscsiadm_mod.login_failure_reason(result),
-                    auth_failed=iscsiadm_mod.is_auth_failure(result),
-                )
-            session = self.session(path)
+    def _login(self, path: Path) -> SessionInfo | PathResult:
+        """Log the path in: its session, or why not.
+
+        The command outlives iscsid's own give-up time (``login_timeout`` x
+        ``initial_login_retry_max``), so that a login to a dead portal reports
+        iscsid's reason rather than our timeout.
+        """
+        login = verbs.NodeLogin(path.target.portal, path.target.iqn, path.iface)
+        try:
+            result = self._host.login_all([login], timeout=self._login_timeout)[0]
+        except Exception as error:  # noqa: BLE001
+            return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
+        if result.exit_code in (0, IscsiadmExit.SESS_EXISTS):
+            session = self._wait_session(path)
             if session is not None:
                 return session
-            if self._host.monotonic() > deadline:
-                return PathResult(path, Outcome.FAILED, reason="login did not finish")
-            wait([future], timeout=next(pauses))  # our result ends the pause
+            return PathResult(path, Outcome.FAILED, reason="logged in, but no session")
+        return PathResult(
+            path,
+            Outcome.FAILED,
+            reason=iscsiadm_mod.login_failure_reason(result),
+            auth_failed=iscsiadm_mod.is_auth_failure(result),
+        )
 
     def _wait_session(self, path: Path) -> SessionInfo | None:
         deadline = self._host.monotonic() + self._scan_timeout
+        pauses = _pauses(self._poll)
         while (session := self.session(path)) is None and self._host.monotonic() < deadline:
-            self._host.sleep(self._poll)
+            self._host.sleep(next(pauses))
         return session
 
     def _scan(self, session: SessionInfo, lun: int) -> bool:
