@@ -25,7 +25,10 @@ when each map appeared in sysfs, and the guest's CPU load. A detach that raises
 is diagnosed (who holds the map open) and retried every second; the attach
 time of that run still counts, the detach failure is reported on its own. One
 uncounted 1-portal warm-up run per library comes first (``--warmup``). Raw
-numbers, with every call's timeline, go to ``--json``.
+numbers, with every call's timeline, go to ``--json``. With ``--cpu-breakdown``
+the concurrent rows also say where the guest's CPU went during the attaches, by
+program, and which block uevents udev finished (``guest_cpu.py``; its sampler
+costs some CPU itself, so leave it off for the timings that count).
 
 Both libraries run as root with a forked privsep daemon (no sudo, no
 privsep-helper); os-brick's daemon gets the same thread pool size as ours
@@ -54,6 +57,8 @@ from typing import Any
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run as a script: bench/ is not a package
     sys.path.insert(0, REPO_ROOT)
+
+from guest_cpu import GuestCpu, format_breakdown  # noqa: E402
 
 from multipath_brick.host.base import CommandResult  # noqa: E402
 from multipath_brick.multipath.control import usable_wwids  # noqa: E402
@@ -465,7 +470,12 @@ DETACH_ATTEMPTS = 10
 
 
 def run_once(
-    lib: Library, lab: Lab, volumes: Sequence[Volume], live_paths: int, settle: float
+    lib: Library,
+    lab: Lab,
+    volumes: Sequence[Volume],
+    live_paths: int,
+    settle: float,
+    cpu_breakdown: bool = False,
 ) -> dict[str, Any]:
     """Attach every volume (from one thread each when several), then detach them.
 
@@ -513,9 +523,12 @@ def run_once(
     t0 = time.monotonic()
     watcher = MapWatcher([v.wwid for v in volumes], t0)
     watcher.start()
+    sampler = GuestCpu(tempfile.gettempdir()) if cpu_breakdown else None
     in_threads(attach, "vol")
     attach_s = time.monotonic() - t0
     cpu1, proc1 = cpu_jiffies(), time.process_time()
+    # udev finishes a few seconds after the kernel's events: count those too.
+    guest_cpu = sampler.stop(udev_settle=10.0) if sampler else None
     deadline = time.monotonic() + settle
     while not watcher.complete(live_paths) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -590,6 +603,7 @@ def run_once(
         "detach_profile": profile(detach_calls, t1),
         "timeline": timeline(attach_calls, t0),
         "detach_timeline": timeline(detach_calls, t1),
+        "guest_cpu": guest_cpu,
     }
 
 
@@ -705,6 +719,8 @@ def print_profile(title: str, run: dict[str, Any]) -> None:
         shown = ", ".join(f"{dm} {k} slave(s) at {t:.2f}" for t, _, dm, k in events[:8])
         more = f" (+{len(events) - 8} more)" if len(events) > 8 else ""
         print(f"    map in sysfs: {shown}{more}", flush=True)
+    if run.get("guest_cpu"):
+        print("\n".join("    " + ln for ln in format_breakdown(run["guest_cpu"])), flush=True)
 
 
 def git_describe() -> str:
@@ -951,6 +967,11 @@ def main(argv: list[str] | None = None) -> int:
         "--settle", type=float, default=60.0, help="max wait for all paths before detach"
     )
     p.add_argument("--no-probe", action="store_true", help="skip the iscsiadm cost probe")
+    p.add_argument(
+        "--cpu-breakdown",
+        action="store_true",
+        help="concurrent rows: the guest's CPU by program and udev's events (costs CPU itself)",
+    )
     p.add_argument("--libs", default="ours,osbrick")
     p.add_argument("--osbrick-privsep", choices=["fork", "inprocess"], default="fork")
     p.add_argument("--osbrick-pool", type=int, default=32, help="0 = oslo.privsep default")
@@ -1037,7 +1058,8 @@ def main(argv: list[str] | None = None) -> int:
     def one(sc: Scenario, lib: Library, label: str) -> dict[str, Any]:
         volumes = prepare(lab, sc, args.latency_ms)
         live = sc.portals - (1 if sc.dead is not None else 0)
-        run = run_once(lib, lab, volumes, live, args.settle)
+        breakdown = args.cpu_breakdown and sc.volumes > 1
+        run = run_once(lib, lab, volumes, live, args.settle, breakdown)
         print(
             f"[bench] {label:<20} {lib.name:<15} attach {run['attach_s']:7.2f} s  "
             f"all paths {fmt(run['all_paths_in_map_s'])} s  "
