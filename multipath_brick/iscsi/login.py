@@ -66,7 +66,6 @@ class PathBringUp:
         self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
         self._sysfs = sysfs or Sysfs(host)
         self._settings = iscsiadm_mod.node_settings(chap, timeouts)
-        self._timeouts = timeouts
         self._login_timeout = timeouts.worst_case + 15.0
         self._scan_attempts = max(1, scan_attempts)
         self._scan_timeout = scan_timeout
