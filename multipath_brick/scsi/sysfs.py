@@ -201,7 +201,9 @@ class Sysfs:
             iface=iface or "default",
             state=state,
         )
-        if iface is not None or info.logged_in:
+        if info.logged_in:
+            # Every parameter is set by now (before, ``address`` may stand in
+            # for a ``persistent_address`` not yet set, after a redirect).
             self._identities[sid] = info
         return info
 
