@@ -34,7 +34,7 @@ from multipath_brick.detach import Releaser
 from multipath_brick.exception import AuthenticationError, DeviceNotReadyTimeout, NoUsablePathError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
-from multipath_brick.iscsi.login import NODE_DB, PathBringUp
+from multipath_brick.iscsi.login import NODE_DB, PathBringUp, pauses
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks
@@ -320,7 +320,7 @@ class Attacher:
         start, deadline = now, now + self._settings.ready_timeout
         udev_done = False
         next_ask, pause = now, _ADD_PATH_RETRY
-        look = self._settings.poll
+        looks = pauses(self._settings.poll, _LOOK_MAX)
         volume.arrive(path)
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
@@ -350,8 +350,7 @@ class Attacher:
                 else:
                     next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
                 continue
-            self._host.sleep(min(look, max(deadline - now, 0.0)))
-            look = min(look * 1.5, _LOOK_MAX)
+            self._host.sleep(min(next(looks), max(deadline - now, 0.0)))
             now = self._host.monotonic()
 
     def _late(self, future: Future[PathResult]) -> None:

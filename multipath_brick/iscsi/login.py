@@ -37,12 +37,12 @@ NODE_DB = TicketLock()
 _LOOK_MAX = 0.25
 
 
-def _pauses(first: float) -> Iterator[float]:
-    """first, then half as long again each time, up to :data:`_LOOK_MAX`."""
+def pauses(first: float, most: float = _LOOK_MAX) -> Iterator[float]:
+    """Pauses between looks: ``first``, then half as long again each time, up to ``most``."""
     pause = first
     while True:
         yield pause
-        pause = min(pause * 1.5, max(first, _LOOK_MAX))
+        pause = min(pause * 1.5, max(first, most))
 
 
 class PathBringUp:
@@ -140,7 +140,7 @@ class PathBringUp:
         """Wait for the scanned LUN's block device and its WWID."""
         lun = path.target.lun
         deadline = self._host.monotonic() + self._scan_timeout
-        pauses = _pauses(self._poll)
+        looks = pauses(self._poll)
         while (found := self._sysfs.disk(session, lun)) is None:
             if self._host.monotonic() > deadline:
                 # Not a disk sd can use: take its SCSI device away again, or it
@@ -155,7 +155,7 @@ class PathBringUp:
                     new_session=new_session,
                     new_record=new_record,
                 )
-            self._host.sleep(next(pauses))
+            self._host.sleep(next(looks))
         disk = found.device
         wwid = self._wait_wwid(disk)
         return PathResult(
@@ -194,9 +194,9 @@ class PathBringUp:
 
     def _wait_session(self, path: Path) -> SessionInfo | None:
         deadline = self._host.monotonic() + self._scan_timeout
-        pauses = _pauses(self._poll)
+        looks = pauses(self._poll)
         while (session := self.session(path)) is None and self._host.monotonic() < deadline:
-            self._host.sleep(next(pauses))
+            self._host.sleep(next(looks))
         return session
 
     def _scan(self, session: SessionInfo, lun: int) -> bool:
@@ -211,18 +211,18 @@ class PathBringUp:
             # The kernel adds the device before the write returns; a LUN the
             # target does not have (or a path that dropped) adds none.
             deadline = self._host.monotonic() + self._scan_timeout / self._scan_attempts
-            pauses = _pauses(self._poll)
+            looks = pauses(self._poll)
             while self._host.monotonic() < deadline:
                 if lun in self._sysfs.disk_luns(session):
                     return True
-                self._host.sleep(next(pauses))
+                self._host.sleep(next(looks))
         return False
 
     def _wait_wwid(self, disk: str) -> str | None:
         deadline = self._host.monotonic() + self._scan_timeout
-        pauses = _pauses(self._poll)
+        looks = pauses(self._poll)
         while (wwid := self._sysfs.wwid(disk)) is None and self._host.monotonic() < deadline:
-            self._host.sleep(next(pauses))
+            self._host.sleep(next(looks))
         return wwid
 
     def _forget_record(self, path: Path, created: bool) -> None:
