@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import re
 from collections.abc import Iterable
 
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.properties import Chap, Target
 from multipath_brick.privileged import verbs
+
+LOG = logging.getLogger(__name__)
+
+#: How many times a node command that lists the database is run when it exits 6.
+LISTING_ATTEMPTS = 3
 
 
 class IscsiadmExit(enum.IntEnum):
@@ -146,6 +152,24 @@ class Iscsiadm:
     def _run(self, command: verbs.Command, *accepted: int) -> CommandResult:
         return self._host.run(command, timeout=self._timeout).check(*accepted)
 
+    def _run_listing(self, command: verbs.Command) -> CommandResult:
+        """Run a node command that finds its record by listing the whole database.
+
+        Such a command (``-o update``, ``-o delete``) exits 6 when another
+        program deleted some other record meanwhile, after doing its own work
+        or not (see :func:`reported_error`). Both are safe to repeat, so a 6 is
+        asked again, up to :data:`LISTING_ATTEMPTS` times in all.
+        """
+        for _ in range(LISTING_ATTEMPTS - 1):
+            result = self._host.run(command, timeout=self._timeout)
+            if result.exit_code != IscsiadmExit.IDBM:
+                return result
+            LOG.info(
+                "%s exited 6 (node database changed while listed); asking again",
+                " ".join(command.display()),
+            )
+        return self._host.run(command, timeout=self._timeout)
+
     def create_node(self, target: Target, iface: str, settings: Iterable[tuple[str, str]]) -> None:
         """Create (or refresh) a node record and write its settings.
 
@@ -153,13 +177,13 @@ class Iscsiadm:
         concurrent record updates are slow and unsafe.
         """
         self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
-        self._run(verbs.NodeUpdate(target.portal, target.iqn, iface, tuple(settings)))
+        self._run_listing(
+            verbs.NodeUpdate(target.portal, target.iqn, iface, tuple(settings))
+        ).check()
 
     def delete_node(self, target: Target, iface: str) -> bool:
         """Delete a node record; False when a session still uses it."""
-        result = self._host.run(
-            verbs.NodeDelete(target.portal, target.iqn, iface), timeout=self._timeout
-        )
+        result = self._run_listing(verbs.NodeDelete(target.portal, target.iqn, iface))
         if result.exit_code == IscsiadmExit.SESS_EXISTS:
             return False
         result.check(IscsiadmExit.NO_OBJS_FOUND)
@@ -213,17 +237,38 @@ def discovery_settings(chap: Chap | None) -> list[tuple[str, str]]:
 
 # What iscsid answered, as iscsiadm prints it: "initiator reported error (24 - ...)".
 _REPORTED_ERROR = re.compile(r"initiator reported error \((\d+) - ")
+# iscsiadm's line for a login iscsid completed.
+_LOGIN_DONE = re.compile(r"^Login to \[.*\] successful\.$", re.MULTILINE)
 
 
 def reported_error(result: CommandResult) -> int:
     """The login error iscsid reported, else iscsiadm's exit code.
 
-    They can differ: when several logins run at once, an iscsiadm whose login
-    iscsid refused with 24 (authorization failure) has been seen in the lab to
-    exit 6 (IDBM). iscsid's own code is what the target said.
+    They can differ. ``iscsiadm -m node -T -p -I --login`` finds its record by
+    reading every record in the node database, and it lists the directories
+    without the database lock. When another program deletes the last record of
+    some other target or portal meanwhile, opening that directory fails: the
+    login still goes ahead with the record found, but iscsiadm exits 6 (IDBM)
+    whatever the login did. iscsid's own code is what the target said.
     """
     reported = _REPORTED_ERROR.findall(result.stderr)
     return int(reported[-1]) if reported else result.exit_code
+
+
+def login_succeeded(result: CommandResult) -> bool:
+    """Whether the path is logged in after a one-record login, whatever the exit code.
+
+    Exit 15 means a session was already there. Exit 6 with iscsiadm's
+    "successful" line is a login that worked while some other record of the
+    node database was being deleted (see :func:`reported_error`).
+    """
+    if result.exit_code in (IscsiadmExit.SUCCESS, IscsiadmExit.SESS_EXISTS):
+        return True
+    return (
+        result.exit_code == IscsiadmExit.IDBM
+        and not _REPORTED_ERROR.search(result.stderr)
+        and bool(_LOGIN_DONE.search(result.stdout))
+    )
 
 
 def is_auth_failure(result: CommandResult) -> bool:

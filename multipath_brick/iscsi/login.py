@@ -13,6 +13,7 @@ several attaches at once.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 
 from multipath_brick.exception import CommandError
@@ -29,6 +30,8 @@ from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 # threads of this process are slow and have corrupted records, so they queue
 # here, in order of the attach (or detach) that asked.
 NODE_DB = TicketLock()
+
+LOG = logging.getLogger(__name__)
 
 # Longest pause between two looks at sysfs while a path waits (for its session,
 # its disk, its WWID). Looks start at the poll interval and widen by half each
@@ -180,7 +183,12 @@ class PathBringUp:
             result = self._host.login_all([login], timeout=self._login_timeout)[0]
         except Exception as error:  # noqa: BLE001
             return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
-        if result.exit_code in (0, IscsiadmExit.SESS_EXISTS):
+        if iscsiadm_mod.login_succeeded(result):
+            if result.exit_code == IscsiadmExit.IDBM:
+                LOG.info(
+                    "%s logged in; iscsiadm exited 6 because the node database changed meanwhile",
+                    path,
+                )
             session = self._wait_session(path)
             if session is not None:
                 return session

@@ -17,6 +17,7 @@ from multipath_brick.testing.state import (
 )
 
 VERSION = "2.1.8"
+NODE_DIR = "/etc/iscsi/nodes"
 NodeKey = tuple[str, str, str]
 
 #: The iface block of a node record (``name`` empty, ``name=value`` otherwise).
@@ -192,6 +193,13 @@ def node_delete(st: SimState, key: NodeKey) -> Outcome:
             f"Could not execute operation on all records: {ERR_TEXT[ERR_SESS_EXISTS]}",
         )
     del st.nodes[key]
+    portal, iqn, _ = key
+    if not any(k[:2] == (portal, iqn) for k in st.nodes):
+        # The record's portal directory goes with its last record, under the
+        # lock, but logins list directories without it.
+        address, port = split_portal(portal)
+        for scan in st.node_db_scans:
+            scan.vanished.append(f"{NODE_DIR}/{iqn}/{address},{port}")
     return Outcome(0)
 
 

@@ -7,20 +7,23 @@ Messages, their stream (stdout for ``log_info``/``printf``, stderr with an
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from multipath_brick.testing import iscsi_db
 from multipath_brick.testing.iscsi_db import err, initiator_error, node_line
 from multipath_brick.testing.scsi_sim import Kernel
 from multipath_brick.testing.state import (
     ERR_FATAL_LOGIN,
+    ERR_IDBM,
     ERR_LOGIN_AUTH_FAILED,
     ERR_NO_OBJS_FOUND,
     ERR_PDU_TIMEOUT,
     ERR_SESS_EXISTS,
+    ERR_TEXT,
     ERR_TRANS_TIMEOUT,
     Credentials,
     FakeTarget,
+    NodeDbScan,
     Outcome,
     Plan,
     SimState,
@@ -34,6 +37,26 @@ DISCOVERY_TIMEOUT = 6 * 15.0
 LOGOUT_TIMEOUT = 15.0
 
 _VALUED = {"-m", "-T", "-p", "-I", "-o", "-n", "-v", "-r", "-t"}
+
+
+def with_listing_errors(scan: NodeDbScan, outcome: Outcome) -> Outcome:
+    """What iscsiadm reports when its listing of the node database tripped.
+
+    It went on with the record it found, so the command's own output stands,
+    but the exit code is 6 (IDBM) whatever the command did (open-iscsi 2.1.8,
+    seen in the lab: a login to one target while another's records are deleted).
+    """
+    if not scan.vanished:
+        return outcome
+    listing = "".join(f"iscsiadm: iface iter could not stat {d}.\n" for d in scan.vanished)
+    return Outcome(
+        ERR_IDBM,
+        outcome.stdout,
+        listing
+        + "iscsiadm: Could not execute operation on all records: "
+        + f"{ERR_TEXT[ERR_IDBM]}\n"
+        + outcome.stderr,
+    )
 
 
 @dataclasses.dataclass
@@ -113,9 +136,9 @@ class Iscsid:
         if op == "new":
             return done(iscsi_db.node_new(self.st, key))
         if op == "update":
-            return done(iscsi_db.node_update(self.st, key, a.pairs))
+            return self._listing(lambda: iscsi_db.node_update(self.st, key, a.pairs))
         if op == "delete":
-            return done(iscsi_db.node_delete(self.st, key))
+            return self._listing(lambda: iscsi_db.node_delete(self.st, key))
         if op == "show":
             return done(iscsi_db.node_show(self.st, key))
         raise NotImplementedError(f"fake host does not emulate node op {op!r}")
@@ -161,6 +184,8 @@ class Iscsid:
             duration = login_timeout * tries
         self.st.logins_in_flight += 1
         self.st.max_logins_in_flight = max(self.st.max_logins_in_flight, self.st.logins_in_flight)
+        scan = self._list_node_db()
+        duration += self.st.node_db_scan
 
         def failed(code: int) -> Outcome:
             return Outcome(
@@ -189,7 +214,7 @@ class Iscsid:
 
         def commit() -> Outcome:
             self.st.logins_in_flight -= 1
-            return finish()
+            return with_listing_errors(scan, finish())
 
         def on_kill(remaining: float) -> None:
             # Killing iscsiadm does not stop iscsid: the login goes on.
@@ -197,6 +222,34 @@ class Iscsid:
             self.st.later(remaining, finish)
 
         return Plan(duration, commit, on_kill)
+
+    def _list_node_db(self) -> NodeDbScan:
+        """Start listing the node database, as iscsiadm does to find one record.
+
+        The listing lasts ``node_db_scan`` simulated seconds; a portal
+        directory removed meanwhile is remembered in the scan.
+        """
+        scan = NodeDbScan()
+        if self.st.node_db_scan > 0:
+            self.st.node_db_scans.append(scan)
+            self.st.later(self.st.node_db_scan, lambda: self._end_listing(scan))
+        return scan
+
+    def _end_listing(self, scan: NodeDbScan) -> None:
+        if scan in self.st.node_db_scans:
+            self.st.node_db_scans.remove(scan)
+
+    def _listing(self, act: Callable[[], Outcome]) -> Plan:
+        """A node command (``-o update``, ``-o delete``) that lists the database, then acts."""
+        if self.st.node_db_scan <= 0:
+            return done(act())
+        scan = self._list_node_db()
+
+        def commit() -> Outcome:
+            self._end_listing(scan)  # its own deletion does not trip it
+            return with_listing_errors(scan, act())
+
+        return Plan(self.st.node_db_scan, commit)
 
     @staticmethod
     def _auth_ok(target: FakeTarget, rec: dict[str, str]) -> bool:

@@ -179,6 +179,16 @@ class Scenario:
         with self._st.lock:
             self._st.scan_hang = seconds
 
+    def set_node_db_scan(self, seconds: float) -> None:
+        """Make every ``iscsiadm --login`` list the node database for ``seconds`` first.
+
+        A node record deleted meanwhile, if it was the last of its portal
+        directory, makes the login exit 6 (IDBM) even though it logged in, as
+        open-iscsi 2.1.8 does.
+        """
+        with self._st.lock:
+            self._st.node_db_scan = seconds
+
     # --- inspection --------------------------------------------------------------------
 
     @property

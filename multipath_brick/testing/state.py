@@ -90,6 +90,18 @@ def done(outcome: Outcome) -> Plan:
     return Plan(0.0, lambda: outcome)
 
 
+@dataclasses.dataclass(eq=False)
+class NodeDbScan:
+    """An iscsiadm command listing the node database, as a login does to find its record.
+
+    iscsiadm lists the target and portal directories without the database lock;
+    a directory removed between its listing and its opening is an error the
+    command remembers (``vanished``) while it goes on with the records it found.
+    """
+
+    vanished: list[str] = dataclasses.field(default_factory=list)
+
+
 @dataclasses.dataclass
 class FakeTarget:
     """An iSCSI target served by the fake host's storage.
@@ -220,6 +232,7 @@ class SimState:
         self.multipathd_running = True
         self.discovery_answers: dict[str, list[tuple[str, str]]] = {}
         self.scan_hang = 0.0
+        self.node_db_scan = 0.0
         # iscsid
         self.nodes: dict[tuple[str, str, str], dict[str, str]] = {}
         self.discovery: dict[str, dict[str, str]] = {}
@@ -229,6 +242,7 @@ class SimState:
         # (code that confuses them fails here as it would on a real host).
         self.next_host = 2
         self.logins_in_flight = 0
+        self.node_db_scans: list[NodeDbScan] = []
         self.max_logins_in_flight = 0
         # kernel
         self.disks: dict[str, Disk] = {}

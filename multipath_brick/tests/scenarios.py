@@ -19,8 +19,11 @@ import pytest
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.exception import AuthenticationError, NoUsablePathError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
+from multipath_brick.privileged import verbs
 
 MIB = 1024 * 1024
+#: A target of some other program on the host, never logged in to.
+OTHER_IQN = "iqn.2024-01.org.example:other-program"
 
 #: Short login timeouts for scenarios with dead portals (real seconds on the lab,
 #: scaled down on the fake).
@@ -192,6 +195,46 @@ def concurrent_volumes(env: Env, volumes: int = 4, rounds: int = 2) -> None:
     assert env.leftovers() == {}
 
 
+def records_come_and_go(env: Env, rounds: int = 3) -> None:
+    """Another program creates and deletes node records of its own target while we attach.
+
+    iscsiadm finds a login's record by listing every record, and lists the
+    directories without its lock: when one it listed is gone before it opens
+    it, the login goes on but iscsiadm exits 6 (open-iscsi 2.1.8). No path
+    may fail for that.
+    """
+    wwid = env.add_lun(1, 16)
+    connector = env.connector()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def other_program() -> None:
+        portals = ("192.0.2.1:3260", "192.0.2.2:3260")
+        try:
+            while not stop.is_set():
+                for portal in portals:
+                    connector.host.run(verbs.NodeNew(portal, OTHER_IQN, "default"), timeout=30)
+                for portal in portals:
+                    connector.host.run(verbs.NodeDelete(portal, OTHER_IQN, "default"), timeout=30)
+                connector.host.sleep(0.05)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    thread = threading.Thread(target=other_program)
+    thread.start()
+    try:
+        for _ in range(rounds):
+            info = connector.connect_volume(env.props(1))
+            assert info["multipath_id"] == wwid
+            assert [p for p in info["paths"] if p["state"] == "failed"] == []
+            connector.disconnect_volume(env.props(1), info)
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    assert env.leftovers() == {}
+
+
 ALL = (
     plural_attach_detach,
     dead_portal,
@@ -202,4 +245,5 @@ ALL = (
     detach_is_idempotent,
     single_path_without_multipath,
     concurrent_volumes,
+    records_come_and_go,
 )

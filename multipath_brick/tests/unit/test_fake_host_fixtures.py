@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from multipath_brick.host.base import TIMED_OUT
+from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost, FakeTarget
 
@@ -277,3 +279,30 @@ def test_failed_logins(lab: tuple[FakeHost, FakeTarget]) -> None:
     check(host, login, capture("iscsiadm_login_unreachable.txt"))
     host.set_unreachable(PORTALS[3], False)
     check(host, v.SessionList(), capture("iscsiadm_session_after_unreachable.txt"))
+
+
+def test_login_while_another_program_deletes_its_records() -> None:
+    # Real time here: the deletion must land while the login lists the database.
+    with FakeHost(time_scale=1.0) as host:
+        host.add_target(IQN, PORTALS, luns={1: 64 * MIB}, chap=("mpbuser", "mpb-secret-123"))
+        node(host, PORTALS[1])
+        host.set_node_db_scan(0.3)
+        other = ("192.0.2.1:3260", "iqn.2024-01.org.example:other-program", "default")
+        assert host.run(v.NodeNew(*other), timeout=30).ok
+        # Both list the database for 0.3 s: the deletion ends inside the login's listing.
+        deleted: list[CommandResult] = []
+        other_program = threading.Thread(
+            target=lambda: deleted.append(host.run(v.NodeDelete(*other), timeout=30))
+        )
+        other_program.start()
+        time.sleep(0.1)
+        result = host.run(v.NodeLogin(PORTALS[1], IQN, "default"), timeout=30)
+        other_program.join()
+        assert deleted[0].ok
+        real = capture("iscsiadm_login_idbm_ok.txt")
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            real.exit_code,
+            real.stdout,
+            real.stderr,
+        )
+        assert [s[1:] for s in host.sessions()] == [(PORTALS[1], IQN, "default")]

@@ -13,6 +13,7 @@ from multipath_brick.iscsi.iscsiadm import (
     IscsiadmExit,
     is_auth_failure,
     login_failure_reason,
+    login_succeeded,
     parse_targets,
 )
 from multipath_brick.scsi.sysfs import multipath_wwid, normalise_portal
@@ -101,3 +102,22 @@ def test_auth_failure_recognised_when_iscsiadm_exits_idbm():
     odd = CommandResult(real.argv, IscsiadmExit.IDBM, real.stdout, real.stderr)
     assert is_auth_failure(odd)
     assert login_failure_reason(odd).startswith("LOGIN_AUTH_FAILED (24)")
+
+
+def test_login_that_worked_despite_exit_6():
+    # Captured in the lab while another program deleted records of its own:
+    # iscsiadm tripped listing the node database, logged in anyway, exited 6.
+    tripped = capture("iscsiadm_login_idbm_ok.txt")
+    assert tripped.exit_code == IscsiadmExit.IDBM
+    assert login_succeeded(tripped)
+    assert login_succeeded(capture("iscsiadm_login_ok.txt"))
+    assert login_succeeded(capture("iscsiadm_login_exists.txt"))
+
+
+def test_failed_logins_are_not_taken_for_success():
+    assert not login_succeeded(capture("iscsiadm_login_unreachable.txt"))
+    badchap = capture("iscsiadm_login_badchap.txt")
+    assert not login_succeeded(badchap)
+    # The same refusal, had the listing also tripped: still a refusal.
+    odd = CommandResult(badchap.argv, IscsiadmExit.IDBM, badchap.stdout, badchap.stderr)
+    assert not login_succeeded(odd)

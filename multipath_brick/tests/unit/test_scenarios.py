@@ -29,6 +29,8 @@ class FakeEnv:
         self.host = host
         self.lock_path = lock_path
         self.target = host.add_target(IQN, PORTALS, luns={}, chap=CHAP)
+        # Logins list the node database for a while, as real iscsiadm does.
+        host.set_node_db_scan(0.5)
 
     def props(self, lun: int, *, password: str | None = None) -> dict[str, Any]:
         return {
