@@ -86,7 +86,7 @@ class Releaser:
             try:
                 if session is not None:
                     self._iscsiadm.logout(target, iface)
-                with NODE_DB.turn():
+                with NODE_DB.turn(key=target.iqn):
                     self._iscsiadm.delete_node(target, iface)
             except CommandError as error:
                 return [f"release {path}: {error}"]

@@ -102,39 +102,51 @@ class Locks:
 
 
 class TicketLock:
-    """A thread lock handed over in ticket order, lowest first.
+    """A thread lock handed over in ticket order, lowest first, to ``holders`` keys at once.
 
     Waiters holding the same ticket go one after the other, before any later
     ticket. Used for iscsiadm's node database, which takes one writer at a
     time: with one ticket per attach, an attach makes all its records before a
     later attach makes any, and can log in while the later ones still wait,
     instead of every attach getting its last record near the end of the queue.
+
+    A ``key`` is never held twice at once: with ``holders`` > 1, waiters with
+    different keys (the records of different targets) may go side by side.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, holders: int = 1) -> None:
         self._cond = threading.Condition()
-        self._busy = False
-        self._waiting: list[int] = []  # a heap of tickets
+        self._holders = max(1, holders)
+        self._held: list[str] = []  # the keys of the holders
+        self._waiting: list[tuple[int, int, str]] = []  # a heap of (ticket, arrival, key)
         self._tickets = itertools.count()
+        self._arrivals = itertools.count()
 
     def ticket(self) -> int:
         """A ticket later than every ticket handed out before."""
         with self._cond:
             return next(self._tickets)
 
+    def _next(self) -> tuple[int, int, str] | None:
+        """The waiter to go next: the earliest whose key nobody holds, if a place is free."""
+        if len(self._held) >= self._holders:
+            return None
+        return next((w for w in sorted(self._waiting) if w[2] not in self._held), None)
+
     @contextlib.contextmanager
-    def turn(self, ticket: int | None = None) -> Iterator[None]:
+    def turn(self, ticket: int | None = None, key: str = "") -> Iterator[None]:
         """Hold the lock, once every earlier ticket has had its turn (a new ticket if None)."""
         with self._cond:
-            mine = next(self._tickets) if ticket is None else ticket
+            mine = (next(self._tickets) if ticket is None else ticket, next(self._arrivals), key)
             heapq.heappush(self._waiting, mine)
-            while self._busy or self._waiting[0] != mine:
+            while self._next() != mine:
                 self._cond.wait()
-            heapq.heappop(self._waiting)
-            self._busy = True
+            self._waiting.remove(mine)
+            heapq.heapify(self._waiting)
+            self._held.append(key)
         try:
             yield
         finally:
             with self._cond:
-                self._busy = False
+                self._held.remove(key)
                 self._cond.notify_all()

@@ -173,8 +173,8 @@ class Iscsiadm:
     def create_node(self, target: Target, iface: str, settings: Iterable[tuple[str, str]]) -> None:
         """Create (or refresh) a node record and write its settings.
 
-        Callers serialise these: iscsiadm's node database takes a global lock and
-        concurrent record updates are slow and unsafe.
+        Callers queue these (:data:`multipath_brick.iscsi.login.NODE_DB`): never
+        two at once for one target.
         """
         self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
         self._run_listing(

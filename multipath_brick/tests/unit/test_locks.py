@@ -32,7 +32,7 @@ def test_waiters_are_served_lowest_ticket_first():
 
     threads = [threading.Thread(target=holder)]
     threads[0].start()
-    _wait_until(lambda: lock._busy)
+    _wait_until(lambda: bool(lock._held))
     # Arrive in the reverse order of the tickets; two share the middle ticket.
     for name, ticket in [("third", third), ("second-a", second), ("second-b", second)]:
         threads.append(threading.Thread(target=waiter, args=(name, ticket)))
@@ -67,3 +67,55 @@ def test_a_turn_without_a_ticket_goes_after_those_handed_out():
 def _take(lock: TicketLock, ticket: int | None, name: str, served: list[str]) -> None:
     with lock.turn(ticket):
         served.append(name)
+
+
+def test_different_keys_go_side_by_side_the_same_key_waits():
+    lock = TicketLock(holders=2)
+    ticket = lock.ticket()
+    inside: list[str] = []
+    most = [0]
+    release = threading.Event()
+
+    def take(key: str, name: str) -> None:
+        with lock.turn(ticket, key=key):
+            inside.append(name)
+            most[0] = max(most[0], len(inside))
+            release.wait(5)
+            inside.remove(name)
+
+    threads = [
+        threading.Thread(target=take, args=(key, name))
+        for key, name in [("target-a", "a1"), ("target-a", "a2"), ("target-b", "b1")]
+    ]
+    for t in threads:
+        t.start()
+    _wait_until(lambda: len(inside) == 2)
+    time.sleep(0.05)  # a1's twin must still be waiting, whatever the wake-up order
+    assert sorted(inside) in (["a1", "b1"], ["a2", "b1"])
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert most[0] == 2
+
+
+def test_no_more_than_holders_at_once():
+    lock = TicketLock(holders=2)
+    inside = [0]
+    most = [0]
+    guard = threading.Lock()
+
+    def take(key: str) -> None:
+        with lock.turn(key=key):
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.02)
+            with guard:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=take, args=(f"target-{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert most[0] == 2
