@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import heapq
 import itertools
 import os
 import threading
@@ -105,20 +104,21 @@ class TicketLock:
     """A thread lock handed over in ticket order, lowest first, to ``holders`` keys at once.
 
     Waiters holding the same ticket go one after the other, before any later
-    ticket. Used for iscsiadm's node database, which takes one writer at a
-    time: with one ticket per attach, an attach makes all its records before a
-    later attach makes any, and can log in while the later ones still wait,
-    instead of every attach getting its last record near the end of the queue.
+    ticket. Used for iscsiadm's node database: with one ticket per attach, an
+    attach makes all its records before a later attach makes any, and can log
+    in while the later ones still wait, instead of every attach getting its
+    last record near the end of the queue.
 
-    A ``key`` is never held twice at once: with ``holders`` > 1, waiters with
-    different keys (the records of different targets) may go side by side.
+    A ``key`` is never held twice at once. With ``holders`` > 1, the earliest
+    waiter whose key is free goes when a place is free: the records of another
+    target (another key) may be written beside this target's.
     """
 
     def __init__(self, holders: int = 1) -> None:
         self._cond = threading.Condition()
         self._holders = max(1, holders)
         self._held: list[str] = []  # the keys of the holders
-        self._waiting: list[tuple[int, int, str]] = []  # a heap of (ticket, arrival, key)
+        self._waiting: list[tuple[int, int, str]] = []  # (ticket, arrival, key)
         self._tickets = itertools.count()
         self._arrivals = itertools.count()
 
@@ -135,14 +135,16 @@ class TicketLock:
 
     @contextlib.contextmanager
     def turn(self, ticket: int | None = None, key: str = "") -> Iterator[None]:
-        """Hold the lock, once every earlier ticket has had its turn (a new ticket if None)."""
+        """Hold the lock, once every earlier ticket has had its turn (a new ticket if None).
+
+        :param key: what may not be held twice at once (a target's IQN).
+        """
         with self._cond:
             mine = (next(self._tickets) if ticket is None else ticket, next(self._arrivals), key)
-            heapq.heappush(self._waiting, mine)
+            self._waiting.append(mine)
             while self._next() != mine:
                 self._cond.wait()
             self._waiting.remove(mine)
-            heapq.heapify(self._waiting)
             self._held.append(key)
         try:
             yield

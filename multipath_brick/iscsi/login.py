@@ -1,13 +1,13 @@
 """Bringing paths up: node records, logins, targeted scans.
 
 Each path is brought up by its own task (:meth:`PathBringUp.run`), holding only
-that path's node-record lock. Records are written one target at a time, and
-at most two targets at once (:data:`NODE_DB`), in the order of the attaches
-that asked; each path logs in, in its own privileged call, as soon as its own record
-is written. So the first path of a 4-portal attach is logging in while the
-last record is still being written, and a dead portal delays nobody but its
-own path. The privsep daemon's pool (32 threads by default) runs the logins of
-several attaches at once.
+that path's node-record lock. A target's records are written one at a time,
+two targets' at most side by side (:data:`NODE_DB`), in the order of the
+attaches that asked; each path logs in, in its own privileged call, as soon as
+its own record is written. So the first path of a 4-portal attach is logging
+in while the last record is still being written, and a dead portal delays
+nobody but its own path. The privsep daemon's pool (32 threads by default)
+runs the logins of several attaches at once.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 
 # Record writes (iscsiadm -o new/update/delete) queue here, in order of the
 # attach (or detach) that asked. Never two at once for one target: its records
-# share a directory that iscsiadm makes and removes as records come and go,
-# and vdsm serialises every record write for good reason. Two targets' records
-# may be written side by side: every
-# file write takes iscsiadm's database lock, and what it does unlocked (listing
-# the database) is repeated when it trips (Iscsiadm._run_listing). With the host
-# busy (udev probing every new disk), each iscsiadm waits for CPU; two of them
-# side by side cut a 32-record queue from 47 s to 35 s in the lab.
+# share a directory that iscsiadm makes and removes as records come and go, and
+# vdsm serialises every record write for good reason. Two targets' records may
+# be written side by side: every file write takes iscsiadm's database lock, and
+# what it does unlocked (listing the database) is repeated when it trips
+# (Iscsiadm._run_listing). With the host busy (udev probing every new disk),
+# each iscsiadm waits for CPU; two side by side cut a 32-record queue from 47 s
+# to 35 s in the lab.
 NODE_DB_WRITERS = 2
 NODE_DB = TicketLock(holders=NODE_DB_WRITERS)
 
