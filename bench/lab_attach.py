@@ -65,7 +65,6 @@ from multipath_brick.multipath.control import usable_wwids  # noqa: E402
 from multipath_brick.privileged.verbs import (  # noqa: E402
     Command,
     MultipathdShowPaths,
-    NodeLogin,
     SysfsWrite,
 )
 from multipath_brick.tests.functional.lab import in_lab_guest  # noqa: E402
@@ -134,15 +133,6 @@ class TimingHost:
             if isinstance(command, MultipathdShowPaths):
                 # The whole table is too long to keep: what usable_s needs of it.
                 note["out"] = "usable: " + " ".join(sorted(usable_wwids(result.stdout)))
-            return result
-
-    def login_all(
-        self, logins: Sequence[NodeLogin], *, timeout: float
-    ) -> tuple[CommandResult, ...]:
-        with self._rec.timed(f"login_all[{len(logins)}]") as note:
-            note["argv"] = " ".join(login.portal for login in logins)
-            result: tuple[CommandResult, ...] = self._inner.login_all(logins, timeout=timeout)
-            note["rc"] = max((r.exit_code for r in result), default=0)
             return result
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:

@@ -18,11 +18,10 @@ maps them onto its root.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from multipath_brick.exception import CommandError, CommandTimeout
-from multipath_brick.privileged.verbs import Command, NodeLogin, SysfsWrite
+from multipath_brick.privileged.verbs import Command, SysfsWrite
 
 #: Exit status reported for a command killed at its timeout.
 TIMED_OUT = -9
@@ -72,15 +71,6 @@ class Host(Protocol):
 
     def run(self, command: Command, *, timeout: float) -> CommandResult:
         """Run one verb's argv (as root on a real host); never raises for its exit code."""
-
-    def login_all(
-        self, logins: Sequence[NodeLogin], *, timeout: float
-    ) -> tuple[CommandResult, ...]:
-        """Start every login at once and return their results in order.
-
-        On a real host this is a single privileged call that spawns every
-        ``iscsiadm --login`` together, so the privsep pool never caps them.
-        """
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:
         """Write a sysfs attribute (as root on a real host).

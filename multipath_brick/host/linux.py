@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from oslo_privsep.comm import PrivsepTimeout
@@ -20,7 +20,7 @@ from oslo_privsep.comm import PrivsepTimeout
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import entrypoints, start_daemon
-from multipath_brick.privileged.verbs import Command, NodeLogin, SysfsWrite
+from multipath_brick.privileged.verbs import Command, SysfsWrite
 
 __all__ = ["LinuxHost"]
 
@@ -67,30 +67,6 @@ class LinuxHost:
         # argv is the masked display: no CHAP secret reaches the log.
         LOG.debug("%s: exit %d, %.2f s", " ".join(result.argv), result.exit_code, result.duration)
         return result
-
-    def login_all(
-        self, logins: Sequence[NodeLogin], *, timeout: float
-    ) -> tuple[CommandResult, ...]:
-        """Start every login at once, in one privileged call; results in order.
-
-        :raises InvalidArgument: the daemon refused a login; none was started.
-        """
-        if not logins:
-            return ()
-        start_daemon(self.root_helper)
-        paths = [[login.portal, login.iqn, login.iface] for login in logins]
-        # Typed loosely: privsep's wrapper also takes _wrap_timeout.
-        login_many: Callable[..., Sequence[Sequence[Any]]] = entrypoints.node_login_many
-        try:
-            outcomes = login_many(paths, timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
-        except PrivsepTimeout:
-            return tuple(
-                CommandResult(login.display(), TIMED_OUT, "", "privsep daemon did not answer")
-                for login in logins
-            )
-        return tuple(
-            _result(login, outcome) for login, outcome in zip(logins, outcomes, strict=True)
-        )
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:
         """Write a sysfs attribute in the privsep daemon.

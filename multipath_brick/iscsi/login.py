@@ -187,7 +187,7 @@ class PathBringUp:
         """
         login = verbs.NodeLogin(path.target.portal, path.target.iqn, path.iface)
         try:
-            result = self._host.login_all([login], timeout=self._login_timeout)[0]
+            result = self._host.run(login, timeout=self._login_timeout)
         except Exception as error:  # noqa: BLE001
             return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
         if iscsiadm_mod.login_succeeded(result):

@@ -11,9 +11,6 @@ carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
 that is missing returns 127 and one that cannot be executed 126, as a shell
 would, so callers see one kind of answer. Sysfs writes return None or raise.
 
-:func:`node_login_many` is the one entrypoint with no verb of its own: it starts
-every ``iscsiadm --login`` at once, so N logins cost one call and one pool
-thread, and the daemon's thread pool never caps their parallelism.
 """
 
 from __future__ import annotations
@@ -39,9 +36,6 @@ TIMED_OUT = -9
 
 #: ``(exit_code, stdout, stderr, duration)``: what a command entrypoint returns.
 Outcome = tuple[int, str, str, float]
-
-#: Most logins one call may start; a host has a few dozen paths at most.
-MAX_LOGINS = 256
 
 # After a kill, how long to wait for the pipes to close: a helper that left the
 # process group could keep them open forever.
@@ -226,37 +220,6 @@ def node_list(timeout: float) -> Outcome:
 def session_list(timeout: float) -> Outcome:
     """List sessions: :class:`~.verbs.SessionList`."""
     return _run(verbs.SessionList(), timeout)
-
-
-@_entrypoint
-def node_login_many(paths: Sequence[Sequence[str]], timeout: float) -> tuple[Outcome, ...]:
-    """Log in to every ``[portal, iqn, iface]`` at once; results in the same order.
-
-    Every entry is validated (as a :class:`~.verbs.NodeLogin`) before any
-    process starts; then all start together and share one deadline, and those
-    still running at it are killed and reported as :data:`TIMED_OUT`.
-
-    :param paths: up to :data:`MAX_LOGINS` entries of ``[portal, iqn, iface]``.
-    :param timeout: seconds for the whole set.
-    :returns: one ``(exit_code, stdout, stderr, duration)`` per entry.
-    :raises InvalidArgument: an entry is malformed; nothing was started.
-    """
-    timeout = _check_timeout(timeout)
-    if not isinstance(paths, (list, tuple)) or len(paths) > MAX_LOGINS:
-        raise InvalidArgument("paths", f"not a list of at most {MAX_LOGINS} paths")
-    logins = []
-    for index, entry in enumerate(paths):
-        if not isinstance(entry, (list, tuple)) or len(entry) != 3:
-            raise InvalidArgument("paths", f"entry {index} is not [portal, iqn, iface]")
-        logins.append(verbs.NodeLogin(*entry))
-    if not logins:
-        return ()
-    started = time.monotonic()
-    deadline = started + timeout
-    procs = [_start(login.argv()) for login in logins]
-    # One waiter per process: each drains its own pipes and gets its own duration.
-    with futures.ThreadPoolExecutor(len(procs), thread_name_prefix="login") as pool:
-        return tuple(pool.map(lambda proc: _finish(proc, started, deadline), procs))
 
 
 # --- iscsiadm: sendtargets discovery --------------------------------------------------

@@ -22,14 +22,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
 
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
-from multipath_brick.privileged.verbs import Command, NodeLogin, SysfsWrite
+from multipath_brick.privileged.verbs import Command, SysfsWrite
 from multipath_brick.testing.iscsi_sim import Iscsid
 from multipath_brick.testing.multipath_sim import Multipathd
 from multipath_brick.testing.scenario import Scenario
@@ -142,35 +141,6 @@ class FakeHost(Scenario):
         if argv and argv[0] in ("multipath", "multipathd"):
             return self._mpathd.handle(argv)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
-
-    def login_all(
-        self, logins: Sequence[NodeLogin], *, timeout: float
-    ) -> tuple[CommandResult, ...]:
-        """Run every login in its own thread at once; results in input order.
-
-        :param logins: the logins.
-        :param timeout: per login, in simulated seconds.
-        """
-        results: list[CommandResult | None] = [None] * len(logins)
-        errors: list[BaseException] = []
-
-        def one(i: int, login: NodeLogin) -> None:
-            try:
-                results[i] = self.run(login, timeout=timeout)
-            except BaseException as exc:  # noqa: B036 - re-raised in the caller's thread
-                errors.append(exc)
-
-        threads = [
-            threading.Thread(target=one, args=(i, login), daemon=True)
-            for i, login in enumerate(logins)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return tuple(r for r in results if r is not None)
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:
         """Apply a sysfs write as the kernel would.

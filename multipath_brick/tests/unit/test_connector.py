@@ -394,8 +394,8 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     host.run(verbs.NodeNew(PORTALS[0], IQN, "default"), timeout=5)
     for name, value in node_settings(Chap(*CHAP), LoginTimeouts()):
         host.run(verbs.NodeUpdate.one(PORTALS[0], IQN, "default", name, value), timeout=5)
-    assert host.login_all([login], timeout=5)[0].exit_code == 0
-    assert host.login_all([login], timeout=5)[0].exit_code == IscsiadmExit.SESS_EXISTS
+    assert host.run(login, timeout=5).exit_code == 0
+    assert host.run(login, timeout=5).exit_code == IscsiadmExit.SESS_EXISTS
     bring_up = PathBringUp(
         host,
         Locks(str(tmp_path)),

@@ -74,13 +74,8 @@ def test_one_entrypoint_per_verb_taking_its_fields_and_timeout() -> None:
         assert list(inspect.signature(function).parameters) == [*fields, "timeout"]
 
 
-def test_no_other_entrypoint_than_the_verbs_and_login_many() -> None:
-    expected = {verb.entrypoint for verb in verbs.ALL_VERBS} | {"node_login_many"}
-    assert set(exported()) == expected
-    assert list(inspect.signature(entrypoints.node_login_many).parameters) == [
-        "paths",
-        "timeout",
-    ]
+def test_no_other_entrypoint_than_the_verbs() -> None:
+    assert set(exported()) == {verb.entrypoint for verb in verbs.ALL_VERBS}
 
 
 def test_no_entrypoint_takes_an_argv_or_a_path() -> None:
@@ -193,28 +188,6 @@ def test_entrypoint_refuses_a_bad_timeout(bindir: pathlib.Path, timeout: object)
     assert not (bindir / "log").exists()
 
 
-@pytest.mark.usefixtures("in_process")
-@pytest.mark.parametrize(
-    ("paths", "field"),
-    [
-        ("10.0.0.1:3260", "paths"),
-        ([[PORTAL, IQN]], "paths"),
-        ([[PORTAL, IQN, "default", "-o"]], "paths"),
-        ([[PORTAL, IQN, "default"], ["10.0.0.2:3260", "--login", "default"]], "iqn"),
-        ([[PORTAL, IQN, "default"], ["10.0.0.2:3260", IQN, "--foo"]], "iface"),
-        ([[PORTAL, IQN, "default"]] * (entrypoints.MAX_LOGINS + 1), "paths"),
-    ],
-)
-def test_login_many_validates_every_path_before_starting_any(
-    bindir: pathlib.Path, paths: object, field: str
-) -> None:
-    with pytest.raises(InvalidArgument) as info:
-        entrypoints.node_login_many(paths, 5.0)  # type: ignore[arg-type]
-    assert info.value.field == field
-    assert not (bindir / "log").exists()
-
-
-@pytest.mark.usefixtures("in_process")
 def test_sysfs_write_refuses_a_path_outside_sys() -> None:
     @dataclasses.dataclass(frozen=True)
     class Escape(verbs.SysfsWrite):
@@ -271,42 +244,3 @@ def test_a_missing_program_exits_127(tmp_path: pathlib.Path, monkeypatch: pytest
     code, _out, err, _duration = entrypoints.multipath_flush("mpatha", 5.0)
     assert code == 127
     assert "multipath" in err
-
-
-@pytest.mark.usefixtures("in_process")
-def test_login_many_runs_every_login_at_once_and_keeps_the_order(bindir: pathlib.Path) -> None:
-    fake_program(
-        bindir,
-        "iscsiadm",
-        f"/bin/date +%s.%N >> {bindir}/starts\n/bin/sleep 0.5\n/bin/date +%s.%N >> {bindir}/ends\n"
-        'case "$*" in *"-p 10.0.0.5:3260 "*) echo exists >&2; exit 15;; esac\n'
-        'echo "Login to [$4 $6] successful."',
-    )
-    paths = [[f"10.0.0.{i}:3260", IQN, "default"] for i in range(1, 9)]
-    results = entrypoints.node_login_many(paths, 30.0)
-    assert [code for code, *_ in results] == [0, 0, 0, 0, 15, 0, 0, 0]
-    assert results[0][1] == f"Login to [{IQN} 10.0.0.1:3260] successful.\n"
-    assert results[4][2] == "exists\n"
-    # All eight were running at one moment: the last started before the first ended.
-    # (Structure, not wall time: the machine may be busy.)
-    starts = [float(t) for t in (bindir / "starts").read_text().split()]
-    ends = [float(t) for t in (bindir / "ends").read_text().split()]
-    assert len(starts) == len(ends) == 8
-    assert max(starts) < min(ends)
-    assert len((bindir / "log").read_text().splitlines()) == 8
-
-
-@pytest.mark.usefixtures("in_process")
-def test_login_many_kills_stragglers_at_the_shared_deadline(bindir: pathlib.Path) -> None:
-    fake_program(bindir, "iscsiadm", 'case "$*" in *"-p 10.0.0.2:3260 "*) /bin/sleep 10;; esac')
-    paths = [[f"10.0.0.{i}:3260", IQN, "default"] for i in range(1, 4)]
-    started = time.monotonic()
-    results = entrypoints.node_login_many(paths, 0.5)
-    assert time.monotonic() - started < 2
-    assert [code for code, *_ in results] == [0, entrypoints.TIMED_OUT, 0]
-
-
-@pytest.mark.usefixtures("in_process")
-def test_login_many_of_nothing_starts_nothing(bindir: pathlib.Path) -> None:
-    assert entrypoints.node_login_many([], 5.0) == ()
-    assert not (bindir / "log").exists()

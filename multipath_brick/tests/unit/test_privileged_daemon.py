@@ -82,7 +82,7 @@ def test_linux_host_runs_verbs_through_the_daemon(daemon: pathlib.Path) -> None:
     assert result.ok
     assert result.argv[-1] == "***"  # the password is masked in what the caller sees
     logins = [verbs.NodeLogin(f"10.0.0.{i}:3260", IQN, "default") for i in range(1, 7)]
-    results = host.login_all(logins, timeout=5.0)
+    results = [host.run(login, timeout=5.0) for login in logins]
     assert [r.exit_code for r in results] == [0, 0, 0, 0, 15, 0]
     assert [r.argv for r in results] == [login.display() for login in logins]
     assert results[4].stderr == "exists\n"
