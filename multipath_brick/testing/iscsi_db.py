@@ -196,7 +196,8 @@ def node_delete(st: SimState, key: NodeKey) -> Outcome:
     portal, iqn, _ = key
     if not any(k[:2] == (portal, iqn) for k in st.nodes):
         # The record's portal directory goes with its last record, under the
-        # lock, but logins list directories without it.
+        # lock; iscsiadm's listings (login, update, delete) read directories
+        # without it.
         address, port = split_portal(portal)
         for scan in st.node_db_scans:
             scan.vanished.append(f"{NODE_DIR}/{iqn}/{address},{port}")
