@@ -195,6 +195,21 @@ class Iscsiadm:
         )
         return result.check(IscsiadmExit.NO_OBJS_FOUND).exit_code == 0
 
+    def login(self, target: Target, iface: str, *, timeout: float) -> CommandResult:
+        """Log in; the result as it came, to be read with :func:`login_succeeded`.
+
+        :param timeout: seconds before the command is killed.
+        """
+        result = self._host.run(verbs.NodeLogin(target.portal, target.iqn, iface), timeout=timeout)
+        if result.exit_code == IscsiadmExit.IDBM and login_succeeded(result):
+            LOG.info(
+                "%s via %s logged in; iscsiadm exited 6 because the node database changed "
+                "meanwhile",
+                target,
+                iface,
+            )
+        return result
+
     def logout(self, target: Target, iface: str) -> None:
         """Log out; a session that is already gone is not an error."""
         self._run(

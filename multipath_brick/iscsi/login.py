@@ -13,13 +13,12 @@ runs the logins of several attaches at once.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator
 
 from multipath_brick.exception import CommandError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi import iscsiadm as iscsiadm_mod
-from multipath_brick.iscsi.iscsiadm import Iscsiadm, IscsiadmExit, LoginTimeouts
+from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks, TicketLock
@@ -37,8 +36,6 @@ from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 # to 35 s in the lab.
 NODE_DB_WRITERS = 2
 NODE_DB = TicketLock(holders=NODE_DB_WRITERS)
-
-LOG = logging.getLogger(__name__)
 
 # Longest pause between two looks at sysfs while a path waits (for its session,
 # its disk, its WWID). Looks start at the poll interval and widen by half each
@@ -185,17 +182,11 @@ class PathBringUp:
         ``initial_login_retry_max``), so that a login to a dead portal reports
         iscsid's reason rather than our timeout.
         """
-        login = verbs.NodeLogin(path.target.portal, path.target.iqn, path.iface)
         try:
-            result = self._host.run(login, timeout=self._login_timeout)
+            result = self._iscsiadm.login(path.target, path.iface, timeout=self._login_timeout)
         except Exception as error:  # noqa: BLE001
             return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
         if iscsiadm_mod.login_succeeded(result):
-            if result.exit_code == IscsiadmExit.IDBM:
-                LOG.info(
-                    "%s logged in; iscsiadm exited 6 because the node database changed meanwhile",
-                    path,
-                )
             session = self._wait_session(path)
             if session is not None:
                 return session

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from multipath_brick.host.base import Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts, node_settings
 from multipath_brick.iscsi.login import NODE_DB, NODE_DB_WRITERS
 from multipath_brick.iscsi.properties import Chap, Target
@@ -22,10 +23,8 @@ PORTALS = ("192.0.2.1:3260", "192.0.2.2:3260", "192.0.2.3:3260", "192.0.2.4:3260
 ROUNDS = 3
 
 
-def _show(iscsiadm_host: Any, target: Target) -> dict[str, str]:
-    result = iscsiadm_host.run(
-        verbs.NodeShow(target.portal, target.iqn, "default"), timeout=60
-    ).check()
+def _show(host: Host, target: Target) -> dict[str, str]:
+    result = host.run(verbs.NodeShow(target.portal, target.iqn, "default"), timeout=60).check()
     settings = {}
     for line in result.stdout.splitlines():
         name, sep, value = line.partition(" = ")
