@@ -15,6 +15,11 @@
      +-- FlushError                     a map could not be flushed (detach stops)
      +-- DetachError                    one or more detach steps failed (force=True)
      +-- VolumePathsError               (os_brick VolumePathsNotFound)
+     +-- BondError                      the iSCSI bond model refused something
+          +-- BondValueError            (ValueError) a field of a bond value, bad
+          |    +-- BondXmlError         ... or a REST body that is hostile or malformed
+          +-- BondRuleError             a data-center rule refused an edit
+               +-- BondNotFoundError    ... naming an id the data center does not hold
 
 Why subclass os-brick: callers written against os-brick (``except
 exception.VolumeDeviceNotFound``) keep working when they switch connector.
@@ -34,6 +39,11 @@ from os_brick import exception as brick_exception
 
 __all__ = [
     "AuthenticationError",
+    "BondError",
+    "BondNotFoundError",
+    "BondRuleError",
+    "BondValueError",
+    "BondXmlError",
     "CommandError",
     "CommandTimeout",
     "DetachError",
@@ -180,3 +190,73 @@ class VolumePathsError(MultipathBrickError, brick_exception.VolumePathsNotFound)
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"could not find the volume's paths: {reason}", reason)
+
+
+class BondError(MultipathBrickError):
+    """The iSCSI bond model (:mod:`multipath_brick.bond`) refused something."""
+
+
+class BondValueError(BondError, ValueError):
+    """A value of the bond model that cannot be used.
+
+    :ivar subject: what holds the value, e.g. ``network 'san1'`` or
+        ``data_center.iscsi_bonds[2]``.
+    :ivar field: the offending field, e.g. ``mtu``.
+    :ivar reason: why it was refused (never a secret: the model holds none).
+    """
+
+    def __init__(self, subject: str, field: str, reason: str) -> None:
+        self.subject = subject
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{subject}: invalid {field!r}: {reason}", subject, field, reason)
+
+
+class BondXmlError(BondValueError):
+    """A REST body (``<iscsi_bond>``...) that is hostile, too large or malformed.
+
+    :ivar element: where in the body, e.g. ``iscsi_bond/networks/network[3]``.
+    :ivar reason: why it was refused; the body itself is never echoed.
+    """
+
+    def __init__(self, element: str, reason: str) -> None:
+        super().__init__("XML body", element, reason)
+        self.element = element
+        self.args = (element, reason)
+
+
+class BondRuleError(BondError):
+    """A rule of the data center refused an edit; nothing was changed.
+
+    :ivar subject: the bond, network or storage connection at fault, e.g.
+        ``iSCSI bond 'san' (id b1)``.
+    :ivar reason: the rule it breaks.
+    """
+
+    def __init__(self, subject: str, reason: str) -> None:
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"{subject}: {reason}", subject, reason)
+
+
+class BondNotFoundError(BondRuleError):
+    """An edit named a bond, network or storage connection the data center does not hold.
+
+    :ivar kind: ``iSCSI bond``, ``network`` or ``storage connection``.
+    :ivar ident: the id that was asked for.
+    :ivar data_center: the data center's id.
+    """
+
+    def __init__(self, kind: str, ident: str, data_center: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        self.data_center = data_center
+        BondError.__init__(
+            self,
+            f"{kind} {ident!r} is not in data center {data_center!r}",
+            kind,
+            ident,
+            data_center,
+        )
+        self.subject = f"{kind} {ident!r}"
+        self.reason = f"not in data center {data_center!r}"
