@@ -223,6 +223,7 @@ class BondXmlError(BondValueError):
         super().__init__("XML body", element, reason)
         self.element = element
         self.args = (element, reason)
+        self.msg = f"XML body refused at {element}: {reason}"
 
 
 class BondRuleError(BondError):
