@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from multipath_brick.bond import HostState, HostWork, Session, Work
+from multipath_brick.bond import HostState, HostWork, Session, StorageConnection, Work
 from multipath_brick.bond.work import desired_sessions, split_logouts
 from multipath_brick.exception import BondValueError
 from multipath_brick.tests.unit import bondutil as u
@@ -207,3 +207,19 @@ def test_work_json_is_refused_clearly_when_hostile():
         Work.from_dict({"hosts": []})
     with pytest.raises(BondValueError, match="unknown key"):
         Work.from_dict({"hosts": {}, "x": 1})
+
+
+def test_host_without_the_bonds_networks_reaches_a_new_connection_through_default():
+    c3 = StorageConnection("c3", "10.0.3.2", u.IQN)
+    dc = u.datacenter(u.bond())
+    added = dc.add_storage_connection(c3, u.hosts())
+    # In no bond yet: every host logs in to it through default.
+    for host in ("h-all", "h-some", "h-none"):
+        assert pairs(added.work.for_host(host).logins) == {("10.0.3.2:3260", "default")}
+    assert added.datacenter is not None
+    bonded = added.datacenter.add_connection_to_bond("b1", "c3", u.hosts())
+    # h-none carries no san network: it stays on default, no work.
+    assert bonded.work.for_host("h-none") == HostWork("h-none")
+    some = bonded.work.for_host("h-some")
+    assert pairs(some.logins) == {("10.0.3.2:3260", "mpb-eth1")}
+    assert pairs(some.logouts) == {("10.0.3.2:3260", "default")}
