@@ -12,7 +12,7 @@ record whose ``iface.net_ifacename`` names it, and every node operation passes
 * it can never be one of open-iscsi's reserved names (``default``, ``tcp``, ``iser``).
 
 A path through no bond network uses open-iscsi's ``default`` iface, which
-leaves by whatever netdev the routing table picks (the seed's fallback).
+leaves by whatever netdev the routing table picks (the oVirt feature's fallback).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The state a data center asks of a host is a set of :class:`Session` values, one
 per (portal, target, iface), computed from the host's networks (an input:
 logical network name -> the netdev that carries it on that host, as the
-engine knows it) by the seed's rules:
+engine knows it) by the oVirt feature's rules:
 
 * a storage connection covered by one or more bonds is reached through the
   iface of every netdev that carries one of those bonds' networks;
@@ -271,7 +271,7 @@ def desired_sessions(
     bonds: Iterable[IscsiBond],
     carried: Mapping[str, str],
 ) -> frozenset[Session]:
-    """The sessions one host should have, by the seed's rules (see the module).
+    """The sessions one host should have, by the oVirt feature's rules (see the module).
 
     :param connections: the data center's storage connections (others than
         iSCSI are skipped).

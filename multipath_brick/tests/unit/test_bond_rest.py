@@ -1,4 +1,4 @@
-"""The oVirt REST bodies: the seed's shapes, round trips, and hostile XML refused."""
+"""The oVirt REST bodies: the feature page's shapes, round trips, and hostile XML refused."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from multipath_brick.exception import BondError, BondValueError, BondXmlError
 from multipath_brick.tests.unit import bondutil as u
 
 # The feature page's POST body, with its placeholders filled in.
-SEED_POST = """<iscsi_bond>
+FEATURE_POST = """<iscsi_bond>
  <name>fromRest</name>
  <storage_connections>
   <storage_connection id="c1" />
@@ -21,14 +21,14 @@ SEED_POST = """<iscsi_bond>
   <network id="n1" />
  </networks>
 </iscsi_bond>"""
-SEED_PUT = """<iscsi_bond>
+FEATURE_PUT = """<iscsi_bond>
  <name>fromRest</name>
  <description>myDescription</description>
 </iscsi_bond>"""
 
 
-def test_seed_post_body_builds_the_bond():
-    body = rest.parse_bond(SEED_POST)
+def test_feature_page_post_body_builds_the_bond():
+    body = rest.parse_bond(FEATURE_POST)
     assert body == rest.BondBody(None, "fromRest", None, ("n1",), ("c1", "c2"))
     dc = u.datacenter()
     assert body.name is not None and body.networks is not None
@@ -38,18 +38,18 @@ def test_seed_post_body_builds_the_bond():
     assert edit.datacenter.bond("b1").network_names == {"san1"}
 
 
-def test_seed_put_body_changes_only_name_and_description():
-    body = rest.parse_bond_update(SEED_PUT)
+def test_feature_page_put_body_changes_only_name_and_description():
+    body = rest.parse_bond_update(FEATURE_PUT)
     assert (body.name, body.description) == ("fromRest", "myDescription")
     dc = u.datacenter(u.bond()).update_bond("b1", name=body.name, description=body.description)
     assert dc.bond("b1").description == "myDescription"
     with pytest.raises(BondXmlError) as info:
-        rest.parse_bond_update(SEED_POST)
+        rest.parse_bond_update(FEATURE_POST)
     assert info.value.element == "iscsi_bond/networks"
     assert "only name and description" in str(info.value)
 
 
-def test_seed_storage_connection_body():
+def test_feature_page_storage_connection_body():
     assert rest.parse_reference('<storage_connection id="c3"></storage_connection>') == "c3"
     assert rest.parse_reference(b'<network id="n2"/>', "network") == "n2"
     assert rest.reference_to_xml("c3") == '<storage_connection id="c3"/>'
@@ -59,7 +59,7 @@ def test_seed_storage_connection_body():
         rest.parse_reference('<network id="n1"/>')
 
 
-def test_written_bodies_have_the_seed_shape():
+def test_written_bodies_have_the_feature_page_shape():
     b = u.bond()
     assert rest.bond_to_xml(b, with_id=False) == (
         "<iscsi_bond><name>san</name><description></description>"
