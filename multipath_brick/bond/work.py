@@ -74,7 +74,7 @@ class Session:
     iface: str
 
     def __post_init__(self) -> None:
-        subject = f"session {self.portal} {self.iqn}"
+        subject = f"session {str(self.portal)[:80]} {str(self.iqn)[:80]}"
         object.__setattr__(self, "portal", parse_target(subject, self.portal, self.iqn).portal)
         if self.iface != iface.DEFAULT_IFACE and not (
             isinstance(self.iface, str) and iface.is_ours(self.iface)
