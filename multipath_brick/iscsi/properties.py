@@ -20,22 +20,19 @@ singular target, and the connector asks that portal (sendtargets) for the others
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+from multipath_brick import validate
 from multipath_brick.exception import InvalidConnectionProperties
+from multipath_brick.validate import DEFAULT_PORT, ValidationError
 
-DEFAULT_PORT = 3260
-_MAX_LUN = 2**64 - 1
+__all__ = ["DEFAULT_PORT", "Chap", "ConnectionProperties", "Target"]
+
 # Flat-space addressing (SAM-2/SAM-3) has 14 bits of LUN.
 _FLAT_SPACE = 16384
 _ADDRESSING_MODES = ("SAM", "transparent", "SAM2", "SAM3-flat")
-_DIGITS = re.compile(r"[0-9]{1,20}")
-_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
-# Anything iscsiadm could read as an option, or a shell/config parser could split on.
-_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -134,7 +131,8 @@ class ConnectionProperties:
             raise InvalidConnectionProperties("data", f"expected a dict, got {_kind(data)}")
         inner = data.get("data")
         if "driver_volume_type" in data and isinstance(inner, Mapping):
-            if str(data["driver_volume_type"]).lower() != "iscsi":
+            kind = data["driver_volume_type"]
+            if not isinstance(kind, str) or kind.lower() != "iscsi":
                 raise InvalidConnectionProperties("driver_volume_type", "not an iSCSI volume")
             return cls._from_mapping(inner)
         return cls._from_mapping(data)
@@ -236,82 +234,26 @@ def _plural(data: Mapping[str, Any], key: str) -> list[Any] | None:
     return list(value)
 
 
-def _checked_text(key: str, value: object, what: str) -> str:
-    if value is None or value == "":
-        raise InvalidConnectionProperties(key, f"missing {what}")
+def _rule(key: str, rule: Callable[[object], _T], value: object) -> _T:
+    """Run a shared rule (:mod:`multipath_brick.validate`), naming the key on refusal."""
     if isinstance(value, (list, tuple)):
         raise InvalidConnectionProperties(key, "expected a single value, got a list")
-    if not isinstance(value, str):
-        raise InvalidConnectionProperties(key, f"expected a string, got {_kind(value)}")
-    if _UNSAFE.search(value):
-        raise InvalidConnectionProperties(key, f"{what} contains whitespace or control characters")
-    if value.startswith("-"):
-        raise InvalidConnectionProperties(key, f"{what} must not start with '-'")
-    return value
+    try:
+        return rule(value)
+    except ValidationError as error:
+        raise InvalidConnectionProperties(key, error.reason) from None
 
 
 def _iqn(key: str, value: object) -> str:
-    # Deliberately not checked against RFC 3720 syntax: arrays and test rigs use odd names.
-    return _checked_text(key, value, "target name")
+    return _rule(key, validate.target_name, value)
 
 
 def _portal(key: str, value: object) -> str:
-    text = _checked_text(key, value, "portal")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise InvalidConnectionProperties(key, f"malformed bracketed address {text!r}")
-        return f"[{_ipv6(key, host)}]:{_port(key, rest[1:] if rest else None)}"
-    if text.count(":") > 1:
-        # Unbracketed IPv6: fine alone, ambiguous when the last group could be a port.
-        head, _, tail = text.rpartition(":")
-        if _DIGITS.fullmatch(tail) and _is_ipv6(head):
-            raise InvalidConnectionProperties(
-                key, f"ambiguous IPv6 portal {text!r}: write it as [address]:port"
-            )
-        return f"[{_ipv6(key, text)}]:{DEFAULT_PORT}"
-    host, _, port = text.partition(":")
-    if not _HOSTNAME.fullmatch(host):
-        raise InvalidConnectionProperties(key, f"invalid host in portal {text!r}")
-    return f"{host}:{_port(key, port if ':' in text else None)}"
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _ipv6(key: str, text: str) -> str:
-    try:
-        return ipaddress.IPv6Address(text).compressed
-    except ValueError:
-        raise InvalidConnectionProperties(key, f"invalid IPv6 address {text!r}") from None
-
-
-def _port(key: str, text: str | None) -> int:
-    if text is None:
-        return DEFAULT_PORT
-    if not _DIGITS.fullmatch(text) or not 0 < int(text) < 65536:
-        raise InvalidConnectionProperties(key, f"invalid port {text!r} (1-65535)")
-    return int(text)
+    return _rule(key, validate.portal, value)
 
 
 def _lun(key: str, value: object, mode: str) -> int:
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        lun = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        lun = value
-    elif isinstance(value, (list, tuple)):
-        raise InvalidConnectionProperties(key, "expected a single value, got a list")
-    else:
-        raise InvalidConnectionProperties(key, f"expected a non-negative integer, got {value!r}")
-    if lun < 0:
-        raise InvalidConnectionProperties(key, f"expected a non-negative integer, got {lun}")
-    if lun > _MAX_LUN:
-        raise InvalidConnectionProperties(key, f"LUN {lun} out of range")
+    lun = _rule(key, validate.lun, value)
     if mode in ("SAM2", "SAM3-flat"):
         if lun >= _FLAT_SPACE:
             raise InvalidConnectionProperties(key, f"LUN {lun} too large for {mode} addressing")
@@ -328,19 +270,9 @@ def _addressing_mode(data: Mapping[str, Any]) -> str:
         if mode == known:
             return known
     raise InvalidConnectionProperties(
-        "addressing_mode", f"unknown mode {mode!r}; expected one of {_ADDRESSING_MODES}"
+        "addressing_mode",
+        f"unknown mode {validate.shown(mode)}; expected one of {_ADDRESSING_MODES}",
     )
-
-
-def _secret_free_text(key: str, value: object, secret: bool) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidConnectionProperties(key, "required for CHAP, as a non-empty string")
-    if _UNSAFE.search(value):
-        # Never echo the value: it may be a password.
-        raise InvalidConnectionProperties(key, "contains whitespace or control characters")
-    if value.startswith("-") and not secret:
-        raise InvalidConnectionProperties(key, "must not start with '-'")
-    return value
 
 
 def _chap(data: Mapping[str, Any], prefix: str, *, with_mutual: bool) -> Chap | None:
@@ -348,16 +280,18 @@ def _chap(data: Mapping[str, Any], prefix: str, *, with_mutual: bool) -> Chap | 
     if method is None or (isinstance(method, str) and method.lower() in ("", "none")):
         return None
     if not isinstance(method, str) or method.upper() != "CHAP":
-        raise InvalidConnectionProperties(prefix + "method", f"unsupported method {method!r}")
-    username = _secret_free_text(prefix + "username", data.get(prefix + "username"), False)
-    password = _secret_free_text(prefix + "password", data.get(prefix + "password"), True)
+        raise InvalidConnectionProperties(
+            prefix + "method", f"unsupported method {validate.shown(method)}"
+        )
+    username = _rule(prefix + "username", validate.chap_name, data.get(prefix + "username"))
+    password = _rule(prefix + "password", validate.chap_secret, data.get(prefix + "password"))
     username_in = password_in = None
     if with_mutual and data.get(prefix + "username_in") is not None:
-        username_in = _secret_free_text(
-            prefix + "username_in", data[prefix + "username_in"], False
+        username_in = _rule(
+            prefix + "username_in", validate.chap_name, data[prefix + "username_in"]
         )
-        password_in = _secret_free_text(
-            prefix + "password_in", data.get(prefix + "password_in"), True
+        password_in = _rule(
+            prefix + "password_in", validate.chap_secret, data.get(prefix + "password_in")
         )
     return Chap(username, password, username_in, password_in)
 
@@ -377,4 +311,4 @@ def _flag(data: Mapping[str, Any], key: str) -> bool:
         return False
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise InvalidConnectionProperties(key, f"expected a boolean, got {value!r}")
+    raise InvalidConnectionProperties(key, f"expected a boolean, got {validate.shown(value)}")

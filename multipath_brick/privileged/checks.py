@@ -2,91 +2,101 @@
 
 Every verb runs them on construction, and the privsep daemon constructs the
 verb again from the fields it was sent, so the checks run where the privilege
-is. They refuse anything that could be read as an option (a leading ``-``),
-split by a parser (whitespace, control characters), or name a path.
+is. The rules themselves are :mod:`multipath_brick.validate`, the same the
+connection-properties parser runs at the edge; here each refusal becomes
+:class:`~multipath_brick.exception.InvalidArgument` naming the verb's field.
+
+A value must also already be in the rule's normal form (a portal as
+``host:port``, no leading zeros): what the daemon checked is exactly what it
+runs, and it runs only what the parser could have produced.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from typing import TypeVar
 
+from multipath_brick import validate
 from multipath_brick.exception import InvalidArgument
+from multipath_brick.validate import DISCOVERY_SETTINGS, NODE_SETTINGS
 
-_PORTAL = re.compile(
-    r"(\[[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?\]|[A-Za-z0-9_][A-Za-z0-9_.-]*):[0-9]{1,5}"
-)
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
-_BLOCK_DEVICE = re.compile(r"sd[a-z]{1,4}")
-_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
+__all__ = [
+    "DISCOVERY_SETTINGS",
+    "MASK",
+    "NODE_SETTINGS",
+    "check_device",
+    "check_int",
+    "check_iqn",
+    "check_name",
+    "check_portal",
+    "check_timeout",
+    "check_value",
+]
 
-#: Node record settings the library writes; nothing else may be updated.
-NODE_SETTINGS = frozenset(
-    {
-        "node.startup",
-        "node.session.scan",
-        "node.session.auth.authmethod",
-        "node.session.auth.username",
-        "node.session.auth.password",
-        "node.session.auth.username_in",
-        "node.session.auth.password_in",
-        "node.session.initial_login_retry_max",
-        "node.session.timeo.replacement_timeout",
-        "node.conn[0].timeo.login_timeout",
-        "node.conn[0].timeo.noop_out_interval",
-        "node.conn[0].timeo.noop_out_timeout",
-    }
-)
-DISCOVERY_SETTINGS = frozenset(
-    {
-        "discovery.sendtargets.auth.authmethod",
-        "discovery.sendtargets.auth.username",
-        "discovery.sendtargets.auth.password",
-        "discovery.sendtargets.auth.username_in",
-        "discovery.sendtargets.auth.password_in",
-    }
-)
 MASK = "***"
 
+_T = TypeVar("_T")
 
-def _text(field: str, value: object, pattern: re.Pattern[str], what: str) -> None:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidArgument(field, f"not a valid {what}: {value!r}")
+
+def _checked(
+    field: str, rule: Callable[[object], _T], value: object, *, secret: bool = False
+) -> _T:
+    try:
+        normal = rule(value)
+    except validate.ValidationError as error:
+        raise InvalidArgument(field, error.reason) from None
+    if normal != value or type(normal) is not type(value):
+        shown = MASK if secret else validate.shown(value)
+        expected = MASK if secret else validate.shown(normal)
+        raise InvalidArgument(field, f"not in normal form (expected {expected}): {shown}")
+    return normal
 
 
 def check_portal(value: object) -> None:
-    """``host:port`` or ``[v6]:port``, as :class:`ConnectionProperties` normalises it."""
-    _text("portal", value, _PORTAL, "portal (host:port)")
+    """``host:port`` or ``[v6]:port``, exactly as :class:`ConnectionProperties` writes it."""
+    _checked("portal", validate.portal, value)
 
 
 def check_iqn(value: object) -> None:
-    """Any printable name up to 223 bytes (RFC 3720) that cannot pass as an option."""
-    if (
-        not isinstance(value, str)
-        or not 0 < len(value.encode()) <= 223
-        or _UNSAFE.search(value)
-        or value.startswith("-")
-    ):
-        raise InvalidArgument("iqn", f"not a valid target name: {value!r}")
+    """An ``iqn.``, ``eui.`` or ``naa.`` target name (:func:`.validate.target_name`)."""
+    _checked("iqn", validate.target_name, value)
+
+
+_NAMES: dict[str, Callable[[object], str]] = {
+    "iface": validate.iface,
+    "wwid": validate.wwid,
+    "map_name": validate.map_name,
+}
 
 
 def check_name(field: str, value: object) -> None:
-    """Iface names, WWIDs and map names: a safe token."""
-    _text(field, value, _NAME, field)
+    """An iface name, a WWID or a map name, by ``field`` (``iface``, ``wwid``, ``map_name``)."""
+    _checked(field, _NAMES[field], value)
 
 
 def check_device(value: object) -> None:
     """A SCSI disk's kernel name: ``sdX``."""
-    _text("device", value, _BLOCK_DEVICE, "SCSI disk name (sdX)")
+    _checked("device", validate.disk, value)
 
 
-def check_int(field: str, value: object, maximum: int = 2**64 - 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
-        raise InvalidArgument(field, f"not an integer in 0..{maximum}: {value!r}")
+def check_int(field: str, value: object, maximum: int = validate.MAX_LUN) -> None:
+    """An ``int`` in ``0..maximum`` (never a bool or a string)."""
+    _checked(field, lambda v: validate.integer(v, maximum), value)
+
+
+def check_timeout(value: object) -> float:
+    """Seconds in ``(0, MAX_TIMEOUT]``; an int is taken as a float."""
+    try:
+        return validate.timeout(value)
+    except validate.ValidationError as error:
+        raise InvalidArgument("timeout", error.reason) from None
 
 
 def check_value(field: str, value: object, *, secret: bool) -> None:
-    shown = MASK if secret else repr(value)
-    if not isinstance(value, str) or _UNSAFE.search(value):
-        raise InvalidArgument(field, f"value with control characters or not a string: {shown}")
-    if value.startswith("-") and not secret:
-        raise InvalidArgument(field, f"value must not start with '-': {shown}")
+    """The value of the node or discovery setting ``field``, by its own rule.
+
+    :param secret: the value is a CHAP secret and is never shown (setting
+        names holding one are secret whatever this says).
+    """
+    hidden = secret or validate.is_secret(field)
+    _checked(field, lambda v: validate.setting(field, v), value, secret=hidden)

@@ -16,7 +16,6 @@ would, so callers see one kind of answer. Sysfs writes return None or raise.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from typing import TypeVar
 
 from multipath_brick.exception import CommandTimeout, InvalidArgument
 from multipath_brick.privileged import context, multipathd, verbs
+from multipath_brick.privileged.checks import check_timeout
 
 #: Exit status of a command killed at its timeout. The same value as
 #: :data:`multipath_brick.host.base.TIMED_OUT` (a test keeps them equal): it is
@@ -54,14 +54,9 @@ def _entrypoint(func: _F) -> _F:
 
 
 def _check_timeout(timeout: object) -> float:
-    if (
-        not isinstance(timeout, (int, float))
-        or isinstance(timeout, bool)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise InvalidArgument("timeout", f"not a positive number of seconds: {timeout!r}")
-    return float(timeout)
+    # Bounded (a day): communicate() and a thread wait overflow on 1e300, after
+    # the command was started.
+    return check_timeout(timeout)
 
 
 def _start(argv: Sequence[str]) -> subprocess.Popen[str] | Outcome:
