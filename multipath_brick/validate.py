@@ -11,17 +11,9 @@ Each rule takes any object and returns the value normalised, or raises
 as ``target_iqns[2]``, the daemon as the verb's field). A reason never repeats
 a secret, and shows at most a short excerpt of any other value.
 
-Why these rules (see ``doc/source/user/properties.rst`` for the full story):
-
-* target names, portals and iface names become paths as root: open-iscsi
-  writes the node record to ``/etc/iscsi/nodes/<iqn>/<host>,<port>,<tpgt>/<iface>``
-  without checking them, so a ``/`` or ``..`` would create files elsewhere;
-* every value is an ``iscsiadm``/``multipath`` argument: nothing may start with
-  ``-`` (an option) or hold whitespace or control characters (split by the
-  record file's line parser);
-* ``multipath -a X`` and ``multipath -f X`` take ``X`` as a device when it
-  looks like one (``8:0`` is the boot disk's device number), so WWIDs and map
-  names never have that shape.
+Why each rule is as it is: ``doc/source/user/properties.rst``. In short, target
+names, portals and ifaces become node-database paths as root (open-iscsi does
+not check them), and every value is an argument of a command run as root.
 
 This module imports nothing of the library but :mod:`multipath_brick.exception`.
 """
@@ -34,29 +26,6 @@ import re
 from collections.abc import Callable, Mapping
 
 from multipath_brick.exception import MultipathBrickError
-
-__all__ = [
-    "DEFAULT_PORT",
-    "DISCOVERY_SETTINGS",
-    "MAX_LUN",
-    "MAX_TIMEOUT",
-    "NODE_SETTINGS",
-    "ValidationError",
-    "chap_name",
-    "chap_secret",
-    "disk",
-    "iface",
-    "integer",
-    "is_secret",
-    "lun",
-    "map_name",
-    "portal",
-    "setting",
-    "shown",
-    "target_name",
-    "timeout",
-    "wwid",
-]
 
 DEFAULT_PORT = 3260
 #: SCSI LUNs are 64-bit (SAM-5); the kernel's scan attribute reads a u64.
@@ -97,10 +66,6 @@ def shown(value: object) -> str:
     return text if len(text) <= 80 else text[:76] + "...'"
 
 
-def _kind(value: object) -> str:
-    return "null" if value is None else type(value).__name__
-
-
 # Whitespace (Unicode's too) and control characters: iscsiadm's record files are
 # parsed line by line and split on blanks.
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
@@ -111,7 +76,7 @@ def _text(value: object, what: str, *, secret: bool = False) -> str:
     if value is None or value == "":
         raise ValidationError(f"missing {what}")
     if not isinstance(value, str):
-        raise ValidationError(f"{what}: expected a string, got {_kind(value)}")
+        raise ValidationError(f"{what}: expected a string, got {type(value).__name__}")
     if _UNSAFE.search(value):
         raise ValidationError(f"{what} contains whitespace or control characters")
     if value.startswith("-") and not secret:
@@ -146,26 +111,19 @@ def target_name(value: object) -> str:
     :raises ValidationError: the value is not such a name.
     """
     text = _text(value, "target name")
+    why = ""
     if "/" in text:
-        raise ValidationError(
-            f"target name contains '/', which would name a path in the node database: "
-            f"{shown(text)}"
-        )
-    if not text.isascii():
-        raise ValidationError(f"target name contains non-ASCII characters: {shown(text)}")
-    if len(text) > MAX_TARGET_NAME:
-        raise ValidationError(
-            f"target name is {len(text)} bytes long, more than {MAX_TARGET_NAME} (RFC 3720)"
-        )
-    if not _NAME_CHARS.fullmatch(text):
-        raise ValidationError(
-            f"target name has characters other than A-Z a-z 0-9 . - : _ : {shown(text)}"
-        )
-    if not (_IQN.fullmatch(text) or _EUI.fullmatch(text) or _NAA.fullmatch(text)):
-        raise ValidationError(
-            "not an iqn.YYYY-MM.domain[:name], eui.<16 hex> or naa.<16 or 32 hex> "
-            f"target name (RFC 3720/3721): {shown(text)}"
-        )
+        why = "contains '/', which would name a path in the node database"
+    elif not text.isascii():
+        why = "contains non-ASCII characters"
+    elif len(text) > MAX_TARGET_NAME:
+        why = f"is {len(text)} bytes long, more than {MAX_TARGET_NAME} (RFC 3720)"
+    elif not _NAME_CHARS.fullmatch(text):
+        why = "has characters other than A-Z a-z 0-9 . - : _"
+    elif not (_IQN.fullmatch(text) or _EUI.fullmatch(text) or _NAA.fullmatch(text)):
+        why = "is not iqn.YYYY-MM.domain[:name], eui.<16 hex> or naa.<16 or 32 hex> (RFC 3720)"
+    if why:
+        raise ValidationError(f"target name {why}: {shown(text)}")
     return text
 
 
@@ -204,7 +162,7 @@ def portal(value: object) -> str:
     if text.count(":") > 1:
         # Unbracketed IPv6: fine alone, ambiguous when the last group could be a port.
         head, _, tail = text.rpartition(":")
-        if _PORT.fullmatch(tail) and _is_ipv6(head):
+        if _PORT.fullmatch(tail) and _ipv6(head, quiet=True):
             raise ValidationError(f"ambiguous IPv6 portal {shown(text)}: write [address]:port")
         return f"[{_ipv6(text)}]:{DEFAULT_PORT}"
     host, sep, port = text.partition(":")
@@ -223,18 +181,12 @@ def _host(text: str) -> str:
     return text
 
 
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _ipv6(text: str) -> str:
+def _ipv6(text: str, *, quiet: bool = False) -> str:
     try:
         return ipaddress.IPv6Address(text).compressed
     except ValueError:
+        if quiet:
+            return ""
         raise ValidationError(f"invalid IPv6 address {shown(text)}") from None
 
 
@@ -250,10 +202,7 @@ def _port(text: str | None) -> int:
 
 
 def integer(value: object, maximum: int) -> int:
-    """An ``int`` (not a bool, not a string) in ``0..maximum``.
-
-    :raises ValidationError: anything else.
-    """
+    """An ``int`` (not a bool, not a string) in ``0..maximum``."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
         raise ValidationError(f"expected an integer in 0..{maximum}, got {shown(value)}")
     return value
@@ -323,10 +272,7 @@ def iface(value: object) -> str:
 
 
 def disk(value: object) -> str:
-    """A SCSI disk's kernel name, ``sdX``.
-
-    :raises ValidationError: anything else.
-    """
+    """A SCSI disk's kernel name, ``sdX``."""
     if not isinstance(value, str) or not _DISK.fullmatch(value):
         raise ValidationError(f"not a SCSI disk name (sdX): {shown(value)}")
     return value
@@ -342,18 +288,12 @@ def _dm_token(value: object, what: str) -> str:
 
 
 def map_name(value: object) -> str:
-    """A multipath map's device-mapper name (``mpatha``, a WWID, an alias).
-
-    :raises ValidationError: anything else, device numbers like ``8:0`` included.
-    """
+    """A map's device-mapper name (``mpatha``, a WWID, an alias); never ``8:0``-like."""
     return _dm_token(value, "map name")
 
 
 def wwid(value: object) -> str:
-    """A WWID as multipathd writes it (``36001405...``).
-
-    :raises ValidationError: anything else, device numbers like ``8:0`` included.
-    """
+    """A WWID as multipathd writes it (``36001405...``); never ``8:0``-like."""
     return _dm_token(value, "WWID")
 
 
@@ -435,9 +375,7 @@ _NODE_RULES: Mapping[str, Callable[[object], str]] = {
 _DISCOVERY_RULES: Mapping[str, Callable[[object], str]] = {
     f"discovery.sendtargets.auth.{key}": rule for key, rule in _AUTH.items()
 }
-
 _SETTING_RULES = {**_NODE_RULES, **_DISCOVERY_RULES}
-
 #: Node record settings the library writes; nothing else may be updated.
 NODE_SETTINGS = frozenset(_NODE_RULES)
 #: Discovery record settings the library writes.
@@ -450,11 +388,8 @@ def is_secret(name: str) -> bool:
 
 
 def setting(name: object, value: object) -> str:
-    """The value of an allowed node or discovery setting, checked by its own rule.
-
-    ``node.startup`` and ``node.session.scan`` may only be ``manual``, an
-    ``authmethod`` only ``CHAP`` or ``None``, user names and secrets must be
-    non-empty, timeouts and retry counts are bounded decimal integers.
+    """The value of an allowed node or discovery setting, checked by its own rule
+    (``node.startup``/``node.session.scan`` only ``manual``, bounded integers...).
 
     :raises ValidationError: an unknown name or a value its rule refuses.
     """

@@ -50,7 +50,7 @@ def test_pure_plural_only_with_sam2():
 
 
 def test_sam2_keeps_small_luns_and_sam3_flat_shifts_all():
-    base = {"target_portals": ["p:3260"], "target_iqns": ["iqn.2024-01.org.example:x"], "target_luns": [1]}
+    base = {"target_portals": ["p:3260"], "target_iqns": ["iqn.2024-01.ex:x"], "target_luns": [1]}
     assert parse({**base, "addressing_mode": "SAM2"}).targets[0].lun == 1
     assert parse({**base, "addressing_mode": "SAM3-flat"}).targets[0].lun == 16385
     assert parse({**base, "addressing_mode": "SAM"}).targets[0].lun == 1
@@ -106,18 +106,25 @@ def test_exact_duplicates_appear_once_in_order():
     props = parse(
         {
             "target_portals": ["a:3260", "b:3260", "a:3260"],
-            "target_iqns": ["iqn.2024-01.org.example:x", "iqn.2024-01.org.example:x", "iqn.2024-01.org.example:x"],
+            "target_iqns": ["iqn.2024-01.ex:x", "iqn.2024-01.ex:x", "iqn.2024-01.ex:x"],
             "target_luns": [0, 0, 0],
         }
     )
-    assert props.targets == (Target("a:3260", "iqn.2024-01.org.example:x", 0), Target("b:3260", "iqn.2024-01.org.example:x", 0))
+    assert props.targets == (
+        Target("a:3260", "iqn.2024-01.ex:x", 0),
+        Target("b:3260", "iqn.2024-01.ex:x", 0),
+    )
 
 
 def test_powermax_luns_differ_per_portal():
     props = parse(
         {
             "target_portals": ["10.0.0.1:3260", "10.0.0.2:3260", "10.0.0.3:3260"],
-            "target_iqns": ["iqn.1992-04.com.emc:600009700bca30a2", "iqn.2024-01.org.example:b", "iqn.2024-01.org.example:c"],
+            "target_iqns": [
+                "iqn.1992-04.com.emc:600009700bca30a2",
+                "iqn.2024-01.ex:b",
+                "iqn.2024-01.ex:c",
+            ],
             "target_luns": [4, 5, 6],
         }
     )
@@ -126,14 +133,18 @@ def test_powermax_luns_differ_per_portal():
 
 def test_missing_target_luns_uses_target_lun_for_every_entry_and_string_lun():
     props = parse(
-        {"target_portals": ["a", "b"], "target_iqns": ["iqn.2024-01.org.example:x", "iqn.2024-01.org.example:y"], "target_lun": "1"}
+        {
+            "target_portals": ["a", "b"],
+            "target_iqns": ["iqn.2024-01.ex:x", "iqn.2024-01.ex:y"],
+            "target_lun": "1",
+        }
     )
     assert [t.lun for t in props.targets] == [1, 1]
     assert [t.portal for t in props.targets] == ["a:3260", "b:3260"]
 
 
 def test_missing_both_luns_means_zero():
-    props = parse({"target_portal": "10.0.0.1:3260", "target_iqn": "iqn.2024-01.org.example:x"})
+    props = parse({"target_portal": "10.0.0.1:3260", "target_iqn": "iqn.2024-01.ex:x"})
     assert props.targets[0].lun == 0
 
 
@@ -157,12 +168,12 @@ def test_portals_without_iqns_falls_back_to_singular_discovery():
     props = parse(
         {
             "target_portal": "10.0.0.1:3260",
-            "target_iqn": "iqn.2024-01.org.example:x",
+            "target_iqn": "iqn.2024-01.ex:x",
             "target_lun": 3,
             "target_portals": ["10.0.0.1:3260", "10.0.0.2:3260"],
         }
     )
-    assert props.targets == (Target("10.0.0.1:3260", "iqn.2024-01.org.example:x", 3),)
+    assert props.targets == (Target("10.0.0.1:3260", "iqn.2024-01.ex:x", 3),)
     assert props.needs_discovery
 
 
@@ -170,7 +181,11 @@ def test_full_connection_info_is_unwrapped():
     props = parse(
         {
             "driver_volume_type": "iscsi",
-            "data": {"target_portal": "10.0.0.1", "target_iqn": "iqn.2024-01.org.example:x", "target_lun": 1},
+            "data": {
+                "target_portal": "10.0.0.1",
+                "target_iqn": "iqn.2024-01.ex:x",
+                "target_lun": 1,
+            },
         }
     )
     assert props.targets[0].portal == "10.0.0.1:3260"
@@ -190,11 +205,16 @@ def test_full_connection_info_is_unwrapped():
     ],
 )
 def test_portal_normalisation(raw: str, normalised: str):
-    assert parse({"target_portal": raw, "target_iqn": "iqn.2024-01.org.example:x"}).targets[0].portal == normalised
+    assert (
+        parse({"target_portal": raw, "target_iqn": "iqn.2024-01.ex:x"}).targets[0].portal
+        == normalised
+    )
 
 
 def test_target_address_and_port():
-    target = parse({"target_portal": "[2001:db8::1]:3261", "target_iqn": "iqn.2024-01.org.example:x"}).targets[0]
+    target = parse(
+        {"target_portal": "[2001:db8::1]:3261", "target_iqn": "iqn.2024-01.ex:x"}
+    ).targets[0]
     assert (target.address, target.port) == ("2001:db8::1", 3261)
 
 
@@ -205,7 +225,7 @@ def test_chap_parsed_case_insensitive_and_never_shown():
     props = parse(
         {
             "target_portal": "p",
-            "target_iqn": "iqn.2024-01.org.example:x",
+            "target_iqn": "iqn.2024-01.ex:x",
             "auth_method": "chap",
             "auth_username": "alice",
             "auth_password": "Sup3rSecret!",
@@ -225,7 +245,7 @@ def test_mutual_chap():
     props = parse(
         {
             "target_portal": "p",
-            "target_iqn": "iqn.2024-01.org.example:x",
+            "target_iqn": "iqn.2024-01.ex:x",
             "auth_method": "CHAP",
             "auth_username": "u",
             "auth_password": "OutSecret1",
@@ -240,7 +260,7 @@ def test_mutual_chap():
 
 @pytest.mark.parametrize("method", [None, "None", "none", ""])
 def test_no_chap(method: str | None):
-    props = parse({"target_portal": "p", "target_iqn": "iqn.2024-01.org.example:x", "auth_method": method})
+    props = parse({"target_portal": "p", "target_iqn": "iqn.2024-01.ex:x", "auth_method": method})
     assert props.chap is None
 
 
@@ -248,7 +268,7 @@ def test_chap_errors_do_not_echo_the_password():
     error = rejected(
         {
             "target_portal": "p",
-            "target_iqn": "iqn.2024-01.org.example:x",
+            "target_iqn": "iqn.2024-01.ex:x",
             "auth_method": "CHAP",
             "auth_username": "u",
             "auth_password": "Secret\nWithNewline",
@@ -261,13 +281,21 @@ def test_chap_errors_do_not_echo_the_password():
 # --- rejections ----------------------------------------------------------------------
 
 
-PLURAL = {"target_portals": ["a", "b"], "target_iqns": ["iqn.2024-01.org.example:a", "iqn.2024-01.org.example:b"], "target_luns": [1, 2]}
+PLURAL = {
+    "target_portals": ["a", "b"],
+    "target_iqns": ["iqn.2024-01.ex:a", "iqn.2024-01.ex:b"],
+    "target_luns": [1, 2],
+}
 
 
 @pytest.mark.parametrize(
     ("change", "key", "words"),
     [
-        ({"target_iqns": ["iqn.2024-01.org.example:a"]}, "target_iqns", "has 1 entries but target_portals has 2"),
+        (
+            {"target_iqns": ["iqn.2024-01.ex:a"]},
+            "target_iqns",
+            "has 1 entries but target_portals has 2",
+        ),
         ({"target_luns": [1]}, "target_luns", "has 1 entries"),
         ({"target_portals": "a"}, "target_portals", "expected a list"),
         ({"target_iqns": {"a": 1}}, "target_iqns", "expected a list"),
@@ -275,7 +303,7 @@ PLURAL = {"target_portals": ["a", "b"], "target_iqns": ["iqn.2024-01.org.example
         ({"target_portal": ["a"]}, "target_portal", "got a list"),
         ({"target_portals": ["a", None]}, "target_portals[1]", "missing"),
         ({"target_portals": ["a", ""]}, "target_portals[1]", "missing"),
-        ({"target_iqns": ["iqn.2024-01.org.example:a", None]}, "target_iqns[1]", "missing"),
+        ({"target_iqns": ["iqn.2024-01.ex:a", None]}, "target_iqns[1]", "missing"),
         ({"target_portals": ["a:99999", "b"]}, "target_portals[0]", "invalid port"),
         ({"target_portals": ["a:0", "b"]}, "target_portals[0]", "invalid port"),
         ({"target_portals": ["a:http", "b"]}, "target_portals[0]", "invalid port"),
@@ -286,8 +314,16 @@ PLURAL = {"target_portals": ["a", "b"], "target_iqns": ["iqn.2024-01.org.example
         ({"addressing_mode": "SAM4"}, "addressing_mode", "unknown mode"),
         ({"target_portals": ["a b", "b"]}, "target_portals[0]", "whitespace"),
         ({"target_portals": ["-oops", "b"]}, "target_portals[0]", "must not start with '-'"),
-        ({"target_iqns": ["iqn.2024-01.org.example:a\n", "iqn.2024-01.org.example:b"]}, "target_iqns[0]", "control characters"),
-        ({"target_iqns": ["--login", "iqn.2024-01.org.example:b"]}, "target_iqns[0]", "must not start with '-'"),
+        (
+            {"target_iqns": ["iqn.2024-01.ex:a\n", "iqn.2024-01.ex:b"]},
+            "target_iqns[0]",
+            "control characters",
+        ),
+        (
+            {"target_iqns": ["--login", "iqn.2024-01.ex:b"]},
+            "target_iqns[0]",
+            "must not start with '-'",
+        ),
         ({"target_portals": ["2001:db8::1:3260", "b"]}, "target_portals[0]", "ambiguous IPv6"),
         ({"target_portals": ["[2001:db8::1", "b"]}, "target_portals[0]", "malformed"),
         ({"target_portals": ["[nothex]:3260", "b"]}, "target_portals[0]", "invalid IPv6"),
@@ -305,12 +341,12 @@ def test_rejections_name_the_key(change: dict[str, Any], key: str, words: str):
 
 
 def test_singular_rejections():
-    assert rejected({"target_iqn": "iqn.2024-01.org.example:x"}).key == "target_portal"
+    assert rejected({"target_iqn": "iqn.2024-01.ex:x"}).key == "target_portal"
     assert rejected({"target_portal": "p"}).key == "target_iqn"
     assert rejected({"target_portal": "p", "target_iqn": "i", "target_lun": "-1"}).key == (
         "target_lun"
     )
-    assert rejected({"target_iqns": ["iqn.2024-01.org.example:x"]}).key == "target_portals"
+    assert rejected({"target_iqns": ["iqn.2024-01.ex:x"]}).key == "target_portals"
     assert rejected({"target_portal": "p", "target_iqn": "i", "target_lun": [1]}).key == (
         "target_lun"
     )
@@ -348,7 +384,7 @@ def test_to_dict_round_trips_and_is_os_brick_style():
     assert data["target_portals"] == ["a:3260", "b:3260"]
     assert data["target_portal"] == "a:3260"
     assert ConnectionProperties.from_dict(data) == props
-    discovery = parse({"target_portal": "p", "target_iqn": "iqn.2024-01.org.example:x", "target_lun": 4})
+    discovery = parse({"target_portal": "p", "target_iqn": "iqn.2024-01.ex:x", "target_lun": 4})
     assert ConnectionProperties.from_dict(discovery.to_dict()) == discovery
 
 
@@ -382,7 +418,7 @@ key_values = st.dictionaries(
     json_values
     | portal_like
     | st.lists(portal_like, min_size=1, max_size=3)
-    | st.sampled_from(["CHAP", "chap", "SAM2", "iqn.2024-01.org.example:x", "1"]),
+    | st.sampled_from(["CHAP", "chap", "SAM2", "iqn.2024-01.ex:x", "1"]),
     max_size=10,
 )
 
