@@ -29,6 +29,7 @@ __all__ = [
     "check_iqn",
     "check_name",
     "check_portal",
+    "check_setting_name",
     "check_timeout",
     "check_value",
 ]
@@ -90,6 +91,12 @@ def check_timeout(value: object) -> float:
         return validate.timeout(value)
     except validate.ValidationError as error:
         raise InvalidArgument("timeout", error.reason) from None
+
+
+def check_setting_name(name: object, allowed: frozenset[str], what: str) -> None:
+    """A setting name of ``allowed`` (:data:`NODE_SETTINGS` or :data:`DISCOVERY_SETTINGS`)."""
+    if not isinstance(name, str) or name not in allowed:
+        raise InvalidArgument("name", f"not a {what} setting we write: {validate.shown(name)}")
 
 
 def check_value(field: str, value: object, *, secret: bool) -> None:

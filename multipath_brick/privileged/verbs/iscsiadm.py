@@ -12,6 +12,7 @@ from multipath_brick.privileged.checks import (
     check_iqn,
     check_name,
     check_portal,
+    check_setting_name,
     check_value,
 )
 from multipath_brick.privileged.verbs.base import Command
@@ -96,8 +97,7 @@ class NodeUpdate(_NodeVerb):
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise InvalidArgument("settings", "each setting is a (name, value) pair")
             name, value = pair
-            if name not in NODE_SETTINGS:
-                raise InvalidArgument("name", f"not a node setting we write: {name!r}")
+            check_setting_name(name, NODE_SETTINGS, "node")
             check_value(name, value, secret="password" in name)
 
     @classmethod
@@ -200,8 +200,7 @@ class DiscoveryUpdate(_DiscoveryVerb):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.name not in DISCOVERY_SETTINGS:
-            raise InvalidArgument("name", f"not a discovery setting we write: {self.name!r}")
+        check_setting_name(self.name, DISCOVERY_SETTINGS, "discovery")
         check_value(self.name, self.value, secret="password" in self.name)
 
     def argv(self) -> tuple[str, ...]:
