@@ -299,7 +299,7 @@ def daemon_accepts(props: ConnectionProperties) -> None:
     ):
         if chap is None:
             continue
-        fields = {"username": chap.username, "password": chap.password}
+        fields: dict[str, str | None] = {"username": chap.username, "password": chap.password}
         if chap.mutual:
             fields |= {"username_in": chap.username_in, "password_in": chap.password_in}
         for name, value in fields.items():
