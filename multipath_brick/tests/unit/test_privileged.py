@@ -164,6 +164,33 @@ INJECTIONS = [
     ("scsi_delete", ("sda; rm -rf /",), "device"),
     ("scsi_delete", ("../../etc/passwd",), "device"),
     ("scsi_rescan", ("sda/../../../etc",), "device"),
+    # open-iscsi builds nodes/<iqn>/... from the name: this made files under /tmp as root.
+    ("node_new", (PORTAL, "../../../tmp/x", "default"), "iqn"),
+    ("node_new", (PORTAL, f"{IQN}/../../x", "default"), "iqn"),
+    ("node_new", (PORTAL, "iqn.2010-10.org.openstack:" + "v" * 200, "default"), "iqn"),
+    ("node_new", ("[fe80::1%eth0]:3260", IQN, "default"), "portal"),
+    ("node_new", ("10.0.0.1", IQN, "default"), "portal"),  # not in normal form
+    ("node_new", (PORTAL, IQN, "../x"), "iface"),
+    ("multipath_add_wwid", ("8:0",), "wwid"),
+    ("multipath_flush", ("8:0",), "map_name"),
+    ("multipathd_resize_map", ("253:0",), "map_name"),
+    ("node_update", (PORTAL, IQN, "default", [["node.startup", "automatic"]]), "node.startup"),
+    (
+        "node_update",
+        (PORTAL, IQN, "default", [["node.session.scan", "auto"]]),
+        "node.session.scan",
+    ),
+    (
+        "node_update",
+        (PORTAL, IQN, "default", [["node.session.auth.password", ""]]),
+        "node.session.auth.password",
+    ),
+    ("node_update", (PORTAL, IQN, "default", [[["list"], "x"]]), "name"),
+    (
+        "discovery_update",
+        (PORTAL, "default", "discovery.sendtargets.auth.username", ""),
+        "discovery.sendtargets.auth.username",
+    ),
 ]
 
 
@@ -180,7 +207,9 @@ def test_entrypoint_refuses_injection_before_running_anything(
 
 
 @pytest.mark.usefixtures("in_process")
-@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5", None, True])
+@pytest.mark.parametrize(
+    "timeout", [0, -1, float("nan"), float("inf"), "5", None, True, 1e300, 10**400, 86401]
+)
 def test_entrypoint_refuses_a_bad_timeout(bindir: pathlib.Path, timeout: object) -> None:
     with pytest.raises(InvalidArgument) as info:
         entrypoints.node_login(PORTAL, IQN, "default", timeout)  # type: ignore[arg-type]
