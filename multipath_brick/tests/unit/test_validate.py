@@ -46,7 +46,7 @@ ARRAY_IQNS = [
     "iqn.2009-01.com.kaminario:storage.k2.22612",
     "iqn.2003-01.org.linux-iscsi.node01.x8664:sn.a06ca3a2277b",  # LIO (targetcli)
     "iqn.2001-04.com.example:storage.disk2.sys1.xyz",  # tgt's documentation
-    "iqn.2005-10.org.freenas.ctl:target_1",  # '_' (tgt and ctld accept it)
+    "iqn.2005-10.org.freenas.ctl:target_1",  # '_': ctld accepts it with a warning
     "eui.02004567A425678D",  # RFC 3720 examples
     "naa.52004567BA64678D",  # RFC 3980, 16 digits
     "naa.6001405abcdef0123456789abcdef012",  # 32 digits
