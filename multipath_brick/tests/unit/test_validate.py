@@ -65,11 +65,17 @@ def test_real_target_names_pass_unchanged_both_sides(name: str) -> None:
     checks.check_iqn(name)
 
 
+HOSTILE_FILES = ("test_validate", "test_hostile_input", "test_privileged")
+
+
 def repo_iqns() -> set[str]:
-    """Every complete target name written in this repository's files."""
+    """Every complete target name written in this repository's files, except the
+    hostile ones of the validation tests."""
     root = pathlib.Path(__file__).resolve().parents[3]
+    hostile = [f":!multipath_brick/tests/unit/{name}.py" for name in HOSTILE_FILES]
     listed = subprocess.run(
-        ["git", "-C", str(root), "grep", "-hoIE", r"\b(iqn|eui|naa)\.[A-Za-z0-9_.:-]+"],
+        ["git", "-C", str(root), "grep", "-hoIE", r"\b(iqn|eui|naa)\.[A-Za-z0-9_.:-]+"]
+        + ["--", ".", *hostile],
         capture_output=True,
         text=True,
         check=False,
