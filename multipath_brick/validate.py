@@ -71,15 +71,15 @@ def shown(value: object) -> str:
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
-def _text(value: object, what: str, *, secret: bool = False) -> str:
-    """A non-empty string with no whitespace or control character."""
+def _text(value: object, what: str) -> str:
+    """A non-empty string with no whitespace or control character, not an option."""
     if value is None or value == "":
         raise ValidationError(f"missing {what}")
     if not isinstance(value, str):
         raise ValidationError(f"{what}: expected a string, got {type(value).__name__}")
     if _UNSAFE.search(value):
         raise ValidationError(f"{what} contains whitespace or control characters")
-    if value.startswith("-") and not secret:
+    if value.startswith("-"):
         raise ValidationError(f"{what} must not start with '-': {shown(value)}")
     return value
 
