@@ -16,10 +16,18 @@
      +-- DetachError                    one or more detach steps failed (force=True)
      +-- VolumePathsError               (os_brick VolumePathsNotFound)
      +-- BondError                      the iSCSI bond model refused something
-          +-- BondValueError            (ValueError) a field of a bond value, bad
-          |    +-- BondXmlError         ... or a REST body that is hostile or malformed
-          +-- BondRuleError             a data-center rule refused an edit
-               +-- BondNotFoundError    ... naming an id the data center does not hold
+     |    +-- BondValueError            (ValueError) a field of a bond value, bad
+     |    |    +-- BondXmlError         ... or a REST body that is hostile or malformed
+     |    +-- BondRuleError             a data-center rule refused an edit
+     |         +-- BondNotFoundError    ... naming an id the data center does not hold
+     +-- AgentError                     the host agent (multipath_brick.agent) refused a request
+     |    +-- InvalidVolumeRequest      (ValueError) a vol_id or connection_info we refuse
+     |         +-- UnsupportedVolumeType  ... whose driver_volume_type we do not attach
+     |         +-- ConnectionMismatch   ... stored before with another connection
+     +-- StoreError                     the agent's volume store cannot be used
+          +-- StoreCorruptError         ... it is not a database, or a damaged one
+          +-- StoreLockedError          ... another process holds it too long
+          +-- StoreVersionError         ... a newer multipath-brick wrote it
 
 Why subclass os-brick: callers written against os-brick (``except
 exception.VolumeDeviceNotFound``) keep working when they switch connector.
@@ -38,6 +46,7 @@ from collections.abc import Sequence
 from os_brick import exception as brick_exception
 
 __all__ = [
+    "AgentError",
     "AuthenticationError",
     "BondError",
     "BondNotFoundError",
@@ -46,15 +55,22 @@ __all__ = [
     "BondXmlError",
     "CommandError",
     "CommandTimeout",
+    "ConnectionMismatch",
     "DetachError",
     "DeviceNotReadyTimeout",
     "DiscoveryError",
     "FlushError",
     "InvalidArgument",
     "InvalidConnectionProperties",
+    "InvalidVolumeRequest",
     "MultipathBrickError",
     "MultipathUnavailableError",
     "NoUsablePathError",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreVersionError",
+    "UnsupportedVolumeType",
     "VolumePathsError",
 ]
 
@@ -261,3 +277,75 @@ class BondNotFoundError(BondRuleError):
         )
         self.subject = f"{kind} {ident!r}"
         self.reason = f"not in data center {data_center!r}"
+
+
+class AgentError(MultipathBrickError):
+    """The host agent (:mod:`multipath_brick.agent`) refused or failed a request."""
+
+
+class InvalidVolumeRequest(AgentError, ValueError):
+    """A ``vol_id`` or ``connection_info`` the agent refuses; nothing was touched.
+
+    :ivar field: the offending field, e.g. ``vol_id`` or ``connection_info.data``.
+    :ivar reason: why it was refused (never the value: it may hold a secret).
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid {field!r}: {reason}", field, reason)
+
+
+class UnsupportedVolumeType(InvalidVolumeRequest):
+    """``driver_volume_type`` is not one this library attaches (only ``iscsi``).
+
+    :ivar volume_type: the type that was given.
+    """
+
+    def __init__(self, volume_type: str) -> None:
+        super().__init__(
+            "connection_info.driver_volume_type",
+            f"unsupported volume type {volume_type!r}: only 'iscsi' is attached",
+        )
+        self.volume_type = volume_type
+        self.args = (volume_type,)
+
+
+class ConnectionMismatch(InvalidVolumeRequest):
+    """The volume id is stored with another connection; detach it first.
+
+    :ivar vol_id: the volume id.
+    """
+
+    def __init__(self, vol_id: str) -> None:
+        super().__init__(
+            "connection_info",
+            f"volume {vol_id!r} is attached with different connection info; detach it first",
+        )
+        self.vol_id = vol_id
+        self.args = (vol_id,)
+
+
+class StoreError(MultipathBrickError):
+    """The agent's volume store cannot be used; it was left as found.
+
+    :ivar path: the store's file.
+    :ivar reason: what is wrong and what to do.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"volume store {path}: {reason}", path, reason)
+
+
+class StoreCorruptError(StoreError):
+    """The store file is not a database or is damaged (never reset silently)."""
+
+
+class StoreLockedError(StoreError):
+    """Another process kept the store locked longer than the busy timeout."""
+
+
+class StoreVersionError(StoreError):
+    """The store's schema is newer than this library knows (written by a newer release)."""
