@@ -115,3 +115,7 @@ def _run(
     connector().disconnect_volume(stored["data"], volume.get("attachment"))
     return {}
 
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -240,7 +240,8 @@ class VolumeStore:
         """``value`` with every ``*password*`` string replaced by a keyed digest."""
         if isinstance(value, dict):
             return {
-                k: self._digest(v) if "password" in str(k).lower() and isinstance(v, str)
+                k: self._digest(v)
+                if "password" in str(k).lower() and isinstance(v, str)
                 else self.redact(v)
                 for k, v in value.items()
             }
