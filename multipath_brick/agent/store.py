@@ -137,15 +137,18 @@ class VolumeStore:
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        # Create the file ourselves so it is 0600 from its first byte; SQLite gives
-        # its -wal and -shm files the database file's mode.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            if os.fstat(fd).st_mode & 0o077:
-                os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            # Create the file ourselves so it is 0600 from its first byte; SQLite
+            # gives its -wal and -shm files the database file's mode.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise StoreError(self.path, f"cannot open: {error.strerror}") from None
         db = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
