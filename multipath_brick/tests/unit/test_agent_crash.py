@@ -17,7 +17,13 @@ import pytest
 from multipath_brick.agent import ManagedVolumes, State
 from multipath_brick.testing import FakeHost
 from multipath_brick.testing.crash import KilledHost, ProcessKilled
-from multipath_brick.tests.unit.agent_helpers import VOL, agent, make_host, plural_info, sessions_of
+from multipath_brick.tests.unit.agent_helpers import (
+    VOL,
+    agent,
+    make_host,
+    plural_info,
+    sessions_of,
+)
 from multipath_brick.tests.unit.conftest import IQN, PORTALS
 
 EVERY_PATH = sorted((p, "default") for p in PORTALS)

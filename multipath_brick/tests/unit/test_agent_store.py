@@ -54,7 +54,8 @@ def test_rows_round_trip_and_intents_keep_the_attachment(tmp_path):
         "w",
     )
     store.put(VolumeRow("v", State.ATTACHED, {"data": {}}))
-    assert store.get("v").state is State.ATTACHED
+    again = store.get("v")
+    assert again is not None and again.state is State.ATTACHED
     store.delete("v")
     assert store.get("v") is None and store.rows() == []
 

@@ -155,9 +155,7 @@ def log_out_everything(host: FakeHost) -> None:
         host.run(verbs.NodeLogout(portal, iqn, iface), timeout=30)
 
 
-def test_after_sessions_vanish_info_says_gone_and_attach_brings_every_path_back(
-    volumes, host
-):
+def test_after_sessions_vanish_info_says_gone_and_attach_brings_every_path_back(volumes, host):
     first = volumes.attach_volume(VOL, plural_info())
     log_out_everything(host)
     assert host.sessions() == []
