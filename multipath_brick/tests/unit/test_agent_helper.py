@@ -86,9 +86,15 @@ def test_connector_info_has_os_brick_keys(host, tmp_path):
     status, out = call(host, tmp_path, "connector_info")
     info = json.loads(out)
     assert status == 0
-    assert {"initiator", "ip", "platform", "host", "do_local_attach", "os_type", "multipath"} <= set(
-        info
-    )
+    assert {
+        "initiator",
+        "ip",
+        "platform",
+        "host",
+        "do_local_attach",
+        "os_type",
+        "multipath",
+    } <= set(info)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +108,9 @@ def test_connector_info_has_os_brick_keys(host, tmp_path):
         ([], "", 2),
     ],
 )
-def test_failures_exit_non_zero_with_nothing_on_stdout(host, tmp_path, capsys, argv, stdin, status):
+def test_failures_exit_non_zero_with_nothing_on_stdout(
+    host, tmp_path, capsys, argv, stdin, status
+):
     got, out = call(host, tmp_path, *argv, stdin=stdin)
     assert (got, out) == (status, "")
     if status == 1:
