@@ -1,4 +1,4 @@
-"""multipath-brick doctor on a FakeHost: all green when healthy, each problem named with its fix."""
+"""multipath-brick doctor on a FakeHost: green when healthy, each problem named with a fix."""
 
 from __future__ import annotations
 
