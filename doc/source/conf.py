@@ -55,3 +55,23 @@ nitpicky = False
 html_theme = "alabaster"
 html_static_path: list[str] = []
 html_title = "multipath-brick"
+
+
+def _write_cli_reference(app):  # type: ignore[no-untyped-def]
+    """Write the ``multipath-brick`` reference from its parser, so it cannot drift."""
+    from multipath_brick.agent.cli import reference
+
+    path = os.path.join(app.srcdir, "reference", "cli-generated.inc")
+    text = reference()
+    try:
+        with open(path, encoding="utf-8") as f:
+            if f.read() == text:
+                return  # unchanged: keep Sphinx from rebuilding every page
+    except OSError:
+        pass
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("builder-inited", _write_cli_reference)

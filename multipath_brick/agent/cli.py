@@ -111,6 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reference() -> str:
+    """The CLI reference as reStructuredText: each command's ``--help``, from the parser.
+
+    The docs build writes it to ``doc/source/reference/cli-generated.inc``, so
+    the reference can never drift from the command.
+    """
+    width = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal; docs want one width
+    try:
+        parser = build_parser()
+        sections = [(PROG, parser.format_help())]
+        for action in parser._actions:  # noqa: SLF001 - argparse has no public way
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+                sections += [(f"{PROG} {n}", p.format_help()) for n, p in action.choices.items()]
+    finally:
+        if width is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = width
+    out = []
+    for title, text in sections:
+        body = "\n".join(f"   {line}".rstrip() for line in text.splitlines())
+        out.append(f"{title}\n{'-' * len(title)}\n\n.. code-block:: text\n\n{body}\n")
+    return "\n".join(out)
+
+
 def _connection_info(args: argparse.Namespace, stdin: IO[str]) -> dict[str, Any]:
     try:
         if args.file:
