@@ -1,0 +1,152 @@
+"""Host-agent benchmark on the FakeHost: prints a table, asserts nothing.
+
+    python bench/agent_info.py [--volumes 500] [--attached 8] [--repeat 10]
+
+Rows:
+* ``info`` (``ManagedVolumes.volumes_info()``) over ``--volumes`` stored volumes,
+  ``--attached`` of them really attached on the fake host (the rest stored with
+  maps that are gone): the library call, and the command in-process
+  (``cli.main(["info"])``, JSON rendering included);
+* attach of one 4-portal volume: the library call against the command
+  in-process (stdin parsing, store, rendering), each on a fresh host;
+* the command's fixed cost as a process: ``python -c "import
+  multipath_brick.agent.cli"`` (interpreter start and imports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from multipath_brick import ISCSIMultipathConnector  # noqa: E402
+from multipath_brick.agent import ManagedVolumes, State, VolumeStore, cli  # noqa: E402
+from multipath_brick.attach import AttachSettings  # noqa: E402
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts  # noqa: E402
+from multipath_brick.testing import FakeHost  # noqa: E402
+
+GIB = 1024**3
+IQN = "iqn.2024-01.bench.mpb:target"
+PORTALS = [f"10.0.{i}.2:3260" for i in range(1, 5)]
+SETTINGS = AttachSettings(grace=0.5, timeouts=LoginTimeouts(login_timeout=4, retries=1))
+
+
+def info(lun: int) -> dict[str, object]:
+    return {
+        "driver_volume_type": "iscsi",
+        "data": {
+            "target_portals": PORTALS,
+            "target_iqns": [IQN] * len(PORTALS),
+            "target_luns": [lun] * len(PORTALS),
+        },
+    }
+
+
+def agent(host: FakeHost, directory: str) -> ManagedVolumes:
+    connector = ISCSIMultipathConnector(
+        host=host, settings=SETTINGS, lock_path=os.path.join(directory, "locks")
+    )
+    return ManagedVolumes(connector, store=os.path.join(directory, "volumes.db"))
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def row(name: str, times: list[float]) -> str:
+    return (
+        f"{name:<44} {min(times) * 1000:9.1f} {statistics.median(times) * 1000:9.1f}"
+        f" {max(times) * 1000:9.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--volumes", type=int, default=500)
+    parser.add_argument("--attached", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    print(f"{'case':<44} {'min ms':>9} {'median ms':>9} {'max ms':>9}")
+
+    with tempfile.TemporaryDirectory() as directory, FakeHost(time_scale=0.01) as host:
+        host.add_target(IQN, PORTALS, luns={n: GIB for n in range(1, args.attached + 1)})
+        volumes = agent(host, directory)
+        for lun in range(1, args.attached + 1):
+            volumes.attach_volume(f"attached-{lun:03}", info(lun))
+        store = VolumeStore(os.path.join(directory, "volumes.db"))
+        for n in range(args.volumes - args.attached):
+            vol_id = f"stored-{n:04}"
+            store.intend(vol_id, State.ATTACHING, {"driver_volume_type": "iscsi", "data": {}})
+            wwid = f"36001405{n:024x}"
+            store.attached(vol_id, f"/dev/mapper/{wwid}", {"multipath_id": wwid}, wwid)
+        listed = volumes.volumes_info()
+        assert len(listed) == args.volumes and sum(v["exists"] for v in listed) == args.attached
+        print(
+            row(
+                f"volumes_info(), {args.volumes} volumes", timed(volumes.volumes_info, args.repeat)
+            )
+        )
+
+        def info_command() -> None:
+            cli.main(["info"], volumes=lambda _: volumes, stdout=io.StringIO())
+
+        print(
+            row(
+                f"multipath-brick info (in-process), {args.volumes}",
+                timed(info_command, args.repeat),
+            )
+        )
+
+    library, command = [], []
+    for _ in range(args.repeat):
+        for kind in ("library", "command"):
+            with tempfile.TemporaryDirectory() as directory, FakeHost(time_scale=0.01) as host:
+                host.add_target(IQN, PORTALS, luns={1: GIB})
+                volumes = agent(host, directory)
+
+                def made(_: object, made: ManagedVolumes = volumes) -> ManagedVolumes:
+                    return made
+
+                start = time.perf_counter()
+                if kind == "library":
+                    volumes.attach_volume("v", info(1))
+                    library.append(time.perf_counter() - start)
+                else:
+                    status = cli.main(
+                        ["attach", "v"],
+                        volumes=made,
+                        stdin=io.StringIO(json.dumps(info(1))),
+                        stdout=io.StringIO(),
+                    )
+                    command.append(time.perf_counter() - start)
+                    assert status == 0
+    print(row("attach, 4 portals: library call", library))
+    print(row("attach, 4 portals: command (in-process)", command))
+
+    startup = timed(
+        lambda: subprocess.run(
+            [sys.executable, "-c", "import multipath_brick.agent.cli"],
+            check=True,
+            env={**os.environ, "PYTHONPATH": sys.path[0], "PYTHONWARNINGS": "ignore"},
+        ),
+        args.repeat,
+    )
+    print(row("command process start (python + imports)", startup))
+
+
+if __name__ == "__main__":
+    main()
