@@ -23,10 +23,11 @@ ISCSID_CONF = "/etc/iscsi/iscsid.conf"
 MULTIPATH_SETTINGS = {
     # The agent answers /dev/mapper/<wwid>: maps must be named by WWID.
     "user_friendly_names": ("no",),
-    # "strict" refuses maps for WWIDs not yet in /etc/multipath/wwids until
-    # multipathd is reconfigured; the others let `multipath -a` plus
-    # `add path` build the map at once.
-    "find_multipaths": ("no", "yes", "off", "on", "greedy", "smart"),
+    # Any value multipath-tools knows: the library whitelists each WWID itself
+    # (`multipath -a`) before `add path`, which even "strict" honours. A value
+    # multipathd does not know makes it fall back to its compiled-in default,
+    # which differs between distributions.
+    "find_multipaths": ("strict", "yes", "on", "no", "off", "greedy", "smart"),
 }
 #: iscsid.conf timeouts: how long a dead portal holds a login, and how long I/O
 #: queues on a failed session before multipath may use another path.

@@ -17,7 +17,7 @@ from multipath_brick.tests.unit.agent_helpers import agent, make_host
 GOOD_MULTIPATH_CONF = """\
 defaults {
     user_friendly_names no   # maps named by WWID
-    find_multipaths yes
+    find_multipaths strict
 }
 blacklist {
     devnode "^vd[a-z]"
@@ -72,7 +72,11 @@ def test_a_healthy_host_is_all_green(healthy):
 def test_a_broken_host_names_each_problem_with_a_fix(healthy):
     healthy.set_multipathd_running(False)
     put(healthy, "/proc/812/comm", "sshd\n")
-    put(healthy, "/etc/multipath.conf", "defaults {\n  user_friendly_names yes\n}\n")
+    put(
+        healthy,
+        "/etc/multipath.conf",
+        "defaults {\n  user_friendly_names yes\n  find_multipaths sometimes\n}\n",
+    )
     put(healthy, "/etc/iscsi/initiatorname.iscsi", "InitiatorName=iqn.1993-08.org.debian:01:\n")
     put(healthy, "/etc/iscsi/iscsid.conf", "node.session.timeo.replacement_timeout = 120\n")
     checks = by_name(healthy)
@@ -84,7 +88,8 @@ def test_a_broken_host_names_each_problem_with_a_fix(healthy):
         "find_multipaths",
         "initiator",
     }
-    assert checks["find_multipaths"].detail.startswith("find_multipaths is 'strict'")
+    assert checks["find_multipaths"].detail.startswith("find_multipaths is 'sometimes'")
+    assert "user_friendly_names no" in checks["user_friendly_names"].fix
     assert checks["node.session.timeo.replacement_timeout"].status is Status.WARN
     assert "systemctl enable --now multipathd" in checks["multipathd"].fix
     assert "iscsi-iname" in checks["initiator"].fix
