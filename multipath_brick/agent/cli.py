@@ -34,6 +34,8 @@ from multipath_brick.exception import (
 PROG = "multipath-brick"
 PASSWORD_ENV = "MULTIPATH_BRICK_AUTH_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 STORE_ENV = "MULTIPATH_BRICK_STORE"
+#: Seconds ``attach`` waits, after answering, for paths still logging in.
+PENDING_TIMEOUT = 300.0
 
 
 class Exit(enum.IntEnum):
@@ -216,8 +218,15 @@ def main(
     except SystemExit as stop:
         return Exit.BAD_INPUT if stop.code else Exit.OK
     make = volumes or _default_volumes
+    made: list[ManagedVolumes] = []
+
+    def agent() -> ManagedVolumes:
+        if not made:
+            made.append(make(args))
+        return made[0]
+
     try:
-        result, status = _run(args, lambda: make(args), stdin)
+        result, status = _run(args, agent, stdin)
     except NotStored as missing:
         return _fail(
             args, stdout, stderr, "NotStored", f"volume {missing} is not stored", Exit.NOT_FOUND
@@ -226,6 +235,11 @@ def main(
         return _fail(args, stdout, stderr, type(error).__name__, str(error), exit_for(error))
     stdout.write(output.render(args.verb, result, human=args.human))
     stdout.flush()
+    if args.verb == "attach":
+        # The answer is out as soon as the map is usable; slower paths go on in
+        # this process's threads, which die with it: wait for them before exiting
+        # so no path is left half made.
+        agent().connector.wait_for_pending(PENDING_TIMEOUT)
     return status
 
 
@@ -251,3 +265,7 @@ def _fail(
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -43,6 +43,8 @@ LOG = logging.getLogger("managedvolume-helper")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: Seconds ``attach`` waits, after answering, for paths still logging in.
+PENDING_TIMEOUT = 300.0
 
 
 def _read(stdin: IO[str]) -> dict[str, Any]:
@@ -87,14 +89,25 @@ def main(
         format="%(name)s: %(message)s",
         stream=sys.stderr,
     )
+    made: list[ISCSIMultipathConnector] = []
+
+    def once() -> ISCSIMultipathConnector:
+        if not made:
+            made.append(connector())
+        return made[0]
+
     try:
-        result = _run(args.command, connector, stdin)
+        result = _run(args.command, once, stdin)
     except (MultipathBrickError, ValueError, KeyError, TypeError) as error:
         # str() of our errors never holds a secret; the input is never echoed.
         print(f"managedvolume-helper: {args.command} failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     stdout.write(json.dumps(result) + "\n")
     stdout.flush()
+    if made:
+        # Paths slower than the map go on in this process's threads: finish them
+        # before exiting, so vdsm's volume ends with every path, none half made.
+        made[0].wait_for_pending(PENDING_TIMEOUT)
     return EXIT_OK
 
 
@@ -119,3 +132,7 @@ def _run(
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
