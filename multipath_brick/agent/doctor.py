@@ -190,6 +190,59 @@ def check_iscsid_conf(host: Host) -> list[Check]:
     return checks
 
 
+IFACES_DIR = "/etc/iscsi/ifaces"
+#: What each NIC an iSCSI iface is bound to needs when several share a subnet:
+#: replies must leave by the NIC the request came in on, or they are dropped.
+BOND_SYSCTLS = {"rp_filter": ("2",), "arp_ignore": ("1",), "arp_announce": ("2",)}
+
+
+def bound_nics(host: Host) -> list[str]:
+    """NICs that iscsiadm ifaces are bound to (``iface.net_ifacename``), sorted."""
+    nics = set()
+    for name in host.list_dir(IFACES_DIR):
+        try:
+            text = host.read_text(f"{IFACES_DIR}/{name}")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if (
+                sep
+                and key.strip() == "iface.net_ifacename"
+                and value.strip() not in ("", "<empty>")
+            ):
+                nics.add(value.strip())
+    return sorted(nics)
+
+
+def check_bond_sysctls(host: Host) -> list[Check]:
+    """rp_filter and ARP settings of every NIC an iface is bound to (an iSCSI bond)."""
+    checks = []
+    for nic in bound_nics(host):
+        wrong = []
+        for key, accepted in BOND_SYSCTLS.items():
+            try:
+                value = host.read_text(f"/proc/sys/net/ipv4/conf/{nic}/{key}").strip()
+            except OSError:
+                value = "missing"
+            if value not in accepted:
+                wrong.append((key, value, accepted[0]))
+        name = f"sysctl {nic}"
+        if not wrong:
+            checks.append(Check(name, Status.OK, "rp_filter 2, arp_ignore 1, arp_announce 2"))
+            continue
+        checks.append(
+            Check(
+                name,
+                Status.WARN,
+                ", ".join(f"{k} is {v}" for k, v, _ in wrong)
+                + ": with several iSCSI NICs on one subnet, replies leave by the wrong NIC",
+                "sysctl -w " + " ".join(f"net.ipv4.conf.{nic}.{k}={w}" for k, _, w in wrong),
+            )
+        )
+    return checks
+
+
 def check_privsep() -> Check:
     """The privsep helper the library starts to reach root."""
     helper = shutil.which("privsep-helper")
@@ -210,5 +263,6 @@ def run_checks(host: Host) -> list[Check]:
         *check_multipath_conf(host),
         check_initiator(host),
         *check_iscsid_conf(host),
+        *check_bond_sysctls(host),
         check_privsep(),
     ]

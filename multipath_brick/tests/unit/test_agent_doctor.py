@@ -146,3 +146,26 @@ def test_doctor_command_exit_status(healthy, tmp_path):
         )
         == cli.Exit.HOST_NOT_READY
     )
+
+
+def test_bond_nics_need_loose_rp_filter_and_arp_settings(healthy):
+    put(
+        healthy,
+        "/etc/iscsi/ifaces/mpb-eth1",
+        "iface.iscsi_ifacename = mpb-eth1\niface.net_ifacename = eth1\n",
+    )
+    put(healthy, "/etc/iscsi/ifaces/mpb-eth2", "iface.net_ifacename = eth2\n")
+    put(healthy, "/etc/iscsi/ifaces/plain", "iface.net_ifacename = <empty>\n")
+    for nic, rp in (("eth1", "2"), ("eth2", "1")):
+        put(healthy, f"/proc/sys/net/ipv4/conf/{nic}/rp_filter", rp + "\n")
+        put(healthy, f"/proc/sys/net/ipv4/conf/{nic}/arp_ignore", "1\n")
+        put(healthy, f"/proc/sys/net/ipv4/conf/{nic}/arp_announce", "2\n")
+    assert doctor.bound_nics(healthy) == ["eth1", "eth2"]
+    checks = {c.name: c for c in doctor.check_bond_sysctls(healthy)}
+    assert checks["sysctl eth1"].status is Status.OK
+    assert checks["sysctl eth2"].status is Status.WARN
+    assert checks["sysctl eth2"].fix == "sysctl -w net.ipv4.conf.eth2.rp_filter=2"
+
+
+def test_no_bond_no_sysctl_check(healthy):
+    assert doctor.check_bond_sysctls(healthy) == []
