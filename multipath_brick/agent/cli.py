@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -217,6 +218,29 @@ def main(
         args = build_parser().parse_args(argv)
     except SystemExit as stop:
         return Exit.BAD_INPUT if stop.code else Exit.OK
+    library = logging.getLogger("multipath_brick")
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    level = library.level
+    if stderr.isatty():
+        # Someone is watching: show the library's progress (logins, map ready,
+        # flush) as it happens. Programs reading a pipe get only the result.
+        library.addHandler(handler)
+        library.setLevel(logging.INFO)
+    try:
+        return _main(args, volumes, stdin, stdout, stderr)
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(level)
+
+
+def _main(
+    args: argparse.Namespace,
+    volumes: Callable[[argparse.Namespace], ManagedVolumes] | None,
+    stdin: IO[str],
+    stdout: IO[str],
+    stderr: IO[str],
+) -> int:
     make = volumes or _default_volumes
     made: list[ManagedVolumes] = []
 

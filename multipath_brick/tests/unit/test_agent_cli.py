@@ -203,3 +203,24 @@ def test_the_default_store_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(cli.STORE_ENV, str(tmp_path / "x.db"))
     args = cli.build_parser().parse_args(["info"])
     assert args.store == os.path.join(str(tmp_path), "x.db")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_goes_to_a_terminal_only(host, tmp_path):
+    err = Terminal()
+    status = cli.main(
+        ["attach", VOL],
+        volumes=lambda args: agent(host, str(tmp_path)),
+        stdin=io.StringIO(json.dumps(plural_info())),
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert status == Exit.OK
+    assert "multipath-brick: attached /dev/dm-" in err.getvalue()
+    assert CHAP[1] not in err.getvalue()
+    piped = run(host, tmp_path, "detach", VOL)
+    assert piped.err == ""
