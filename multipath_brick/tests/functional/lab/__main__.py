@@ -7,9 +7,11 @@ Host commands (boot ONE guest; exit code = the guest command's):
   python -m multipath_brick.tests.functional.lab demo      (attach/show/detach one volume)
   python -m multipath_brick.tests.functional.lab bench [-- BENCH ARGS]
                                                  (bench/lab_attach.py vs os-brick)
+  python -m multipath_brick.tests.functional.lab soak [-- SOAK ARGS]
+                                                 (attach/detach under faults; see soak/)
 
 Guest-only command (what the host commands run inside the guest):
-  python -m multipath_brick.tests.functional.lab guest {pytest|shell|demo|bench} ...
+  python -m multipath_brick.tests.functional.lab guest {pytest|shell|demo|bench|soak} ...
 """
 
 from __future__ import annotations
@@ -145,6 +147,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return rc
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    rest = args.soak_args[1:] if args.soak_args[:1] == ["--"] else args.soak_args
+    rc = _host(args, ["soak", *rest])
+    print(f"[lab] soak {'OK' if rc == 0 else f'FAILED (exit {rc})'}", flush=True)
+    return rc
+
+
 def cmd_capture(args: argparse.Namespace) -> int:
     script = os.path.join(HERE, "capture_fixtures.sh")
     args.rw = [FIXTURES_DIR]
@@ -180,6 +189,10 @@ def cmd_guest(args: argparse.Namespace) -> int:
             rc = demo_main()
         elif args.mode == "bench":
             rc = _guest_bench(args.rest)
+        elif args.mode == "soak":
+            from ..soak.runner import main as soak_main
+
+            rc = soak_main(args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
         else:
             rc = _guest_shell(cfg, " ".join(args.rest))
         timings[args.mode] = round(time.monotonic() - t1, 2)
@@ -276,9 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     # os-brick's dead-portal attach alone takes ~2 minutes under stock timeouts.
     sp.set_defaults(func=cmd_bench, timeout=5400)
 
+    sp = sub.add_parser("soak", help="boot, set up, run the soak (see soak/params.py)")
+    host_opts(sp)
+    sp.add_argument("soak_args", nargs=argparse.REMAINDER)
+    # The documented full soak runs about half an hour under TCG.
+    sp.set_defaults(func=cmd_soak, timeout=5400)
+
     sp = sub.add_parser("guest", help=argparse.SUPPRESS)
     sp.add_argument("--portals", type=int, default=4)
-    sp.add_argument("mode", choices=["pytest", "shell", "demo", "bench"])
+    sp.add_argument("mode", choices=["pytest", "shell", "demo", "bench", "soak"])
     sp.add_argument("rest", nargs=argparse.REMAINDER)
     sp.set_defaults(func=cmd_guest)
 
