@@ -40,13 +40,13 @@ class Chaos(threading.Thread):
         self.tally = tally
         self.verify = verify
         self.done = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._progress = threading.Condition()
 
     def run(self) -> None:
         try:
             for fault in self.plan:
-                if self._stop.wait(fault.gap):
+                if self._halt.wait(fault.gap):
                     return
                 self._one(fault)
                 with self._progress:
@@ -56,7 +56,7 @@ class Chaos(threading.Thread):
             self.tally.failure(f"chaos {type(e).__name__}", str(e))
         finally:
             with self._progress:
-                self._stop.set()
+                self._halt.set()
                 self._progress.notify_all()
 
     def _one(self, fault: Fault) -> None:
@@ -83,12 +83,12 @@ class Chaos(threading.Thread):
         """Wait until ``n`` faults of this round are over (or the chaos ended)."""
         with self._progress:
             return self._progress.wait_for(
-                lambda: self.done >= n or self._stop.is_set(), timeout=timeout
+                lambda: self.done >= n or self._halt.is_set(), timeout=timeout
             )
 
     def finish(self, timeout: float = 600) -> None:
         """Stop after the fault in progress (which is then restored)."""
-        self._stop.set()
+        self._halt.set()
         self.join(timeout)
         if self.is_alive():
             self.tally.failure("chaos hung", f"fault thread alive after {timeout:g}s")

@@ -45,9 +45,11 @@ def run_soak(lab: Lab, params: SoakParams) -> Tally:
         chaos.start()
         try:
             fleet.attach_all()
+            _phase(rnd, "attached", t0)
             # Faults started during attach count; the rest land on attached volumes.
             chaos.wait_faults(params.faults_per_round, timeout=600 + 120 * params.faults_per_round)
             fleet.detach_all()
+            _phase(rnd, "detached", t0)
         finally:
             chaos.finish()
         if not connector.wait_for_pending(timeout=PENDING_TIMEOUT):
@@ -62,6 +64,10 @@ def run_soak(lab: Lab, params: SoakParams) -> Tally:
         tally.took("round", time.monotonic() - t0)
         print(f"[soak] round {rnd} done in {time.monotonic() - t0:.1f}s", flush=True)
     return tally
+
+
+def _phase(rnd: int, what: str, t0: float) -> None:
+    print(f"[soak] round {rnd}: {what} at {time.monotonic() - t0:.1f}s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
