@@ -40,6 +40,7 @@ class Chaos(threading.Thread):
         self.tally = tally
         self.verify = verify
         self.done = 0
+        self.current: Fault | None = None
         self._halt = threading.Event()
         self._progress = threading.Condition()
 
@@ -62,6 +63,7 @@ class Chaos(threading.Thread):
     def _one(self, fault: Fault) -> None:
         print(f"[soak] fault: {fault} for {self.params.fault_hold:g}s", flush=True)
         self.tally.fault(fault.kind)
+        self.current = fault
         try:
             if fault.kind == "drop":
                 self.lab.portal_down(fault.portal)
@@ -78,6 +80,11 @@ class Chaos(threading.Thread):
                 self.lab.portal_up(fault.portal)
             else:
                 self.lab.set_latency(fault.portal, 0)
+            self.current = None
+
+    def describe(self) -> str:
+        fault = self.current
+        return str(fault) if fault else "no fault"
 
     def wait_faults(self, n: int, timeout: float) -> bool:
         """Wait until ``n`` faults of this round are over (or the chaos ended)."""

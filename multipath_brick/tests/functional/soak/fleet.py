@@ -13,6 +13,7 @@ import errno
 import hashlib
 import mmap
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..conftest import volume_props
 from ..lab.api import Lab
+from ..lab.shell import run
 from .params import SoakParams
 from .report import Tally
 
@@ -72,6 +74,8 @@ class Fleet:
         self.params = params
         self.tally = tally
         self.rnd = rnd
+        # What the chaos thread is doing now, for failure details.
+        self.context: Callable[[], str] = lambda: "no fault"
 
     # --- phases ---------------------------------------------------------------
     def attach_all(self) -> None:
@@ -112,7 +116,7 @@ class Fleet:
         try:
             write_direct(info["path"], data)
         except OSError as e:
-            self.tally.failure(f"write {_errno(e)}", f"{vol.name} {info['path']}: {e}")
+            self._io_failure("write", vol, e, "attach")
             return
         self.tally.count("writes")
         with vol.lock:
@@ -126,13 +130,28 @@ class Fleet:
             try:
                 got = read_direct(vol.info["path"], self.params.mib << 20)
             except OSError as e:
-                self.tally.failure(f"read {_errno(e)}", f"{vol.name} after {why}: {e}")
+                self._io_failure("read", vol, e, why)
                 return
             self.tally.took("read", time.monotonic() - t0)
             self.tally.count("reads")
             if hashlib.sha256(got).hexdigest() != vol.digest:
                 self.tally.count("mismatches")
                 self.tally.failure("data mismatch", f"{vol.name} after {why}")
+
+    def _io_failure(self, op: str, vol: Volume, error: OSError, why: str) -> None:
+        """Count an I/O error by what the map shows now: an error while the
+        map has no active path is an all-paths-down window (the lab's maps
+        do not queue), anything else is a path-switching failure."""
+        status = run(["dmsetup", "status", vol.wwid], check=False).stdout.strip()
+        states = re.findall(r" \d+:\d+ ([AF]) ", status + " ")
+        active = states.count("A")
+        kind = "no active path" if not active else "with active paths"
+        paths = ", ".join(f"{p['portal']}={p['state']}" for p in (vol.info or {}).get("paths", []))
+        self.tally.failure(
+            f"{op} {_errno(error)} ({kind})",
+            f"{vol.name} after {why}, during {self.context()}: {error}; "
+            f"map {active}/{len(states)} active: {status!r}; attach paths: {paths}",
+        )
 
     def _detach(self, vol: Volume) -> None:
         if vol.info is None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
 from ..lab.api import Lab
-from ..lab.config import GUEST_OUT_DIR
+from ..lab.config import GUEST_OUT_DIR, MULTIPATHD_LOG
 from .chaos import Chaos
 from .fleet import Fleet, create_volumes
 from .leftovers import round_leftovers, wwids
@@ -42,6 +43,7 @@ def run_soak(lab: Lab, params: SoakParams) -> Tally:
         volumes = create_volumes(lab, params)
         fleet = Fleet(connector, volumes, params, tally, rnd)
         chaos = Chaos(lab, fault_plan(params, rnd), params, tally, fleet.verify_all)
+        fleet.context = chaos.describe
         chaos.start()
         try:
             fleet.attach_all()
@@ -90,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(data, indent=2) + "\n")
     except OSError as e:
         print(f"[soak] cannot write {args.json}: {e}", flush=True)
+    if tally.failures:
+        # The guest's /run goes with it: keep multipathd's view of the failures.
+        shutil.copy(MULTIPATHD_LOG, os.path.join(os.path.dirname(args.json), "multipathd.log"))
     print(f"[soak] seed {params.seed}, {data['total_seconds']}s\n{table(data)}", flush=True)
     bad = tally.leftover_total or tally.mismatches
     print(f"[soak] {'FAILED' if bad else 'OK'}", flush=True)
