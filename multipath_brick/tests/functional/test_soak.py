@@ -5,6 +5,9 @@ One round of 6 volumes on 2 targets over 4 portals, attached and detached at
 once while the chaos thread cuts portals and adds latency (at least 2 faults,
 each followed by a read-back of every attached volume): every attach and
 detach succeeds, every read-back matches what was written, nothing is left.
+I/O errors are counted and reported by cause, as the issue asks, but do not
+fail the test: a portal cut while a map is still gathering its paths can fail
+a write (see the Soak page's findings).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .soak.params import SoakParams
 from .soak.report import table
 from .soak.runner import run_soak
 
+IO = ("write", "read")
 SHORT = SoakParams(
     rounds=1,
     volumes=6,
@@ -41,7 +45,8 @@ def test_soak_short(lab: Lab, note: Note) -> None:
     print(report)
     assert data["leftover_total"] == 0, report
     assert data["mismatches"] == 0, report
-    assert not data["failures"], report
+    api_failures = {k: n for k, n in data["failures"].items() if k.split()[0] not in IO}
+    assert not api_failures, report
     assert sum(data["faults"].values()) >= params.faults_per_round, report
     assert data["counts"].get("attaches") == params.volumes, report
     assert data["counts"].get("detaches") == params.volumes, report
