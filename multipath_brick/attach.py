@@ -37,7 +37,7 @@ from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.iscsi.login import NODE_DB, PathBringUp, pauses
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
-from multipath_brick.locks import Locks
+from multipath_brick.locks import DEFAULT_TIMEOUT, Locks
 from multipath_brick.multipath.control import Multipath
 from multipath_brick.scsi.sysfs import Sysfs
 from multipath_brick.volume import Volume
@@ -92,6 +92,9 @@ class AttachSettings:
     :ivar flush_busy_for: seconds to keep retrying a flush that finds the map
         briefly in use (udev probing a new map holds it open).
     :ivar poll: seconds between looks at sysfs.
+    :ivar lock_timeout: seconds any node-record or WWID lock is waited for
+        before :class:`~multipath_brick.exception.LockTimeout`; longer than any
+        hold with these defaults (see :data:`multipath_brick.locks.DEFAULT_TIMEOUT`).
     """
 
     grace: float = 5.0
@@ -104,6 +107,7 @@ class AttachSettings:
     command_timeout: float = 30.0
     flush_busy_for: float = 10.0
     poll: float = 0.05
+    lock_timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclasses.dataclass(frozen=True)

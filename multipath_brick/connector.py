@@ -10,8 +10,6 @@ per-record and per-WWID locks instead of one host-wide lock.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,7 +65,10 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         every target is logged in once per iface.
     :param grace: seconds to wait for slow paths once the map is usable.
     :param login_timeouts: per-node login timeouts written before login.
-    :param lock_path: directory of the cross-process lock files.
+    :param lock_path: directory of the cross-process lock files. Default: the
+        consumer's ``[os_brick] lock_path`` (else ``[oslo_concurrency]
+        lock_path``), else ``/run/multipath-brick`` when root; see
+        :mod:`multipath_brick.lockdir`. Checked on first use.
     :param settings: full :class:`~multipath_brick.attach.AttachSettings`
         (overrides ``grace``/``login_timeouts``).
     """
@@ -106,7 +107,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             timeouts=login_timeouts or LoginTimeouts(),
             scan_attempts=device_scan_attempts,
         )
-        self.locks = Locks(lock_path or os.path.join(tempfile.gettempdir(), "multipath-brick"))
+        self.locks = Locks(lock_path, timeout=self.settings.lock_timeout)
         self._attacher = Attacher(self.host, self.locks, self.settings)
         self._detacher = Detacher(
             self.host,
@@ -166,11 +167,13 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         """Attach the volume; return os-brick's ``device_info`` plus ``paths``.
 
         :raises InvalidConnectionProperties: the dict is unusable.
+        :raises LockPathError: no lock directory, or an unsafe one (nothing was run).
         :raises NoUsablePathError: no path worked (``AuthenticationError`` when
             every path was refused by CHAP); nothing this call made is left.
         :raises DeviceNotReadyTimeout: paths came up but the map never did.
         """
         props = ConnectionProperties.from_dict(connection_properties)
+        self.locks.prepare()  # an unsafe lock directory stops us before any command
         start = self.host.monotonic()
         targets = self._targets(props)
         paths = [Path(t, iface) for t in targets for iface in self.ifaces]
@@ -201,6 +204,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         :raises DetachError: some steps failed (``force``), listing each.
         """
         props = ConnectionProperties.from_dict(connection_properties)
+        self.locks.prepare()
         start = self.host.monotonic()
         info = device_info or {}
         paths = [p for e in info.get("paths") or () if (p := path_from_dict(e)) is not None]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from multipath_brick.exception import CommandError, DetachError, FlushError
+from multipath_brick.exception import CommandError, DetachError, FlushError, LockTimeout
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm
 from multipath_brick.iscsi.login import NODE_DB
@@ -76,21 +76,24 @@ class Releaser:
     def release_session(self, path: Path) -> list[str]:
         """Log out the path's session if no disk is left on it; delete its record."""
         target, iface = path.target, path.iface
-        with self._locks.node(target.portal, target.iqn, iface):
-            session = self.sysfs.find_session(target.iqn, target.portal, iface)
-            if session is not None and self.sysfs.disk_luns(session):
-                # Another LUN still lives on this session, or is arriving: an
-                # attach lets go of this lock once its LUN's SCSI device exists,
-                # before sd has made the block device.
-                return []
-            try:
-                if session is not None:
-                    self._iscsiadm.logout(target, iface)
-                with NODE_DB.turn(key=target.iqn):
-                    self._iscsiadm.delete_node(target, iface)
-            except CommandError as error:
-                return [f"release {path}: {error}"]
-        return []
+        try:
+            with self._locks.node(target.portal, target.iqn, iface):
+                session = self.sysfs.find_session(target.iqn, target.portal, iface)
+                if session is not None and self.sysfs.disk_luns(session):
+                    # Another LUN still lives on this session, or is arriving: an
+                    # attach lets go of this lock once its LUN's SCSI device exists,
+                    # before sd has made the block device.
+                    return []
+                try:
+                    if session is not None:
+                        self._iscsiadm.logout(target, iface)
+                    with NODE_DB.turn(key=target.iqn):
+                        self._iscsiadm.delete_node(target, iface)
+                except CommandError as error:
+                    return [f"release {path}: {error}"]
+            return []
+        except LockTimeout as error:  # this record stays; the other steps go on
+            return [f"release {path}: {error}"]
 
     def release_path(self, result: PathResult) -> list[str]:
         """Undo one path of a failed or abandoned attach."""

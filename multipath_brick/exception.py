@@ -15,6 +15,8 @@
      +-- FlushError                     a map could not be flushed (detach stops)
      +-- DetachError                    one or more detach steps failed (force=True)
      +-- VolumePathsError               (os_brick VolumePathsNotFound)
+     +-- LockPathError                  the lock directory is unset or unsafe
+     +-- LockTimeout                    a lock was not free in time
      +-- BondError                      the iSCSI bond model refused something
      |    +-- BondValueError            (ValueError) a field of a bond value, bad
      |    |    +-- BondXmlError         ... or a REST body that is hostile or malformed
@@ -63,6 +65,8 @@ __all__ = [
     "InvalidArgument",
     "InvalidConnectionProperties",
     "InvalidVolumeRequest",
+    "LockPathError",
+    "LockTimeout",
     "MultipathBrickError",
     "MultipathUnavailableError",
     "NoUsablePathError",
@@ -349,3 +353,39 @@ class StoreLockedError(StoreError):
 
 class StoreVersionError(StoreError):
     """The store's schema is newer than this library knows (written by a newer release)."""
+
+
+class LockPathError(MultipathBrickError):
+    """The lock directory is not configured, or it or a lock file is not safe for root to use.
+
+    :ivar path: the directory or lock file (empty when no directory is configured).
+    :ivar reason: what is wrong: its owner, its mode, a symlink, not a
+        directory, or how to configure one.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        where = f"lock path {path}" if path else "no lock directory"
+        super().__init__(f"{where}: {reason}", path, reason)
+
+
+class LockTimeout(MultipathBrickError):
+    """A lock stayed held by another thread or process for longer than the lock timeout.
+
+    :ivar purpose: what the lock guards, e.g. ``node record <iqn> <portal>
+        iface default`` or ``map of WWID <wwid>`` (never a secret).
+    :ivar waited: seconds waited before giving up.
+    :ivar lock_file: the lock file, to find its holder (``fuser``, ``lslocks``).
+    """
+
+    def __init__(self, purpose: str, waited: float, lock_file: str) -> None:
+        self.purpose = purpose
+        self.waited = waited
+        self.lock_file = lock_file
+        super().__init__(
+            f"the lock of {purpose} was still held after {waited:.1f}s ({lock_file})",
+            purpose,
+            waited,
+            lock_file,
+        )

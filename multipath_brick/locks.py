@@ -11,55 +11,174 @@ each other. What needs ordering is narrow:
 A connect never holds both kinds at once, so they cannot deadlock. A path's lock
 may be released by another thread than the one that took it (a late path
 finishes in the background), which is why these are not ``lockutils.lock``
-context managers.
+context managers: a thread lock first, then a POSIX record lock (``lockf``)
+on the lock file; neither is tied to the thread that took it. POSIX locks
+belong to the process, so its threads must first agree among themselves. Not
+``flock``: a forked child shares an ``flock`` (the privsep daemon is forked on
+the first privileged call, which may come while a lock is held, and would hold
+it for good); a POSIX lock is never inherited.
+
+Every wait is bounded (:data:`DEFAULT_TIMEOUT`) and ends in
+:class:`~multipath_brick.exception.LockTimeout` naming what the lock guards:
+a lock file is in a directory only root (or the service's user) can write, but
+a stuck holder must still not stop every later attach for good.
+
+The lock files live in a checked directory (:mod:`multipath_brick.lockdir`),
+held open; each file is opened relative to it with ``O_NOFOLLOW``, so a
+symlink planted in its place is refused, never followed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import itertools
+import logging
 import os
+import stat
 import threading
+import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
-import fasteners
+from multipath_brick.exception import LockPathError, LockTimeout
+from multipath_brick.lockdir import choose_lock_path, open_lock_dir
+
+LOG = logging.getLogger(__name__)
+
+# Longer than any hold with the default settings: the longest is a detach's
+# WWID lock when every command runs into its timeout (a flush may take ten
+# 30 s command timeouts, then each of four disks three more), about 11
+# minutes; a node lock is held through a login (35 s at worst) and three
+# scans. Waits add up when many attaches queue for one record, but each of
+# those holders is quick once the session exists.
+DEFAULT_TIMEOUT = 900.0
+_FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_FIRST_LOOK = 0.01
+_LOOK_MAX = 0.2
+
+
+class _Directory:
+    """A checked lock directory, held open for the life of the process."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        info = os.fstat(fd)
+        self.path = path
+        self.fd = fd
+        self.key = (info.st_dev, info.st_ino)
+
+
+class _Shared:
+    """The in-process side of one lock file: its thread lock, and the file while held."""
+
+    def __init__(self) -> None:
+        self.thread_lock = threading.Lock()
+        self.fd: int | None = None
+
+
+# Never forgotten: a dropped entry while held would let two threads in. Keyed by
+# the directory's inode, not its path: two connectors with one directory (by
+# whatever path) must share the thread lock, two directories must not.
+# Bounded by the host's node records and volumes.
+_DIRECTORIES: dict[tuple[int, int], _Directory] = {}
+_SHARED: dict[tuple[int, int, str], _Shared] = {}
+_GUARD = threading.Lock()
+
+
+def _directory(path: str, uid: int | None) -> _Directory:
+    fd = open_lock_dir(path, uid=uid)
+    found = _Directory(path, fd)
+    with _GUARD:
+        known = _DIRECTORIES.setdefault(found.key, found)
+    if known is not found:
+        os.close(fd)
+    return known
 
 
 class NamedLock:
-    """An exclusive lock: a thread lock in this process plus a file lock across processes."""
+    """An exclusive lock: a thread lock in this process plus a file lock across processes.
 
-    # Never forgotten: a dropped entry while held would let two threads in. Names are
-    # bounded by the host's node records and volumes.
-    _local: dict[str, _Shared] = {}
-    _local_guard = threading.Lock()
+    :param directory: the checked directory of the lock file.
+    :param name: the lock file's name in it.
+    :param purpose: what the lock guards, for errors and logs (no secret).
+    :param timeout: seconds :meth:`acquire` waits by default.
+    """
 
-    def __init__(self, lock_path: str, name: str) -> None:
+    def __init__(self, directory: _Directory, name: str, purpose: str, timeout: float) -> None:
         self.name = name
-        with NamedLock._local_guard:
-            shared = NamedLock._local.get(name)
-            if shared is None:
-                shared = _Shared(os.path.join(lock_path, f"multipath-brick-{name}"))
-                NamedLock._local[name] = shared
-        self._shared = shared
+        self.purpose = purpose
+        self.timeout = timeout
+        self.path = os.path.join(directory.path, name)
+        self._directory = directory
+        with _GUARD:
+            self._shared = _SHARED.setdefault((*directory.key, name), _Shared())
 
-    def acquire(self, timeout: float | None = None) -> bool:
-        """Take the lock; False when ``timeout`` (seconds) passed first."""
-        if not self._shared.thread_lock.acquire(timeout=-1 if timeout is None else timeout):
-            return False
+    def acquire(self, timeout: float | None = None) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds (default: the lock's).
+
+        :raises LockTimeout: another thread or process held it all that time.
+        :raises LockPathError: the lock file is a symlink or not a regular file.
+        """
+        limit = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        if not self._shared.thread_lock.acquire(timeout=max(limit, 0.0)):
+            raise LockTimeout(self.purpose, time.monotonic() - start, self.path)
         try:
-            got = self._shared.file_lock.acquire(timeout=timeout)
+            self._shared.fd = self._lock_file(start, start + limit)
         except BaseException:
             self._shared.thread_lock.release()
             raise
-        if not got:
-            self._shared.thread_lock.release()
-        return bool(got)
+        waited = time.monotonic() - start
+        if waited >= 1.0:
+            LOG.debug("waited %.1fs for the lock of %s", waited, self.purpose)
+
+    def _lock_file(self, start: float, deadline: float) -> int:
+        fd = self._open()
+        try:
+            pause = _FIRST_LOOK
+            while True:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except OSError as error:
+                    if error.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                now = time.monotonic()
+                if now >= deadline:
+                    raise LockTimeout(self.purpose, now - start, self.path)
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, _LOOK_MAX)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.name, _FILE_FLAGS, 0o600, dir_fd=self._directory.fd)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise LockPathError(
+                    self.path, "is a symlink; lock files are never followed"
+                ) from None
+            raise LockPathError(self.path, f"cannot open it: {error.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LockPathError(self.path, "is not a regular file")
+        return fd
 
     def release(self) -> None:
-        self._shared.file_lock.release()
-        self._shared.thread_lock.release()
+        """Let go of the lock; any thread may, not only the one that took it."""
+        fd, self._shared.fd = self._shared.fd, None
+        try:
+            if fd is not None:
+                # Our only descriptor of the file (the thread lock sees to
+                # it): closing it drops the process's POSIX lock.
+                os.close(fd)
+        finally:
+            self._shared.thread_lock.release()
 
     def __enter__(self) -> NamedLock:
         self.acquire()
@@ -74,30 +193,65 @@ class NamedLock:
         self.release()
 
 
-class _Shared:
-    # One per name in this process: fcntl locks are per process, so threads of one
-    # process must first agree among themselves.
-    def __init__(self, path: str) -> None:
-        self.thread_lock = threading.Lock()
-        self.file_lock = fasteners.InterProcessLock(path)
-
-
 class Locks:
-    """The library's locks, in one directory (``lock_path``)."""
+    """The library's locks, in one checked directory.
 
-    def __init__(self, lock_path: str) -> None:
-        os.makedirs(lock_path, exist_ok=True)
-        self.lock_path = lock_path
+    :param lock_path: the directory; None to choose it as
+        :func:`~multipath_brick.lockdir.choose_lock_path` does.
+    :param timeout: seconds every acquire waits at most.
+    :param conf: the oslo.config object to read ``lock_path`` from (default ``cfg.CONF``).
+    :param uid: who may own the directory besides root (default: the effective uid).
+
+    The directory is chosen and checked on first use (:meth:`prepare`), not
+    here: a service's configuration may be loaded after its connectors are made.
+    """
+
+    def __init__(
+        self,
+        lock_path: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        conf: Any = None,
+        uid: int | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._requested = lock_path
+        self._conf = conf
+        self._uid = uid
+        self._directory: _Directory | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def lock_path(self) -> str | None:
+        """The directory in use, once :meth:`prepare` chose it."""
+        return self._directory.path if self._directory else None
+
+    def prepare(self) -> str:
+        """Choose and check the directory (once); its path.
+
+        :raises LockPathError: none is configured, or it is not safe.
+        """
+        return self._checked().path
+
+    def _checked(self) -> _Directory:
+        with self._guard:
+            if self._directory is None:
+                path = choose_lock_path(self._requested, conf=self._conf)
+                self._directory = _directory(path, self._uid)
+            return self._directory
 
     def node(self, portal: str, iqn: str, iface: str) -> NamedLock:
         """The lock of one node record."""
         digest = hashlib.sha256(f"{portal}\0{iqn}\0{iface}".encode()).hexdigest()[:24]
-        return NamedLock(self.lock_path, f"node-{digest}")
+        return self._lock(f"node-{digest}", f"node record {iqn} {portal} iface {iface}")
 
     def wwid(self, wwid: str) -> NamedLock:
         """The lock of one volume's map."""
         digest = hashlib.sha256(wwid.encode()).hexdigest()[:24]
-        return NamedLock(self.lock_path, f"wwid-{digest}")
+        return self._lock(f"wwid-{digest}", f"map of WWID {wwid}")
+
+    def _lock(self, name: str, purpose: str) -> NamedLock:
+        return NamedLock(self._checked(), f"multipath-brick-{name}", purpose, self.timeout)
 
 
 class TicketLock:

@@ -96,14 +96,12 @@ class PathBringUp:
         does not hold back the next LUN's scan on the same session.
         """
         start = self._host.monotonic()
-        lock = self._locks.node(path.target.portal, path.target.iqn, path.iface)
-        lock.acquire()
         try:
-            scanned = self._run_locked(path, ticket)
+            # A lock not free in time (LockTimeout) fails this path only.
+            with self._locks.node(path.target.portal, path.target.iqn, path.iface):
+                scanned = self._run_locked(path, ticket)
         except Exception as error:  # noqa: BLE001 - reported as the path's failure
             scanned = PathResult(path, Outcome.FAILED, reason=str(error))
-        finally:
-            lock.release()
         if isinstance(scanned, PathResult):
             result = scanned
         else:
