@@ -21,7 +21,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from multipath_brick.exception import CommandError, DetachError, FlushError, LockTimeout
+from multipath_brick.exception import (
+    CommandError,
+    DetachError,
+    FlushError,
+    LockPathError,
+    LockTimeout,
+)
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm
 from multipath_brick.iscsi.login import NODE_DB
@@ -92,7 +98,7 @@ class Releaser:
                 except CommandError as error:
                     return [f"release {path}: {error}"]
             return []
-        except LockTimeout as error:  # this record stays; the other steps go on
+        except (LockTimeout, LockPathError) as error:  # this record stays; the rest goes on
             return [f"release {path}: {error}"]
 
     def release_path(self, result: PathResult) -> list[str]:
