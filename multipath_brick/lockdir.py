@@ -113,6 +113,9 @@ def open_lock_dir(path: str, *, uid: int | None = None) -> int:
             os.fchmod(fd, 0o700)  # the umask may have taken bits we need
             info = os.fstat(fd)
         problem = _unsafe(info, uid, sticky_ok=False)
+        euid = os.geteuid()
+        if not problem and euid not in (0, info.st_uid):
+            problem = f"is owned by uid {info.st_uid}: uid {euid} cannot make lock files in it"
         if problem:
             raise LockPathError(path, problem)
     except BaseException:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +245,35 @@ def test_the_error_is_rebuilt_from_its_args() -> None:
 def test_owner_of_the_made_directory(tmp_path: Path) -> None:
     Locks(str(tmp_path / "locks")).prepare()
     assert _owner(tmp_path / "locks") == os.geteuid()
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to become another user")
+def test_a_service_user_is_told_it_cannot_use_a_directory_of_roots() -> None:
+    """Root's 0755 directory is safe, but a service running as another user could
+    not make its lock files there: said at once, not at the first lock."""
+    directory = tempfile.mkdtemp(prefix="mpb-root-locks-")  # in /tmp: sticky, root's
+    os.chmod(directory, 0o755)  # noqa: S103 - readable, not writable, by others
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child that drops to nobody, as a service's process would be
+        try:
+            os.setegid(OTHER_UID)
+            os.seteuid(OTHER_UID)
+            try:
+                Locks(directory).prepare()
+                said = "accepted"
+            except LockPathError as error:
+                said = str(error)
+            os.write(write_end, said.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as answer:
+            said = answer.read()
+    finally:
+        os.waitpid(pid, 0)
+        os.rmdir(directory)
+    assert said == (
+        f"lock path {directory}: is owned by uid 0: uid {OTHER_UID} cannot make lock files in it"
+    )
