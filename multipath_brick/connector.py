@@ -202,6 +202,8 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
 
         :raises FlushError: the map could not be flushed (and ``force`` unset).
         :raises DetachError: some steps failed (``force``), listing each.
+        :raises LockPathError: no lock directory, or an unsafe one (nothing was run).
+        :raises LockTimeout: the volume's WWID lock stayed held by someone else.
         """
         props = ConnectionProperties.from_dict(connection_properties)
         self.locks.prepare()
