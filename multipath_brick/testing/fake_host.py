@@ -13,7 +13,7 @@ Example::
         target = host.add_target("iqn.2003-01.org.example:t1",
                                  ["10.0.0.1:3260", "10.0.0.2:3260"], luns={1: 2**30})
         host.set_unreachable("10.0.0.2:3260", True)
-        ...  # attach with ISCSIMultipathConnector(host=host)
+        ...  # attach with ISCSIMultipathConnector(host=host, lock_path=tmp_dir)
         assert not host.leftovers()
 """
 
