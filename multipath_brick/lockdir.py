@@ -150,8 +150,11 @@ def _walk(parent: str, uid: int, path: str) -> int:
                 raise LockPathError(path, f"its parent {here} does not exist") from None
             if stat.S_ISLNK(info.st_mode):
                 hops += 1
-                if info.st_uid not in (0, uid) or hops > _MAX_SYMLINKS:
+                if info.st_uid not in (0, uid):
                     problem = f"its parent {here} is a symlink owned by uid {info.st_uid}"
+                    break
+                if hops > _MAX_SYMLINKS:
+                    problem = f"its parent {here}: too many levels of symbolic links"
                     break
                 target = os.readlink(part, dir_fd=fd)
                 todo += [p for p in target.split("/") if p][::-1]

@@ -277,3 +277,10 @@ def test_a_service_user_is_told_it_cannot_use_a_directory_of_roots() -> None:
     assert said == (
         f"lock path {directory}: is owned by uid 0: uid {OTHER_UID} cannot make lock files in it"
     )
+
+
+def test_a_symlink_loop_among_the_parents_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    error = _refused(tmp_path / "a" / "locks")
+    assert error.reason.endswith(": too many levels of symbolic links")
