@@ -250,6 +250,11 @@ class Locks:
         digest = hashlib.sha256(wwid.encode()).hexdigest()[:24]
         return self._lock(f"wwid-{digest}", f"map of WWID {wwid}")
 
+    def volume(self, vol_id: str) -> NamedLock:
+        """The lock of one volume id (the host agent's attach and detach of it)."""
+        digest = hashlib.sha256(vol_id.encode()).hexdigest()[:24]
+        return self._lock(f"volume-{digest}", f"volume {vol_id}")
+
     def _lock(self, name: str, purpose: str) -> NamedLock:
         return NamedLock(self._checked(), f"multipath-brick-{name}", purpose, self.timeout)
 

@@ -16,7 +16,6 @@ of sessions, or none.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import socket
@@ -140,8 +139,7 @@ class ManagedVolumes:
         return self._connector
 
     def _lock(self, vol_id: str) -> NamedLock:
-        digest = hashlib.sha256(vol_id.encode()).hexdigest()[:24]
-        return NamedLock(self._locks.lock_path, f"volume-{digest}")
+        return self._locks.volume(vol_id)
 
     # --- the four verbs ------------------------------------------------------------------
 
