@@ -18,8 +18,15 @@ The flow of :meth:`Attacher.attach`:
    the map when it can; if the volume is detached meanwhile it removes what it
    made.
 
-If no path comes up, everything this attach created is removed before the
-error is raised.
+Failure discipline: a path task never raises (an unexpected error, say a
+failing ``multipath -a``, makes its path fail and releases what the path made);
+a failed path releases its disk, session and record at once. If the attach
+itself fails (no path came up, no usable map, or an error outside the paths),
+every path is stopped and waited for, and everything this attach created (the
+map, the wwids entry, disks, sessions, records) is removed before the library
+error is raised. A process killed midway leaves things that the next attach of
+the same volume reuses or repairs (see :mod:`.iscsi.login`) and the next detach
+removes.
 """
 
 from __future__ import annotations
@@ -31,16 +38,25 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from multipath_brick.detach import Releaser
-from multipath_brick.exception import AuthenticationError, DeviceNotReadyTimeout, NoUsablePathError
+from multipath_brick.exception import (
+    AttachError,
+    AuthenticationError,
+    DeviceNotReadyTimeout,
+    MultipathBrickError,
+    NoUsablePathError,
+)
 from multipath_brick.host.base import Host
-from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.iscsi.login import NODE_DB, PathBringUp, pauses
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
-from multipath_brick.locks import DEFAULT_TIMEOUT, Locks
+from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
+from multipath_brick.pending import PendingPaths
 from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.settings import AttachSettings
 from multipath_brick.volume import Volume
+
+__all__ = ["Attacher", "Attachment", "AttachSettings"]
 
 LOG = logging.getLogger(__name__)
 # Seconds between two "add path" of a disk multipathd refused, doubling.
@@ -60,57 +76,6 @@ _LOOK_MAX = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
-class AttachSettings:
-    """Timing of an attach.
-
-    :ivar grace: seconds to keep waiting for slow paths once the map is usable.
-    :ivar gather: seconds the first disk udev has processed waits for the
-        volume's other disks before the WWID is whitelisted (``multipath -a``),
-        so that multipathd creates the map once with every disk instead of
-        creating it with one and reloading it for each later one: each reload
-        is udev and multipathd work that every other attach waits behind, and
-        the later disks join only once udev has processed the new map. Until
-        then the disks are plain disks to udev, as with os-brick. 0 (the
-        default, until the lab's extend failure with gathering on is
-        understood) whitelists as soon as the first path knows the WWID; 2 is
-        what the lab benchmark used.
-    :ivar gather_udev: seconds the gathering waits, at most, for udev to
-        process a disk of the volume that already exists. Such a disk will be
-        processed; whitelisting before it only makes multipathd build the map
-        in several reloads, which is more udev work on a host that is already
-        behind (the lab, with 32 disks at once).
-    :ivar timeouts: per-node login timeouts written before login.
-    :ivar scan_attempts: targeted scans per path before giving up on its LUN.
-    :ivar scan_timeout: seconds a scan (and the disk's appearance) may take.
-    :ivar ready_timeout: seconds a disk may take to join the map (udev and
-        multipathd can lag minutes behind when many disks arrive at once on a
-        slow host), and for the map to answer usable once every path has
-        resolved.
-    :ivar command_timeout: seconds any other command may take; a flush may
-        take ten times as long, since killing one midway can leave its map
-        suspended.
-    :ivar flush_busy_for: seconds to keep retrying a flush that finds the map
-        briefly in use (udev probing a new map holds it open).
-    :ivar poll: seconds between looks at sysfs.
-    :ivar lock_timeout: seconds any node-record or WWID lock is waited for
-        before :class:`~multipath_brick.exception.LockTimeout`; longer than any
-        hold with these defaults (see :data:`multipath_brick.locks.DEFAULT_TIMEOUT`).
-    """
-
-    grace: float = 5.0
-    gather: float = 0.0
-    gather_udev: float = 10.0
-    timeouts: LoginTimeouts = LoginTimeouts()
-    scan_attempts: int = 3
-    scan_timeout: float = 10.0
-    ready_timeout: float = 120.0
-    command_timeout: float = 30.0
-    flush_busy_for: float = 10.0
-    poll: float = 0.05
-    lock_timeout: float = DEFAULT_TIMEOUT
-
-
-@dataclasses.dataclass(frozen=True)
 class Attachment:
     """A volume attached through a multipath map (or one disk without multipath)."""
 
@@ -118,33 +83,6 @@ class Attachment:
     wwid: str | None
     map_name: str | None
     paths: tuple[PathResult, ...]
-
-
-class PendingPaths:
-    """Background path tasks, by WWID, so a detach can wait for them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._futures: dict[str, list[Future[None]]] = {}
-
-    def add(self, wwid: str, future: Future[None]) -> None:
-        with self._lock:
-            self._futures.setdefault(wwid, []).append(future)
-
-    def wait(self, wwid: str | None = None, timeout: float | None = None) -> bool:
-        """Wait for the background paths of one volume (or of all); True if none remain."""
-        with self._lock:
-            if wwid is None:
-                futures = [f for fs in self._futures.values() for f in fs]
-            else:
-                futures = list(self._futures.get(wwid, ()))
-        done, not_done = wait(futures, timeout=timeout)
-        with self._lock:
-            for key in list(self._futures):
-                self._futures[key] = [f for f in self._futures[key] if f not in done]
-                if not self._futures[key]:
-                    del self._futures[key]
-        return not not_done
 
 
 class Attacher:
@@ -200,13 +138,19 @@ class Attacher:
         results: list[PathResult] = []
         for path in paths:
             result = bring_up.run(path, NODE_DB.ticket())
-            results.append(result)
             if result.outcome is Outcome.ACTIVE and result.device:
+                results.append(result)
                 return Attachment(f"/dev/{result.device}", result.wwid, None, tuple(results))
+            results.append(self._release_failed(result))
         raise _no_path_error(results)
 
     def attach(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:
-        """Attach through every path; see the module docstring."""
+        """Attach through every path; see the module docstring.
+
+        :raises NoUsablePathError: no path came up.
+        :raises DeviceNotReadyTimeout: paths came up, the map never answered usable.
+        :raises AttachError: anything else went wrong (the cause is chained).
+        """
         bring_up = self._bring_up(chap)
         ticket = NODE_DB.ticket()  # our paths' records go before later attaches' ones
         volume = Volume(len(paths), self._settings.gather, self._settings.gather_udev)
@@ -215,13 +159,47 @@ class Attacher:
             for path in paths
         }
         results: dict[Path, PathResult] = {}
+        start = self._host.monotonic()
+        try:
+            map_name, usable, remaining = self._watch(futures, results, volume)
+            wwid = volume.wwid
+            if not usable or wwid is None or map_name is None:
+                self._abandon(futures, results, volume)
+                if any(r.outcome is Outcome.ACTIVE for r in results.values()):
+                    waited = self._host.monotonic() - start
+                    raise DeviceNotReadyTimeout(map_name or str(wwid), waited)
+                raise _no_path_error(list(results.values()))
+        except MultipathBrickError:
+            raise
+        except Exception as error:
+            LOG.warning("attach failed, undoing it: %s", error, exc_info=True)
+            self._abandon(futures, results, volume)
+            raise AttachError(str(error) or type(error).__name__) from error
+        with self._attached_lock:
+            self._live[wwid] = volume
+        elapsed = self._host.monotonic() - start
+        ordered = []
+        for future, path in futures.items():
+            if future in remaining:
+                ordered.append(PathResult.pending(path, elapsed))
+                self.pending.add(wwid, self._executor.submit(self._late, future, path))
+            else:
+                ordered.append(results[path])
+        return Attachment(f"/dev/{map_name}", wwid, map_name, tuple(ordered))
+
+    def _watch(
+        self,
+        futures: dict[Future[PathResult], Path],
+        results: dict[Path, PathResult],
+        volume: Volume,
+    ) -> tuple[str | None, bool, set[Future[PathResult]]]:
+        """Watch the paths until the attach may return: (map, usable, paths still out)."""
         map_name: str | None = None
         usable_at: float | None = None
         all_done_at: float | None = None
-        start = self._host.monotonic()
         remaining = set(futures)
         # Asked again at a widening interval: multipathd is busy enough already.
-        next_check, check_pause = start, self._settings.poll
+        next_check, check_pause = self._host.monotonic(), self._settings.poll
         active = False
         while True:
             # Until a path is in the map only a path's end can change anything,
@@ -257,27 +235,7 @@ class Attacher:
                 all_done_at = all_done_at or now
                 if now - all_done_at > self._settings.ready_timeout:
                     break
-        wwid = volume.wwid
-        if usable_at is None or wwid is None or map_name is None:
-            self._abandon(futures, results, volume)
-            if any(r.outcome is Outcome.ACTIVE for r in results.values()):
-                raise DeviceNotReadyTimeout(map_name or str(wwid), self._host.monotonic() - start)
-            raise _no_path_error(list(results.values()))
-        with self._attached_lock:
-            self._live[wwid] = volume
-        for result in results.values():
-            if result.outcome is Outcome.FAILED and result.new_session:
-                # e.g. the LUN is not exported on that portal: do not keep its session.
-                self.releaser.release_path(result)
-        elapsed = self._host.monotonic() - start
-        ordered = []
-        for future, path in futures.items():
-            if future in remaining:
-                ordered.append(PathResult.pending(path, elapsed))
-                self.pending.add(wwid, self._executor.submit(self._late, future))
-            else:
-                ordered.append(results[path])
-        return Attachment(f"/dev/{map_name}", wwid, map_name, tuple(ordered))
+        return map_name, usable_at is not None, remaining
 
     def _path_task(
         self, bring_up: PathBringUp, path: Path, ticket: int, volume: Volume
@@ -286,23 +244,40 @@ class Attacher:
 
         Joining the map happens here, not in the attach's loop, so that a disk
         udev is slow to process delays only its own path, never the return.
+        Never raises an ``Exception``: any error fails the path, and a failed
+        path has released what it made.
         """
         result = bring_up.run(path, ticket)
         if result.outcome is not Outcome.ACTIVE or result.device is None:
             volume.settle(path)
+            return self._release_failed(result)
+        try:
+            wwid = volume.claim(result.wwid, self._multipath)
+            if result.wwid is None or result.wwid != wwid:
+                failure: str | None = (
+                    f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
+                )
+            else:
+                failure = self._join_map(volume, wwid, path, result.device)
+        except Exception as error:  # noqa: BLE001 - the path fails, the attach goes on
+            LOG.warning("%s: %s", path, error, exc_info=True)
+            failure = f"unexpected error: {error}"
+        if failure is None:
             return result
-        wwid = volume.claim(result.wwid, self._multipath)
-        if result.wwid is None or result.wwid != wwid:
-            volume.settle(path)
-            self.releaser.release_path(result)
-            reason = f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
-            return dataclasses.replace(result, outcome=Outcome.FAILED, reason=reason, device=None)
-        failure = self._join_map(volume, wwid, path, result.device)
-        if failure is not None:
-            volume.settle(path)
-            self.releaser.release_path(result)
-            return dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure, device=None)
-        return result
+        volume.settle(path)
+        return self._release_failed(
+            dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure)
+        )
+
+    def _release_failed(self, result: PathResult) -> PathResult:
+        """Release what a failed path made; the result says what is left, if anything."""
+        if result.outcome is Outcome.ACTIVE:
+            return result
+        if not (result.device or result.new_session or result.new_record):
+            return result
+        if self.releaser.release_path(result):
+            return result  # something stayed: the abandon or the detach tries again
+        return dataclasses.replace(result, device=None, new_session=False, new_record=False)
 
     def _join_map(self, volume: Volume, wwid: str, path: Path, device: str) -> str | None:
         """Hand the disk to multipathd; None once a map holds it, else why not.
@@ -357,13 +332,22 @@ class Attacher:
             self._host.sleep(min(next(looks), max(deadline - now, 0.0)))
             now = self._host.monotonic()
 
-    def _late(self, future: Future[PathResult]) -> None:
-        """Report a path that was still pending when attach returned."""
-        result = future.result()
+    def _late(self, future: Future[PathResult], path: Path) -> PathResult:
+        """Log the end of a path that was still pending when attach returned.
+
+        The path task never raises an ``Exception``; should it do so all the
+        same, the path is reported failed rather than the error lost.
+        """
+        try:
+            result = future.result()
+        except Exception as error:  # noqa: BLE001 - reported, never swallowed
+            LOG.warning("late path %s: unexpected error", path, exc_info=True)
+            return PathResult(path, Outcome.FAILED, reason=f"unexpected error: {error}")
         if result.outcome is Outcome.ACTIVE:
             LOG.info("late path %s joined as %s", result.path, result.device)
         else:
-            LOG.info("late path %s failed: %s", result.path, result.reason)
+            LOG.warning("late path %s failed: %s", result.path, result.reason)
+        return result
 
     def _abandon(
         self,
@@ -371,7 +355,11 @@ class Attacher:
         results: dict[Path, PathResult],
         volume: Volume,
     ) -> None:
-        """The attach failed: stop joins, wait for every path, undo what each made."""
+        """The attach failed: stop joins, wait for every path, undo what each made.
+
+        Every step is tried whatever the others did; what could not be undone
+        is logged (the next detach of the volume removes it).
+        """
         if volume.wwid is not None:
             with self._locks.wwid(volume.wwid):
                 volume.mark_gone()
@@ -381,13 +369,23 @@ class Attacher:
             result = future.result()
             results[result.path] = result
         if volume.wwid is not None:
-            with self._locks.wwid(volume.wwid):
-                map_name = self.sysfs.map_for_wwid(volume.wwid)
-                if map_name is not None:
-                    self._multipath.flush(self.sysfs.dm_name(map_name) or volume.wwid)
+            try:
+                self._remove_map(volume.wwid)
+            except Exception as error:  # noqa: BLE001 - logged, the rest still undone
+                LOG.warning("undoing the map of %s: %s", volume.wwid, error)
         for result in results.values():
-            if result.device is not None or result.new_session:
+            if result.device is not None or result.new_session or result.new_record:
                 self.releaser.release_path(result)
+
+    def _remove_map(self, wwid: str) -> None:
+        with self._locks.wwid(wwid):
+            map_name = self.sysfs.map_for_wwid(wwid)
+            if map_name is not None:
+                flushed = self._multipath.flush(self.sysfs.dm_name(map_name) or wwid)
+                if not flushed.ok and self.sysfs.map_for_wwid(wwid) is not None:
+                    LOG.warning("could not flush %s: %s", map_name, flushed.stderr.strip())
+                    return
+            self._multipath.remove_wwid(wwid)
 
 
 def _no_path_error(results: Sequence[PathResult]) -> NoUsablePathError:

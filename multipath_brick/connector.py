@@ -17,13 +17,19 @@ from os_brick.initiator import initiator_connector
 
 from multipath_brick.attach import Attacher, Attachment, AttachSettings
 from multipath_brick.detach import Detacher
-from multipath_brick.exception import DiscoveryError, VolumePathsError
+from multipath_brick.exception import (
+    AttachError,
+    DiscoveryError,
+    MultipathBrickError,
+    VolumePathsError,
+)
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
 from multipath_brick.iscsi.paths import Path, path_from_dict
 from multipath_brick.iscsi.properties import ConnectionProperties, Target
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
+from multipath_brick.pending import PendingReport
 from multipath_brick.privileged import verbs
 
 LOG = logging.getLogger(__name__)
@@ -171,9 +177,26 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         :raises NoUsablePathError: no path worked (``AuthenticationError`` when
             every path was refused by CHAP); nothing this call made is left.
         :raises DeviceNotReadyTimeout: paths came up but the map never did.
+        :raises MultipathUnavailableError: multipathd does not answer.
+        :raises AttachError: any other failure (the cause is chained); nothing
+            this call made is left.
+
+        Only errors of :mod:`multipath_brick.exception` are raised. A call
+        after a process was killed while attaching or detaching the same
+        volume reuses what it finds (sessions, records it rewrites if they
+        carry iscsid.conf's defaults, disks, the map).
         """
         props = ConnectionProperties.from_dict(connection_properties)
         self.locks.prepare()  # an unsafe lock directory stops us before any command
+        try:
+            return self._connect(props)
+        except MultipathBrickError:
+            raise
+        except Exception as error:
+            LOG.warning("attach failed", exc_info=True)
+            raise AttachError(str(error) or type(error).__name__) from error
+
+    def _connect(self, props: ConnectionProperties) -> dict[str, Any]:
         start = self.host.monotonic()
         targets = self._targets(props)
         paths = [Path(t, iface) for t in targets for iface in self.ifaces]
@@ -246,10 +269,16 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
 
     # --- helpers -----------------------------------------------------------------------
 
-    def wait_for_pending(self, timeout: float | None = None) -> bool:
-        """Wait for paths still logging in after ``connect_volume`` returned.
+    def wait_for_pending(self, timeout: float | None = None) -> PendingReport:
+        """Wait for paths still coming up after ``connect_volume`` returned.
 
-        :returns: True when none remain.
+        :param timeout: seconds to wait at most (None: until every one ended).
+        :returns: a :class:`~multipath_brick.pending.PendingReport`, true when
+            no background path is left (so ``assert wait_for_pending(60)``
+            reads as before). Its ``failed`` lists every background path that
+            failed since the previous call, each once, with its reason: a
+            dead portal as much as an unexpected error. Each failure was
+            also logged at WARNING when it happened. Never raises.
         """
         return self._attacher.pending.wait(None, timeout)
 

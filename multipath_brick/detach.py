@@ -8,7 +8,14 @@ The order is the kernel's, not a preference:
 2. for each disk, make multipathd forget the path, then delete the SCSI device
    and wait until the kernel has let it go;
 3. for each session, log out only when no other LUN still has a disk on it,
-   then delete the node record.
+   then delete the node record;
+4. once the map is gone, take its WWID out of ``/etc/multipath/wwids``
+   (``multipath -w``), where the attach put it: left there, multipathd would
+   map the LUN again whenever one of its disks appears.
+
+A detach after a process was killed midway (attaching or detaching) finds
+what is left through sysfs and removes it the same way. An unexpected error
+(a failing read of sysfs, say) is reported as :class:`.DetachError`.
 
 ``force`` tries every step and raises the errors together; ``ignore_errors``
 raises nothing. A detach of something not (or no longer) attached succeeds.
@@ -27,6 +34,7 @@ from multipath_brick.exception import (
     FlushError,
     LockPathError,
     LockTimeout,
+    MultipathBrickError,
 )
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm
@@ -102,10 +110,16 @@ class Releaser:
             return [f"release {path}: {error}"]
 
     def release_path(self, result: PathResult) -> list[str]:
-        """Undo one path of a failed or abandoned attach."""
-        errors = self.remove_disk(result.device) if result.device else []
-        if result.new_session or result.new_record:
-            errors += self.release_session(result.path)
+        """Undo one path of a failed or abandoned attach; never raises an ``Exception``.
+
+        :returns: what could not be undone (also logged).
+        """
+        try:
+            errors = self.remove_disk(result.device) if result.device else []
+            if result.new_session or result.new_record:
+                errors += self.release_session(result.path)
+        except Exception as unexpected:  # noqa: BLE001 - an undo goes on; it is reported
+            errors = [f"unexpected error: {unexpected}"]
         for error in errors:
             LOG.warning("cleanup of %s: %s", result.path, error)
         return errors
@@ -187,7 +201,28 @@ class Detacher:
         force: bool = False,
         ignore_errors: bool = False,
     ) -> None:
-        """Detach a volume; see the module docstring for the rules."""
+        """Detach a volume; see the module docstring for the rules.
+
+        :raises FlushError: the map could not be flushed (``force`` unset).
+        :raises DetachError: some steps failed, or an unexpected error.
+        """
+        try:
+            self._detach(paths, wwid, discovery_iqns, force, ignore_errors)
+        except MultipathBrickError:
+            raise
+        except Exception as error:
+            LOG.warning("detach failed", exc_info=True)
+            if not ignore_errors:
+                raise DetachError([f"unexpected error: {error}"]) from error
+
+    def _detach(
+        self,
+        paths: Sequence[Path],
+        wwid: str | None,
+        discovery_iqns: frozenset[str],
+        force: bool,
+        ignore_errors: bool,
+    ) -> None:
         disks, session_paths = self._disks(paths, discovery_iqns)
         if wwid is None:
             wwid = next((w for d in disks if (w := self._sysfs.wwid(d))), None)
@@ -215,6 +250,7 @@ class Detacher:
                             raise error
                         errors.append(str(error))
                 errors += _each(self._releaser.remove_disk, disks)
+                errors += self._forget_wwid(wwid)
         else:
             errors += _each(self._releaser.remove_disk, disks)
         records = {(p.target.portal, p.target.iqn, p.iface): p for p in session_paths}
@@ -224,3 +260,13 @@ class Detacher:
                 LOG.warning("detach finished with errors: %s", "; ".join(errors))
                 return
             raise DetachError(errors)
+
+    def _forget_wwid(self, wwid: str) -> list[str]:
+        """Take the WWID out of the wwids file once no map of it is left (WWID lock held)."""
+        if self._sysfs.map_for_wwid(wwid) is not None:
+            return []  # still mapped (a forced detach whose flush failed)
+        try:
+            self._multipath.remove_wwid(wwid)
+        except CommandError as error:
+            return [f"forget WWID {wwid}: {error}"]
+        return []

@@ -11,6 +11,8 @@
      +-- NoUsablePathError              (os_brick VolumeDeviceNotFound) every path failed
      |    +-- AuthenticationError       ... and every failure was a CHAP rejection
      +-- DeviceNotReadyTimeout          (os_brick VolumeDeviceNotFound) map never usable
+     +-- AttachError                    (os_brick VolumeDeviceNotFound) attach failed otherwise
+     +-- InvalidSettings                (ValueError) a bad AttachSettings value
      +-- MultipathUnavailableError      multipathd is not answering
      +-- FlushError                     a map could not be flushed (detach stops)
      +-- DetachError                    one or more detach steps failed (force=True)
@@ -48,6 +50,7 @@ from collections.abc import Sequence
 from os_brick import exception as brick_exception
 
 __all__ = [
+    "AttachError",
     "AgentError",
     "AuthenticationError",
     "BondError",
@@ -64,6 +67,7 @@ __all__ = [
     "FlushError",
     "InvalidArgument",
     "InvalidConnectionProperties",
+    "InvalidSettings",
     "InvalidVolumeRequest",
     "LockPathError",
     "LockTimeout",
@@ -389,3 +393,28 @@ class LockTimeout(MultipathBrickError):
             waited,
             lock_file,
         )
+
+
+# --- added for failure discipline ------------------------------------------------------
+
+
+class InvalidSettings(MultipathBrickError, ValueError):
+    """An attach or detach setting that cannot be used (checked when it is made).
+
+    :ivar field: the setting, e.g. ``command_timeout``.
+    :ivar reason: why it was refused.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid setting {field!r}: {reason}", field, reason)
+
+
+class AttachError(MultipathBrickError, brick_exception.VolumeDeviceNotFound):  # type: ignore[misc]
+    """The attach failed outside its paths (a host read or a command of the
+    attach itself); everything it made was removed before this was raised."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"attach failed: {reason}", reason)

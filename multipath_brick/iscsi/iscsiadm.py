@@ -95,6 +95,16 @@ def parse_targets(text: str) -> list[DiscoveredTarget]:
     return found
 
 
+def parse_record(text: str) -> dict[str, str]:
+    """Parse ``iscsiadm -m node ... -o show``: ``node.session.scan = manual``."""
+    record = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep and not name.startswith("#"):
+            record[name.strip()] = value.strip()
+    return record
+
+
 @dataclasses.dataclass(frozen=True)
 class LoginTimeouts:
     """How long a login to a dead portal may take: ``login_timeout * retries`` seconds.
@@ -190,10 +200,16 @@ class Iscsiadm:
         return True
 
     def node_exists(self, target: Target, iface: str) -> bool:
+        return self.show_node(target, iface) is not None
+
+    def show_node(self, target: Target, iface: str) -> dict[str, str] | None:
+        """A node record's settings (secrets masked by iscsiadm), None when absent."""
         result = self._host.run(
             verbs.NodeShow(target.portal, target.iqn, iface), timeout=self._timeout
         )
-        return result.check(IscsiadmExit.NO_OBJS_FOUND).exit_code == 0
+        if result.check(IscsiadmExit.NO_OBJS_FOUND).exit_code:
+            return None
+        return parse_record(result.stdout)
 
     def login(self, target: Target, iface: str, *, timeout: float) -> CommandResult:
         """Log in; the result as it came, to be read with :func:`login_succeeded`.

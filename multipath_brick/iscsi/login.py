@@ -52,6 +52,23 @@ def pauses(first: float, most: float = _LOOK_MAX) -> Iterator[float]:
         pause = min(pause * 1.5, max(first, most))
 
 
+# Settings every record of ours carries; iscsid.conf's defaults differ.
+_OURS = (("node.session.scan", "manual"), ("node.startup", "manual"))
+
+
+@dataclasses.dataclass
+class _Made:
+    """What one path's bring-up has made so far (for the release after an error)."""
+
+    record: bool = False
+    session: bool = False
+
+    def failed(self, path: Path, reason: str) -> PathResult:
+        return PathResult(
+            path, Outcome.FAILED, reason=reason, new_session=self.session, new_record=self.record
+        )
+
+
 class PathBringUp:
     """Brings one path from nothing to a SCSI disk with a WWID."""
 
@@ -96,27 +113,35 @@ class PathBringUp:
         does not hold back the next LUN's scan on the same session.
         """
         start = self._host.monotonic()
+        made = _Made()
         try:
             # A lock not free in time (LockTimeout) fails this path only.
             with self._locks.node(path.target.portal, path.target.iqn, path.iface):
-                scanned = self._run_locked(path, ticket)
+                scanned = self._run_locked(path, ticket, made)
         except Exception as error:  # noqa: BLE001 - reported as the path's failure
-            scanned = PathResult(path, Outcome.FAILED, reason=str(error))
+            # What was made so far stays in the result, so that it is released.
+            scanned = made.failed(path, str(error))
         if isinstance(scanned, PathResult):
             result = scanned
         else:
             try:
                 result = self._disk(path, *scanned)
             except Exception as error:  # noqa: BLE001
-                result = PathResult(path, Outcome.FAILED, reason=str(error))
+                result = made.failed(path, str(error))
         return dataclasses.replace(result, seconds=self._host.monotonic() - start)
 
-    def _run_locked(self, path: Path, ticket: int) -> PathResult | tuple[SessionInfo, bool, bool]:
-        """Record, login and scan: a failure, or (session, new_session, new_record)."""
+    def _run_locked(
+        self, path: Path, ticket: int, made: _Made
+    ) -> PathResult | tuple[SessionInfo, bool, bool]:
+        """Record, login and scan: a failure, or (session, new_session, new_record).
+
+        ``made`` says what exists because of this attach, as it happens.
+        """
         new_record = new_session = False
         session = self.session(path)
         if session is None:
-            new_record = not self._iscsiadm.node_exists(path.target, path.iface)
+            new_record = self._record_is_ours(path)
+            made.record = new_record
             try:
                 with NODE_DB.turn(ticket, key=path.target.iqn):
                     self._iscsiadm.create_node(path.target, path.iface, self._settings)
@@ -128,7 +153,14 @@ class PathBringUp:
                 self._forget_record(path, new_record)
                 return dataclasses.replace(outcome, new_record=new_record)
             session = outcome
-            new_session = True
+            new_session = made.session = True
+        elif self._record_is_ours(path):
+            # A session logged in with a record that carries iscsid.conf's
+            # defaults (an attach killed between -o new and -o update, then a
+            # login by another tool): the next reconnect of that session would
+            # scan every LUN again (node.session.scan=auto). Rewrite it.
+            with NODE_DB.turn(ticket, key=path.target.iqn):
+                self._iscsiadm.create_node(path.target, path.iface, self._settings)
         if not self._scan(session, path.target.lun):
             return PathResult(
                 path,
@@ -228,6 +260,20 @@ class PathBringUp:
         while (wwid := self._sysfs.wwid(disk)) is None and self._host.monotonic() < deadline:
             self._host.sleep(next(looks))
         return wwid
+
+    def _record_is_ours(self, path: Path) -> bool:
+        """Whether the path's node record is ours to write and to delete.
+
+        True when there is none, or when it carries iscsid.conf's defaults
+        instead of the settings we always write (``node.session.scan`` or
+        ``node.startup`` not ``manual``): then it was left by an attach that
+        was killed between ``-o new`` and ``-o update``, and is rewritten now
+        and removed with the path like a record of this attach.
+        """
+        shown = self._iscsiadm.show_node(path.target, path.iface)
+        if shown is None:
+            return True
+        return any(shown.get(name) != value for name, value in _OURS)
 
     def _forget_record(self, path: Path, created: bool) -> None:
         """Remove a record this attach created for a path that never logged in."""

@@ -73,6 +73,13 @@ class Multipath:
         """
         self._run(verbs.MultipathAddWwid(wwid)).check()
 
+    def remove_wwid(self, wwid: str) -> None:
+        """Forget the WWID in /etc/multipath/wwids (idempotent: an absent one is fine).
+
+        :raises CommandError: when multipath fails.
+        """
+        self._run(verbs.MultipathRemoveWwid(wwid)).check()
+
     def add_path(self, device: str) -> bool:
         """Hand multipathd a disk of a whitelisted WWID; True if it answered ok.
 

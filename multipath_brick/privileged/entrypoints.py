@@ -314,3 +314,12 @@ def scsi_delete(device: str, timeout: float) -> None:
 def scsi_rescan(device: str, timeout: float) -> None:
     """Re-read a SCSI disk's size: :class:`~.verbs.ScsiRescan`."""
     _write(verbs.ScsiRescan(device), timeout)
+
+
+# --- appended by the failures work ----------------------------------------------------
+
+
+@_entrypoint
+def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
+    """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
+    return _run(verbs.MultipathRemoveWwid(wwid), timeout)

@@ -56,6 +56,8 @@ class Multipathd:
             option, name = args[1], args[2]
             if option == "-a":
                 return done(self._add_wwid(name))
+            if option == "-w":
+                return done(self._remove_wwid(name))
             if option == "-f":
                 return self._flush_plan(name)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(args)}")
@@ -235,6 +237,14 @@ class Multipathd:
             self.st.wwids.append(wwid)
             self.st.tree.write_wwids(self.st.wwids)
         return Outcome(0, f"wwid '{wwid}' added\n")
+
+    def _remove_wwid(self, wwid: str) -> Outcome:
+        # multipath 0.9 prints either line and exits 0 for both.
+        if wwid not in self.st.wwids:
+            return Outcome(0, f"wwid '{wwid}' not in wwids file\n")
+        self.st.wwids.remove(wwid)
+        self.st.tree.write_wwids(self.st.wwids)
+        return Outcome(0, f"wwid '{wwid}' removed\n")
 
     def _flush_plan(self, name: str) -> Plan:
         delay = self.st.flush_delay

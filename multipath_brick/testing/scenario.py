@@ -250,7 +250,8 @@ class Scenario:
         """What is still there, for "nothing left behind" assertions.
 
         :returns: only the non-empty kinds among ``sessions``, ``node_records``,
-            ``discovery_records``, ``disks`` and ``maps``; ``{}`` on a clean host.
+            ``discovery_records``, ``disks``, ``maps`` and ``wwids`` (entries of
+            ``/etc/multipath/wwids``); ``{}`` on a clean host.
         """
         with self._st.lock:
             found = {
@@ -259,5 +260,6 @@ class Scenario:
                 "discovery_records": sorted(self._st.discovery),
                 "disks": sorted(self._st.disks),
                 "maps": sorted(self._st.maps),
+                "wwids": sorted(self._st.wwids),
             }
         return {kind: items for kind, items in found.items() if items}

@@ -78,6 +78,18 @@ class MultipathAddWwid(_WwidVerb):
 
 
 @dataclasses.dataclass(frozen=True)
+class MultipathRemoveWwid(_WwidVerb):
+    """Remove the WWID from /etc/multipath/wwids (``multipath -w``), once its map
+    is gone: otherwise multipathd would map the LUN again as soon as any disk
+    of it appears, even one made by another host tool."""
+
+    entrypoint = "multipath_remove_wwid"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipath", "-w", self.wwid)
+
+
+@dataclasses.dataclass(frozen=True)
 class _MapVerb(Command):
     map_name: str
 

@@ -524,14 +524,15 @@ def test_gathering_waits_at_most_gather_udev_for_a_slow_udev(host, tmp_path):
 
 
 def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path):
-    # Detach leaves the WWID in /etc/multipath/wwids (as os-brick does), so on the
-    # next attach multipathd maps the first disk from its own uevent and holds
-    # the others aside while udev processes the new map. The disk already in
-    # the map needs no gathering, and the others must not wait for it.
+    # With the WWID already in /etc/multipath/wwids (os-brick leaves it there on
+    # detach; we take it out), multipathd maps the first disk from its own
+    # uevent and holds the others aside while udev processes the new map. The
+    # disk already in the map needs no gathering, and the others must not wait for it.
     connector = connector_with(host, tmp_path, grace=30.0)
     info = connector.connect_volume(plural())
     connector.disconnect_volume(plural(), info)
-    assert host.wwids() == [info["multipath_id"]]
+    assert host.wwids() == []
+    host.run(verbs.MultipathAddWwid(info["multipath_id"]), timeout=5.0)
     host.set_new_map_udev_wait(24.0)  # 1.2 s real
     host.set_udev_delay(2.0)  # the paths look at their disks before udev is done
     t0 = time.monotonic()

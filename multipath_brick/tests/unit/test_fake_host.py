@@ -310,7 +310,11 @@ def test_logout_removes_disks_map_stays_then_nothing_left(
     assert host.disks() == {} and not host.exists(f"/sys/block/{sd}")
     assert not host.exists("/sys/class/iscsi_session/session1")
     assert host.maps() == {wwid: []}
-    assert host.leftovers() == {"node_records": [f"{P1} {IQN} default"], "maps": [wwid]}
+    assert host.leftovers() == {
+        "node_records": [f"{P1} {IQN} default"],
+        "maps": [wwid],
+        "wwids": [wwid],
+    }
     assert host.run(v.MultipathFlush(wwid), timeout=30).ok
     assert host.run(v.NodeDelete(P1, IQN, "default"), timeout=30).ok
     assert host.run(v.NodeLogout(P1, IQN, "default"), timeout=30).exit_code == 21
