@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from oslo_privsep.comm import PrivsepTimeout
 
+from multipath_brick import privileged
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import entrypoints, start_daemon
-from multipath_brick.privileged.verbs import Command, SysfsWrite
+from multipath_brick.privileged.verbs import Command, SysfsWrite, Verb
 
 __all__ = ["LinuxHost"]
 
@@ -28,8 +30,26 @@ LOG = logging.getLogger(__name__)
 
 # How much longer than the command's own timeout we wait for the daemon's answer.
 # The entrypoint enforces the timeout itself; this only guards against a daemon
-# that stopped answering (its pool exhausted, or hung in the kernel).
+# that stopped answering (hung in the kernel).
 _DAEMON_GRACE = 30.0
+
+# One slot per thread of the daemon's pool (its thread_pool_size). A call takes
+# a slot before it is sent, waiting for one at most as long as the command may
+# run, so that the daemon never holds a queue of requests: oslo.privsep's
+# client-side timeout does not cancel a queued request, which the daemon would
+# run later, after its caller gave up (a login after its record was deleted, a
+# scan after the detach). The deadline sent with each call is the second
+# guard: the daemon drops a request that reaches a thread too late.
+# By pool size, read from the configuration at each call: one size in practice,
+# but a test (or a reconfigured daemon) may start another daemon with another.
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def _daemon_slots() -> threading.BoundedSemaphore:
+    size = max(1, int(privileged.context.conf.thread_pool_size or privileged.THREAD_POOL_SIZE))
+    with _slots_lock:
+        return _slots.setdefault(size, threading.BoundedSemaphore(size))
 
 
 class LinuxHost:
@@ -57,12 +77,10 @@ class LinuxHost:
 
         :raises InvalidArgument: the daemon refused one of the verb's fields.
         """
-        start_daemon(self.root_helper)
-        entrypoint = getattr(entrypoints, command.entrypoint)
         try:
-            outcome = entrypoint(*command.fields(), timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
-        except PrivsepTimeout:
-            return CommandResult(command.display(), TIMED_OUT, "", "privsep daemon did not answer")
+            outcome = self._call(command, timeout)
+        except CommandTimeout as error:
+            return CommandResult(command.display(), TIMED_OUT, "", error.stderr)
         result = _result(command, outcome)
         # argv is the masked display: no CHAP secret reaches the log.
         LOG.debug("%s: exit %d, %.2f s", " ".join(result.argv), result.exit_code, result.duration)
@@ -75,14 +93,36 @@ class LinuxHost:
         :raises OSError: the kernel refused it.
         :raises InvalidArgument: the daemon refused one of the verb's fields.
         """
-        start_daemon(self.root_helper)
-        entrypoint = getattr(entrypoints, write.entrypoint)
         try:
-            entrypoint(*write.fields(), timeout, _wrap_timeout=timeout + _DAEMON_GRACE)
+            self._call(write, timeout)
+        except CommandTimeout as error:
+            raise CommandTimeout(
+                ("write", write.path(), write.value()), TIMED_OUT, error.stderr
+            ) from None
+
+    def _call(self, verb: Verb, timeout: float) -> Any:
+        """Send a verb to its entrypoint, within the daemon's pool and a deadline.
+
+        :raises CommandTimeout: no daemon thread was free in ``timeout``
+            seconds, the daemon dropped the request at its deadline, or it did
+            not answer.
+        """
+        start_daemon(self.root_helper)
+        entrypoint: Callable[..., Any] = getattr(entrypoints, verb.entrypoint)
+        slots = _daemon_slots()
+        if not slots.acquire(timeout=timeout):
+            raise CommandTimeout((verb.entrypoint,), TIMED_OUT, "no privsep daemon thread free")
+        try:
+            deadline = time.monotonic() + timeout
+            return entrypoint(
+                *verb.fields(), timeout, _wrap_timeout=timeout + _DAEMON_GRACE, deadline=deadline
+            )
         except PrivsepTimeout:
             raise CommandTimeout(
-                ("write", write.path(), write.value()), TIMED_OUT, "privsep daemon did not answer"
+                (verb.entrypoint,), TIMED_OUT, "privsep daemon did not answer"
             ) from None
+        finally:
+            slots.release()
 
     # --- unprivileged reads ----------------------------------------------------------
 

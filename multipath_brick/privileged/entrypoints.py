@@ -11,6 +11,15 @@ carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
 that is missing returns 127 and one that cannot be executed 126, as a shell
 would, so callers see one kind of answer. Sysfs writes return None or raise.
 
+Every entrypoint also takes an optional keyword ``deadline``: a
+``time.monotonic()`` instant after which the caller no longer waits for the
+answer (CLOCK_MONOTONIC is one clock for every process of a Linux host). A
+request that reaches a pool thread after its deadline is dropped without
+running anything (:class:`~multipath_brick.exception.CommandTimeout`), and one
+that starts before it gets only the time left as its timeout: a login or a scan
+queued behind a busy pool never runs after the caller gave up on it, cleaned up
+its record, or detached the volume.
+
 """
 
 from __future__ import annotations
@@ -37,20 +46,44 @@ TIMED_OUT = -9
 #: ``(exit_code, stdout, stderr, duration)``: what a command entrypoint returns.
 Outcome = tuple[int, str, str, float]
 
-# After a kill, how long to wait for the pipes to close: a helper that left the
-# process group could keep them open forever.
+# After a kill, how long to wait for the program to die, then for the pipes to
+# close: a program stuck in the kernel (D state: a scan or a flush on a dead
+# path) dies only when the kernel lets go, and a helper that left the process
+# group could keep the pipes open forever. Neither may hold a daemon thread.
 _REAP_SECONDS = 1.0
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
 
 def _entrypoint(func: _F) -> _F:
-    wrapped = context.entrypoint(func)
+    @functools.wraps(func)
+    def bounded(*args: object, deadline: object = None) -> object:
+        if deadline is not None:
+            # The timeout is every entrypoint's last argument.
+            left = _check_deadline(deadline) - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout(
+                    (func.__name__,), TIMED_OUT, "dropped: its deadline passed before it could run"
+                )
+            args = (*args[:-1], min(_check_timeout(args[-1]), left))
+        return func(*args)
+
+    wrapped = context.entrypoint(bounded)
     # privsep returns a functools.partial; give it the function's name, docstring
     # and __wrapped__ so that inspect.signature() and the docs show the real
     # parameters.
     functools.update_wrapper(wrapped, func)
     return wrapped  # type: ignore[return-value]
+
+
+def _check_deadline(deadline: object) -> float:
+    if (
+        not isinstance(deadline, (int, float))
+        or isinstance(deadline, bool)
+        or not math.isfinite(deadline)
+    ):
+        raise InvalidArgument("deadline", f"not a monotonic clock reading: {deadline!r}")
+    return float(deadline)
 
 
 def _check_timeout(timeout: object) -> float:
@@ -95,7 +128,12 @@ def _finish(proc: subprocess.Popen[str] | Outcome, started: float, deadline: flo
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            proc.wait()
+            try:
+                proc.wait(timeout=_REAP_SECONDS)
+            except subprocess.TimeoutExpired:
+                _reap_later(proc)
+                why = f"killed, but still there {_REAP_SECONDS:.0f} s later (stuck in the kernel)"
+                return (TIMED_OUT, "", why, time.monotonic() - started)
         try:
             out, err = proc.communicate(timeout=_REAP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -103,6 +141,19 @@ def _finish(proc: subprocess.Popen[str] | Outcome, started: float, deadline: flo
         if code is None:
             return (TIMED_OUT, out, err, time.monotonic() - started)
     return (proc.returncode, out, err, time.monotonic() - started)
+
+
+def _reap_later(proc: subprocess.Popen[str]) -> None:
+    """Leave a killed program that did not die to a thread of its own, which
+    waits for it (the kernel lets go some day) and closes its pipes."""
+
+    def reap() -> None:
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    threading.Thread(target=reap, name=f"reaper {proc.pid}", daemon=True).start()
 
 
 def _ask(command: verbs.Command, timeout: float) -> Outcome:

@@ -318,6 +318,10 @@ def test_logout_removes_disks_map_stays_then_nothing_left(
     assert host.run(v.MultipathFlush(wwid), timeout=30).ok
     assert host.run(v.NodeDelete(P1, IQN, "default"), timeout=30).ok
     assert host.run(v.NodeLogout(P1, IQN, "default"), timeout=30).exit_code == 21
+    removed = host.run(v.MultipathRemoveWwid(wwid), timeout=30)
+    assert (removed.exit_code, removed.stdout) == (0, f"wwid '{wwid}' removed\n")
+    again = host.run(v.MultipathRemoveWwid(wwid), timeout=30)
+    assert (again.exit_code, again.stdout) == (0, f"wwid '{wwid}' not in wwids file\n")
     assert host.leftovers() == {}
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
+import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import pytest
 from oslo_config import cfg
 from oslo_privsep import priv_context
+from oslo_privsep.comm import PrivsepTimeout
 
 from multipath_brick import privileged
 from multipath_brick.exception import InvalidArgument
@@ -23,20 +27,31 @@ from multipath_brick.host import CommandResult, LinuxHost
 from multipath_brick.privileged import context, entrypoints, verbs
 from multipath_brick.tests.unit.test_privileged import IQN, PORTAL, fake_program
 
+#: A login to this portal takes a second (the fake iscsiadm sleeps).
+SLOW = "10.0.0.9:3260"
+
 
 @pytest.fixture
-def daemon(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
-    """A running unprivileged daemon whose PATH holds only a fake iscsiadm."""
+def daemon(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[pathlib.Path]:
+    """A running unprivileged daemon whose PATH holds only a fake iscsiadm.
+
+    Parametrised indirectly, the parameter is the daemon's thread pool size.
+    """
     bindir = tmp_path / "bin"
     bindir.mkdir()
     # $PPID is the daemon: it shows the command ran there, not in this process.
     fake_program(
         bindir,
         "iscsiadm",
-        'case "$*" in *"-p 10.0.0.5:3260 "*) echo exists >&2; exit 15;; esac\necho "ran in $PPID"',
+        'case "$*" in *"-p 10.0.0.5:3260 "*) echo exists >&2; exit 15;;\n'
+        f'  *"-p {SLOW} "*) /bin/sleep 1;; esac\necho "ran in $PPID"',
     )
     monkeypatch.setenv("PATH", str(bindir))
     overrides: dict[str, object] = {"capabilities": [], "user": None, "group": None}
+    if getattr(request, "param", None):
+        overrides["thread_pool_size"] = request.param
     for name, value in overrides.items():
         cfg.CONF.set_override(name, value, group=privileged.CFG_SECTION)
     pid = os.getpid()
@@ -126,3 +141,121 @@ def test_root_forks_the_daemon_on_first_use_and_again_when_it_died() -> None:
         time.sleep(0.01)
     second = int(host.run(verbs.SessionList(), timeout=5.0).stdout)
     assert second not in (first, os.getpid())
+
+
+# --- the daemon's pool and deadlines: nothing runs after its caller gave up --------
+
+
+#: The login entrypoint with privsep's keywords (``_wrap_timeout``) and ours (``deadline``).
+login: Callable[..., Any] = entrypoints.node_login
+
+
+def logged(bindir: pathlib.Path) -> list[str]:
+    """The portals of the iscsiadm commands that ran, in order."""
+    log = bindir / "log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split(" -p ")[1].split()[0] for line in lines]
+
+
+def wait_logged(bindir: pathlib.Path, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(logged(bindir)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("daemon", [1], indirect=True)
+def test_the_daemon_drops_a_request_whose_deadline_passed_in_its_queue(
+    daemon: pathlib.Path,
+) -> None:
+    # One pool thread, busy for a second with a slow login.
+    slow = threading.Thread(target=entrypoints.node_login, args=(SLOW, IQN, "default", 5.0))
+    slow.start()
+    wait_logged(daemon, 1)
+    # This one queues behind it; its caller gives up at 0.3 s, as privsep does.
+    with pytest.raises(PrivsepTimeout):
+        login(PORTAL, IQN, "default", 5.0, _wrap_timeout=0.3, deadline=time.monotonic() + 0.3)
+    slow.join()
+    # The pool runs requests in order: this one runs after the dropped one.
+    code, _out, _err, _duration = entrypoints.node_login("10.0.0.7:3260", IQN, "default", 5.0)
+    assert code == 0
+    assert logged(daemon) == [SLOW, "10.0.0.7:3260"]  # never PORTAL
+
+
+@pytest.mark.parametrize("daemon", [1], indirect=True)
+def test_a_request_that_starts_late_gets_only_the_time_left(daemon: pathlib.Path) -> None:
+    code, _out, _err, duration = login(SLOW, IQN, "default", 5.0, deadline=time.monotonic() + 0.3)
+    assert code == entrypoints.TIMED_OUT
+    assert duration < 0.9
+
+
+@pytest.mark.parametrize("daemon", [1], indirect=True)
+def test_linux_host_sends_no_more_calls_than_the_daemon_has_threads(
+    daemon: pathlib.Path,
+) -> None:
+    host = LinuxHost()
+    slow = threading.Thread(
+        target=host.run, args=(verbs.NodeLogin(SLOW, IQN, "default"),), kwargs={"timeout": 5.0}
+    )
+    slow.start()
+    wait_logged(daemon, 1)
+    t0 = time.monotonic()
+    waited = host.run(verbs.NodeLogin(PORTAL, IQN, "default"), timeout=0.3)
+    assert time.monotonic() - t0 < 0.9
+    assert waited.timed_out
+    assert "no privsep daemon thread free" in waited.stderr
+    slow.join()
+    assert host.run(verbs.NodeLogin("10.0.0.7:3260", IQN, "default"), timeout=5.0).ok
+    assert logged(daemon) == [SLOW, "10.0.0.7:3260"]  # the one that waited never ran
+
+
+@pytest.mark.parametrize("deadline", [float("nan"), float("inf"), "soon", True])
+def test_a_bad_deadline_is_refused(daemon: pathlib.Path, deadline: object) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        login(PORTAL, IQN, "default", 5.0, deadline=deadline)
+    assert info.value.field == "deadline"
+    assert not (daemon / "log").exists()
+
+
+class StuckInKernel:
+    """A program that SIGKILL does not end (D state): its ``wait`` times out
+    until the test lets it go. The real process behind it is a ``sleep``."""
+
+    def __init__(self) -> None:
+        self.real = subprocess.Popen(
+            ["/bin/sleep", "30"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.pid = self.real.pid
+        self.stdout, self.stderr = self.real.stdout, self.real.stderr
+        self.returncode: int | None = None
+        self.freed = threading.Event()
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        raise subprocess.TimeoutExpired("sleep", timeout or 0.0)
+
+    def poll(self) -> int | None:
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.freed.wait(timeout):
+            raise subprocess.TimeoutExpired("sleep", timeout or 0.0)
+        self.returncode = self.real.wait()
+        return self.returncode
+
+
+def test_a_program_that_does_not_die_is_left_to_a_reaper() -> None:
+    stuck = StuckInKernel()
+    started = time.monotonic()
+    outcome = entrypoints._finish(cast("subprocess.Popen[str]", stuck), started, deadline=started)
+    assert time.monotonic() - started < 3  # the daemon thread is free again
+    assert outcome[0] == entrypoints.TIMED_OUT
+    assert "stuck in the kernel" in outcome[2]
+    reapers = [t for t in threading.enumerate() if t.name == f"reaper {stuck.pid}"]
+    assert len(reapers) == 1
+    stuck.freed.set()  # the kernel lets go
+    reapers[0].join(5)
+    assert not reapers[0].is_alive()
+    assert stuck.returncode == -signal.SIGKILL
