@@ -1,0 +1,156 @@
+"""Failure and recovery on the real stack.
+
+* A process attaching a volume is killed (SIGKILL) at several points: a new
+  attach and a detach from another process then leave nothing behind
+  (sessions, node records, disks, maps, the WWID in /etc/multipath/wwids).
+* 100 ms on every portal: attach over 4 portals, then at once a plain (not
+  forced) detach while late paths are still joining the map; five times in a
+  row, every detach succeeds and nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import ConnectorFactory, Note, host_state, volume_props
+from .lab.api import Lab
+from .lab.shell import read_file, run, wait_for
+
+#: The attach a killed process was running: its connector, as a program.
+CHILD = """
+import json, sys
+from multipath_brick import ISCSIMultipathConnector
+props = json.load(open(sys.argv[1]))
+connector = ISCSIMultipathConnector(lock_path=sys.argv[2], grace=2.0)
+print("start", flush=True)
+connector.connect_volume(props)
+print("attached", flush=True)
+connector.wait_for_pending(120)
+print("settled", flush=True)
+"""
+
+
+def wwids_file() -> list[str]:
+    """The WWIDs in /etc/multipath/wwids."""
+    text = read_file("/etc/multipath/wwids")
+    return [line.strip("/") for line in text.splitlines() if line.startswith("/")]
+
+
+def nothing_left(lab: Lab, wwid: str) -> None:
+    left = {kind: items for kind, items in lab.leftovers().items() if items}
+    assert not left, f"left behind: {left}\n{host_state()}"
+    assert wwid not in wwids_file(), f"{wwid} still in /etc/multipath/wwids"
+
+
+def sessions_exist() -> bool:
+    return bool(os.listdir("/sys/class/iscsi_session"))
+
+
+@pytest.fixture
+def props_file(lab: Lab, tmp_path: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    props = volume_props(lab, 1)
+    path = tmp_path / "props.json"
+    path.write_text(json.dumps(props))
+    yield props, str(path)
+
+
+# When the attaching process is killed, after it printed "start".
+KILL_POINTS: dict[str, Callable[[Lab, str], bool]] = {
+    "after-0.5s": lambda lab, wwid: False,
+    "after-2s": lambda lab, wwid: False,
+    "first-session": lambda lab, wwid: sessions_exist(),
+    "map-appears": lambda lab, wwid: lab.dm_for_wwid(wwid) is not None,
+}
+DELAYS = {"after-0.5s": 0.5, "after-2s": 2.0}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_an_attach_killed_midway_is_undone_by_the_next_calls(
+    lab: Lab,
+    make_connector: ConnectorFactory,
+    props_file: tuple[dict[str, Any], str],
+    tmp_path: Any,
+    note: Note,
+    point: str,
+) -> None:
+    wwid = lab.add_lun(1, 64)
+    props, path = props_file
+    locks = str(tmp_path / "locks")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, path, locks],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "start", child.stderr
+        t0 = time.monotonic()
+        if point in DELAYS:
+            time.sleep(DELAYS[point])
+        else:
+            reached = KILL_POINTS[point]
+            wait_for(point, lambda: reached(lab, wwid), timeout=120, interval=0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        note("killed_after_seconds", round(time.monotonic() - t0, 2))
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(30)
+    note("left_by_the_kill", {k: len(v) for k, v in lab.leftovers().items() if v})
+
+    # The next process attaches the same volume, then detaches it.
+    connector = make_connector(lock_path=locks, grace=2.0)
+    t0 = time.monotonic()
+    info = connector.connect_volume(props)
+    note("reattach_seconds", round(time.monotonic() - t0, 2))
+    assert info["multipath_id"] == wwid
+    assert connector.wait_for_pending(timeout=120)
+    connector.disconnect_volume(props, info)
+    nothing_left(lab, wwid)
+
+
+def test_a_plain_detach_right_after_attach_with_100ms_on_every_portal(
+    lab: Lab, make_connector: ConnectorFactory, note: Note
+) -> None:
+    wwid = lab.add_lun(1, 64)
+    for k in range(len(lab.portals)):
+        lab.set_latency(k, 100)
+    props = volume_props(lab, 1)
+    connector = make_connector(grace=1.0)
+    rounds = []
+    try:
+        for _ in range(5):
+            t0 = time.monotonic()
+            info = connector.connect_volume(props)
+            attached = time.monotonic()
+            pending = [p["portal"] for p in info["paths"] if p["state"] == "pending"]
+            connector.disconnect_volume(props, info)  # plain: no force, no ignore_errors
+            rounds.append(
+                {
+                    "attach_s": round(attached - t0, 2),
+                    "detach_s": round(time.monotonic() - attached, 2),
+                    "pending_at_return": len(pending),
+                }
+            )
+            nothing_left(lab, wwid)
+    finally:
+        note("rounds", rounds)
+        for k in range(len(lab.portals)):
+            lab.set_latency(k, 0)
+
+
+def test_udev_queue_file_marks_pending_events() -> None:
+    """What the detach relies on: systemd-udevd keeps /run/udev/queue while it
+    has events queued or running, and removes it when idle."""
+    run(["udevadm", "settle", "--timeout=60"])
+    assert not os.path.exists("/run/udev/queue")
