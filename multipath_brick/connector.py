@@ -123,6 +123,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
                 wwid, self.settings.timeouts.worst_case + 60
             ),
             forget=self._attacher.forget,
+            udev_settle=self.settings.ready_timeout,
         )
         self._sysfs = self._attacher.sysfs
         self._multipath = Multipath(self.host, timeout=self.settings.command_timeout)

@@ -38,7 +38,7 @@ from multipath_brick.exception import (
 )
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm
-from multipath_brick.iscsi.login import NODE_DB
+from multipath_brick.iscsi.login import NODE_DB, pauses
 from multipath_brick.iscsi.paths import Path, PathResult
 from multipath_brick.iscsi.properties import Target
 from multipath_brick.locks import Locks
@@ -157,6 +157,7 @@ class Detacher:
         *,
         wait_pending: Callable[[str], object],
         forget: Callable[[str], None],
+        udev_settle: float = 120.0,
     ) -> None:
         self._host = host
         self._locks = locks
@@ -165,6 +166,7 @@ class Detacher:
         self._multipath = releaser.multipath
         self._wait_pending = wait_pending
         self._forget = forget
+        self._udev_settle = udev_settle
 
     def _disks(self, paths: Sequence[Path], iqns: frozenset[str]) -> tuple[list[str], list[Path]]:
         """Our disks, and the paths whose sessions carry them (found by sysfs)."""
@@ -235,6 +237,7 @@ class Detacher:
                 map_name = self._sysfs.map_for_wwid(wwid)
                 if map_name is not None:
                     disks += [d for d in self._sysfs.slaves(map_name) if d not in disks]
+                    self._let_udev_finish(map_name)
                     flushed = self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
                     if not flushed.ok and self._sysfs.map_for_wwid(wwid) is None:
                         # The map went anyway: a flush that outlived its timeout
@@ -270,3 +273,25 @@ class Detacher:
         except CommandError as error:
             return [f"forget WWID {wwid}: {error}"]
         return []
+
+    def _let_udev_finish(self, map_name: str) -> None:
+        """Wait (at most ``udev_settle`` seconds) until udev has no event left.
+
+        Every table change of a map (its creation, and each late path that
+        joins it) is a "change" uevent on which udev probes the map (blkid,
+        kpartx), holding it open: a flush then answers "map in use". With 100 ms
+        on every portal each probe takes seconds, and the last late path joins
+        just before a detach that waited for it, so the flush's own short retry
+        ran out while udev was still at it. No path of ours joins any more
+        (the WWID lock is held and the volume forgotten), so once udev's queue
+        is empty nothing of ours holds the map: an open that remains is a real
+        user, which the flush reports.
+        """
+        deadline = self._host.monotonic() + self._udev_settle
+        looks = pauses(0.05)
+        waited = False
+        while not self._sysfs.udev_idle() and self._host.monotonic() < deadline:
+            waited = True
+            self._host.sleep(next(looks))
+        if waited:
+            LOG.info("waited for udev before flushing %s", map_name)

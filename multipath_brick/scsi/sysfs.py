@@ -28,6 +28,9 @@ _HCTL = re.compile(r"(\d+):(\d+):(\d+):(\d+)$")
 SECTOR = 512
 #: udev's database: one file per processed device, ``b<major>:<minor>`` for a disk.
 UDEV_DB = "/run/udev/data"
+#: systemd-udevd keeps this file while it has events queued or running
+#: (``udevadm settle`` waits for it to go).
+UDEV_QUEUE = "/run/udev/queue"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +279,10 @@ class Sysfs:
         if devno is None:
             return False
         return self._host.exists(f"{UDEV_DB}/b{devno}") or not self._host.exists(UDEV_DB)
+
+    def udev_idle(self) -> bool:
+        """Whether udev has no event queued or running (no probe holds a device open)."""
+        return not self._host.exists(UDEV_QUEUE)
 
     def holders(self, device: str) -> list[str]:
         return [

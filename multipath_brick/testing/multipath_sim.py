@@ -168,7 +168,8 @@ class Multipathd:
             return
         m = self.st.maps.get(disk.wwid)
         if m is None:
-            m = MapState(disk.wwid, self.st.next_dm, disk.wwid, self.st.now(), size=disk.size)
+            now = self.st.now()
+            m = MapState(disk.wwid, self.st.next_dm, disk.wwid, now, size=disk.size, changed=now)
             self.st.next_dm += 1
             self.st.maps[m.name] = m
             self.st.tree.add_map(m)
@@ -189,12 +190,19 @@ class Multipathd:
         """The map takes every orphan path of its WWID (multipathd's adopt_paths)."""
         if self.st.maps.get(m.name) is not m:
             return  # flushed meanwhile
+        reloaded = False
         for name, map_name in list(self.st.mp_paths.items()):
             path = self.st.disks[name]
             if map_name is None and path.wwid == m.wwid:
                 m.slaves.append(name)
                 self.st.tree.add_slave(m, path)
                 self.st.mp_paths[name] = m.name
+                reloaded = True
+        if reloaded and self.st.map_probe_hold > 0:
+            # A new table means a "change" uevent: udev probes the map again
+            # (blkid, kpartx), holding it open until it is done.
+            m.changed = self.st.now()
+            self.st.udev_event(self.st.map_probe_hold, lambda: None)
 
     def on_udev_add(self, disk: Disk) -> None:
         """udev finished with a new disk: a running multipathd handles it."""
@@ -264,7 +272,7 @@ class Multipathd:
         m = self.find_map(name)
         if m is None:
             return Outcome(1, "", _log(f"{name} is not a multipath device"))
-        probed = self.st.now() - m.created < self.st.map_probe_hold * self.st.time_scale
+        probed = self.st.now() - m.changed < self.st.map_probe_hold * self.st.time_scale
         if self.st.flush_fail_all or m.name in self.st.flush_fail or probed:
             return Outcome(1, "", _log(f"{m.name}: map in use"))
         self.remove_map(m)

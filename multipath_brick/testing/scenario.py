@@ -107,8 +107,10 @@ class Scenario:
             self._st.map_ready_delay = seconds
 
     def set_map_probe_hold(self, seconds: float) -> None:
-        """Keep every new map open for ``seconds`` after it appears, as udev's
-        probes (blkid, kpartx) do on a real host: a flush then says "map in use"."""
+        """Keep every map open for ``seconds`` after it appears and after each
+        reload that adds paths to it, as udev's probes (blkid, kpartx) of its
+        "change" event do on a real host: a flush then says "map in use", and
+        ``/run/udev/queue`` exists meanwhile."""
         with self._st.lock:
             self._st.map_probe_hold = seconds
 

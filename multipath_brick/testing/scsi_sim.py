@@ -124,7 +124,7 @@ class Kernel:
                 disk.probed = True
                 self.st.tree.add_block(disk)
                 delay = self.st.udev_delay_by_portal.get(s.portal, self.st.udev_delay)
-                self.st.later(delay, udev)
+                self.st.udev_event(delay, udev)
 
         self.st.later(self.st.sd_probe_delay, probe)
         return disk

@@ -41,6 +41,8 @@ ERR_TEXT = {
 }
 
 INITIATOR = "iqn.2004-10.com.example:fakehost"
+#: systemd-udevd's flag file: present while it has events to process.
+UDEV_QUEUE = "/run/udev/queue"
 Credentials = tuple[str, str]
 
 
@@ -204,6 +206,9 @@ class MapState:
     created: float
     slaves: list[str] = dataclasses.field(default_factory=list)
     size: int = 0
+    #: When its table last changed (created, or reloaded with more paths): udev
+    #: probes it again after each change.
+    changed: float = 0.0
 
 
 class SimState:
@@ -251,6 +256,8 @@ class SimState:
         self.next_dm = 0
         self.wwids: list[str] = []
         self.mp_paths: dict[str, str | None] = {}
+        # udev: events queued or being processed (/run/udev/queue while any)
+        self.udev_events = 0
 
     def portal_up(self, portal: str) -> bool:
         """Whether packets reach the portal."""
@@ -261,6 +268,24 @@ class SimState:
     def session_for(self, key: tuple[str, str, str]) -> Session | None:
         """The session of a (portal, iqn, iface), if logged in."""
         return next((s for s in self.sessions.values() if s.key == key), None)
+
+    def udev_event(self, seconds: float, action: Callable[[], object]) -> None:
+        """Queue a udev event that takes ``seconds`` and then runs ``action``.
+
+        While any event is queued or running, ``/run/udev/queue`` exists, as
+        systemd-udevd keeps it (``udevadm settle`` waits for it to go).
+        """
+        self.udev_events += 1
+        if self.udev_events == 1:
+            self.tree.write_file(UDEV_QUEUE, "")
+
+        def processed() -> None:
+            self.udev_events -= 1
+            if self.udev_events == 0:
+                self.tree.remove(UDEV_QUEUE)
+            action()
+
+        self.later(seconds, processed)
 
     def later(self, seconds: float, action: Callable[[], object]) -> None:
         """Run ``action`` under the lock after ``seconds`` simulated seconds.
