@@ -75,7 +75,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         consumer's ``[os_brick] lock_path`` (else ``[oslo_concurrency]
         lock_path``), else ``/run/multipath-brick`` when root; see
         :mod:`multipath_brick.lockdir`. Checked on first use.
-    :param settings: full :class:`~multipath_brick.attach.AttachSettings`
+    :param settings: full :class:`~multipath_brick.settings.AttachSettings`
         (overrides ``grace``/``login_timeouts``).
     """
 
