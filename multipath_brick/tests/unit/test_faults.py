@@ -21,6 +21,7 @@ from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.attach import AttachSettings
 from multipath_brick.exception import InvalidSettings, MultipathBrickError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
+from multipath_brick.privileged import verbs
 from multipath_brick.testing import FakeHost
 from multipath_brick.testing.faults import FaultyHost, ProcessDied
 
@@ -226,3 +227,43 @@ def test_settings_are_checked_when_made(change: dict[str, Any], field: str) -> N
         AttachSettings(**change)
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_records_left_with_iscsid_defaults_are_rewritten_and_owned(tmp_path: pathlib.Path) -> None:
+    # A process killed between "iscsiadm -o new" and "-o update" leaves records
+    # with iscsid.conf's defaults (node.session.scan = auto).
+    host = new_host()
+    try:
+        for portal in PORTALS:
+            host.run(verbs.NodeNew(portal, IQN, "default"), timeout=5.0)
+            assert host.node_settings(portal, IQN)["node.session.scan"] == "auto"
+        host.set_unreachable(PORTALS[1], True)
+        conn = connector(host, tmp_path)
+        info = conn.connect_volume(PROPS)
+        assert conn.wait_for_pending(10)
+        assert [p["state"] for p in info["paths"]] == ["active", "failed"]
+        assert host.node_settings(PORTALS[0], IQN)["node.session.scan"] == "manual"
+        assert host.node_settings(PORTALS[0], IQN)["node.startup"] == "manual"
+        # The dead portal's stale record was taken as this attach's: it went with the path.
+        assert (PORTALS[1], IQN, "default") not in host.node_records()
+        conn.disconnect_volume(PROPS, info)
+        assert host.leftovers() == {}
+    finally:
+        host.close()
+
+
+def test_a_wwid_stays_listed_while_its_map_stays(tmp_path: pathlib.Path) -> None:
+    host = new_host()
+    try:
+        conn = connector(host, tmp_path)
+        info = conn.connect_volume(PROPS)
+        assert conn.wait_for_pending(10)
+        wwid = info["multipath_id"]
+        host.fail_flush(wwid)
+        conn.disconnect_volume(PROPS, info, force=True, ignore_errors=True)
+        assert host.wwids() == [wwid]  # the map is still there: so is its WWID
+        host.fail_flush(wwid, False)
+        conn.disconnect_volume(PROPS, info)
+        assert host.leftovers() == {}
+    finally:
+        host.close()
