@@ -27,13 +27,14 @@ from multipath_brick.testing.faults import FaultyHost, ProcessDied
 
 IQN = "iqn.2024-01.test.mpb:faults"
 PORTALS = ["10.0.1.2:3260", "10.0.2.2:3260"]
-#: Small and fast: two portals, simulated seconds 100x faster.
+#: Small and fast: two portals, simulated seconds 100x faster. The waits are
+#: real seconds: long enough for a loaded test machine, used only when stuck.
 SETTINGS = AttachSettings(
     grace=0.3,
     timeouts=LoginTimeouts(login_timeout=2, retries=1),
     scan_attempts=2,
-    scan_timeout=1.0,
-    ready_timeout=1.0,
+    scan_timeout=2.0,
+    ready_timeout=3.0,
     command_timeout=2.0,
     flush_busy_for=0.05,
     poll=0.005,
