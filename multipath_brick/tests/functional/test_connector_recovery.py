@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -120,8 +121,9 @@ def test_an_attach_killed_midway_is_undone_by_the_next_calls(
 
 
 def test_a_plain_detach_right_after_attach_with_100ms_on_every_portal(
-    lab: Lab, make_connector: ConnectorFactory, note: Note
+    lab: Lab, make_connector: ConnectorFactory, note: Note, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="multipath_brick.detach")
     wwid = lab.add_lun(1, 64)
     for k in range(len(lab.portals)):
         lab.set_latency(k, 100)
@@ -134,12 +136,14 @@ def test_a_plain_detach_right_after_attach_with_100ms_on_every_portal(
             info = connector.connect_volume(props)
             attached = time.monotonic()
             pending = [p["portal"] for p in info["paths"] if p["state"] == "pending"]
+            caplog.clear()
             connector.disconnect_volume(props, info)  # plain: no force, no ignore_errors
             rounds.append(
                 {
                     "attach_s": round(attached - t0, 2),
                     "detach_s": round(time.monotonic() - attached, 2),
                     "pending_at_return": len(pending),
+                    "waited_for_udev": any("waited for udev" in m for m in caplog.messages),
                 }
             )
             nothing_left(lab, wwid)
