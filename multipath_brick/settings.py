@@ -15,13 +15,15 @@ import math
 from multipath_brick.exception import InvalidSettings
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.locks import DEFAULT_TIMEOUT
+from multipath_brick.validate import MAX_TIMEOUT
 
 __all__ = ["MAX_SECONDS", "AttachSettings"]
 
 #: The longest any setting (and so any wait or command timeout, a flush's ten
-#: command timeouts included) may be: one day. Anything longer is a mistake,
-#: and the privsep daemon holds a thread for as long as a command may run.
-MAX_SECONDS = 86400.0
+#: command timeouts included) may be: the daemon's own bound on a command's
+#: timeout (:data:`multipath_brick.validate.MAX_TIMEOUT`, a day), so that no
+#: setting makes a command the daemon refuses.
+MAX_SECONDS = MAX_TIMEOUT
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,6 +25,7 @@ its record, or detached the volume.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import signal
 import subprocess
