@@ -5,6 +5,7 @@
     MultipathBrickError                 (os_brick.exception.BrickException)
      +-- InvalidConnectionProperties    (ValueError) a connection dict we refuse
      +-- InvalidArgument                (ValueError) a privileged verb's bad argument
+     |    +-- NotOwnedError             ... naming a disk, host or map that is not iSCSI's
      +-- CommandError                   a command exited non-zero
      |    +-- CommandTimeout            ... or did not exit in time
      +-- DiscoveryError                 (os_brick TargetPortalNotFound)
@@ -74,6 +75,7 @@ __all__ = [
     "MultipathBrickError",
     "MultipathUnavailableError",
     "NoUsablePathError",
+    "NotOwnedError",
     "StoreCorruptError",
     "StoreError",
     "StoreLockedError",
@@ -118,6 +120,21 @@ class InvalidArgument(MultipathBrickError, ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"invalid argument {field!r}: {reason}", field, reason)
+
+
+class NotOwnedError(InvalidArgument):
+    """A destructive verb named something the library does not own.
+
+    The daemon refuses to delete, rescan, scan, flush, resize or hand to
+    multipathd anything that sysfs does not show as an iSCSI device: a local
+    disk, a SCSI host of another transport, a device-mapper map with a slave
+    that is not an iSCSI disk (see :mod:`multipath_brick.privileged.ownership`).
+
+    :ivar field: the verb's field, e.g. ``device`` or ``map_name``.
+    :ivar reason: what sysfs showed instead, e.g. ``sda is not under an iSCSI
+        session: /sys/block/sda/device is
+        /sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0``.
+    """
 
 
 class CommandError(MultipathBrickError):

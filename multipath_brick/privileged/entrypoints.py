@@ -6,10 +6,19 @@ its validation runs in the daemon, where the privilege is: a compromised caller
 can only send field values, and every value is checked again here. No function
 accepts an argv or a path, and none runs anything but its verb's argv.
 
+Every verb that deletes, scans, rescans, flushes, resizes or hands a device
+to multipathd is also checked for ownership (:mod:`.ownership`) before it
+acts: the disk, host or map it names must be an iSCSI one, as sysfs shows it.
+A refusal raises :class:`~multipath_brick.exception.NotOwnedError` and runs
+nothing. The checks live in :func:`_run`, :func:`_ask` and :func:`_write`,
+which every entrypoint goes through, so no verb can skip them.
+
 Commands return ``(exit_code, stdout, stderr, duration)``, a tuple msgpack can
 carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
 that is missing returns 127 and one that cannot be executed 126, as a shell
-would, so callers see one kind of answer. Sysfs writes return None or raise.
+would, so callers see one kind of answer. A command naming a disk or map that
+does not exist is not run and returns 1, as the tool would. Sysfs writes
+return None or raise.
 
 Every entrypoint also takes an optional keyword ``deadline``: a
 ``time.monotonic()`` instant after which the caller no longer waits for the
@@ -19,7 +28,6 @@ running anything (:class:`~multipath_brick.exception.CommandTimeout`), and one
 that starts before it gets only the time left as its timeout: a login or a scan
 queued behind a busy pool never runs after the caller gave up on it, cleaned up
 its record, or detached the volume.
-
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from concurrent import futures
 from typing import TypeVar
 
 from multipath_brick.exception import CommandTimeout, InvalidArgument
-from multipath_brick.privileged import context, multipathd, verbs
+from multipath_brick.privileged import context, multipathd, ownership, verbs
 from multipath_brick.privileged.checks import check_timeout
 
 #: Exit status of a command killed at its timeout. The same value as
@@ -105,6 +113,10 @@ def _start(argv: Sequence[str]) -> subprocess.Popen[str] | Outcome:
             text=True,
             errors="replace",
             close_fds=True,
+            # multipath reads an argument naming an existing block device file
+            # as that device (stat() relative to the working directory): run
+            # from / so that a map name or WWID can only be read as one.
+            cwd="/",
             # Its own process group, so that a kill at the timeout also takes the
             # program's children, which would otherwise hold our pipes open.
             start_new_session=True,
@@ -157,6 +169,13 @@ def _reap_later(proc: subprocess.Popen[str]) -> None:
     threading.Thread(target=reap, name=f"reaper {proc.pid}", daemon=True).start()
 
 
+def _gone(command: verbs.Command) -> Outcome | None:
+    """Check what the command touches; the answer to give instead of running
+    it when that does not exist. :raises NotOwnedError: it is not ours."""
+    error = ownership.check_command(command)
+    return None if error is None else (1, "", error, 0.0)
+
+
 def _ask(command: verbs.Command, timeout: float) -> Outcome:
     """Send a ``multipathd`` verb over the daemon's socket instead of running
     the client program (see :mod:`.multipathd`): same words, same outcome."""
@@ -164,6 +183,8 @@ def _ask(command: verbs.Command, timeout: float) -> Outcome:
     program, *words = command.argv()
     if program != "multipathd":
         raise InvalidArgument("command", f"not a multipathd verb: {program}")
+    if (gone := _gone(command)) is not None:
+        return gone
     started = time.monotonic()
     code, out, err = multipathd.ask(words, timeout)
     return (code, out, err, time.monotonic() - started)
@@ -172,6 +193,8 @@ def _ask(command: verbs.Command, timeout: float) -> Outcome:
 def _run(command: verbs.Command, timeout: float) -> Outcome:
     """Run a verb's argv with a timeout; never raises for its exit status."""
     timeout = _check_timeout(timeout)
+    if (gone := _gone(command)) is not None:
+        return gone
     started = time.monotonic()
     return _finish(_start(command.argv()), started, started + timeout)
 
@@ -179,15 +202,22 @@ def _run(command: verbs.Command, timeout: float) -> Outcome:
 def _write(write: verbs.SysfsWrite, timeout: float) -> None:
     """Write a verb's value to its sysfs attribute, giving up after ``timeout``.
 
+    The attribute is the one in the device directory the ownership check
+    resolved and accepted, not the verb's path through ``/sys/block`` or
+    ``/sys/class``, whose links could name another device by the time of the
+    write (see :mod:`.ownership`).
+
     The write runs in a daemon thread because the kernel may hold it for minutes
     (a scan waits for every LUN's inquiry to time out on a dead path); the thread
     is abandoned, not killed, since nothing can interrupt it.
 
     :raises CommandTimeout: the write did not return in time.
-    :raises OSError: the kernel refused the write.
+    :raises NotOwnedError: the disk, LUN or host is not an iSCSI one.
+    :raises OSError: the kernel refused the write; ENOENT also when the disk,
+        LUN or host does not exist.
     """
     timeout = _check_timeout(timeout)
-    path, value = write.path(), write.value()
+    path, value = ownership.attribute(write), write.value()
     if os.path.normpath(path) != path or not path.startswith("/sys/"):
         raise InvalidArgument("path", f"not a sysfs attribute: {path!r}")
     done: futures.Future[None] = futures.Future()

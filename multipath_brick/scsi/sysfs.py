@@ -23,6 +23,10 @@ import re
 
 from multipath_brick.host.base import Host
 
+# The daemon checks `multipath -a` WWIDs with the same conversion: it lives below
+# the host boundary, in the privileged layer.
+from multipath_brick.privileged.ownership import multipath_wwid
+
 _HOST_DIR = re.compile(r"host(\d+)$")
 _HCTL = re.compile(r"(\d+):(\d+):(\d+):(\d+)$")
 SECTOR = 512
@@ -77,24 +81,6 @@ def normalise_portal(address: str, port: str | int) -> str:
     if parsed.version == 6:
         return f"[{parsed.compressed}]:{port}"
     return f"{address}:{port}"
-
-
-def multipath_wwid(sysfs_wwid: str) -> str:
-    """The WWID multipathd uses, from the kernel's ``device/wwid``.
-
-    The kernel prints the VPD 0x83 designator with its type (``naa.``, ``eui.``,
-    ``t10.``); udev's scsi_id, which multipathd relies on, prefixes the type's
-    number instead (3, 2, 1) and squeezes t10 spaces to underscores.
-    """
-    text = sysfs_wwid.strip()
-    kind, _, value = text.partition(".")
-    if kind == "naa":
-        return "3" + value
-    if kind == "eui":
-        return "2" + value
-    if kind == "t10":
-        return "1" + re.sub(r"\s+", "_", value.strip())
-    return re.sub(r"\s+", "_", text)
 
 
 class Sysfs:

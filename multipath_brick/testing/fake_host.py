@@ -28,6 +28,7 @@ from types import TracebackType
 
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
+from multipath_brick.privileged import ownership
 from multipath_brick.privileged.verbs import Command, SysfsWrite
 from multipath_brick.testing.iscsi_sim import Iscsid
 from multipath_brick.testing.multipath_sim import Multipathd
@@ -38,6 +39,7 @@ from multipath_brick.testing.state import (
     Outcome,
     Plan,
     SimState,
+    done,
 )
 from multipath_brick.testing.sysfs_tree import SysfsTree
 
@@ -107,16 +109,21 @@ class FakeHost(Scenario):
             time.sleep(seconds * self._st.time_scale)
 
     def run(self, command: Command, *, timeout: float) -> CommandResult:
-        """Answer a verb's argv like the real tools would.
+        """Answer a verb's argv like the real tools would, behind the daemon's
+        ownership check (:mod:`~multipath_brick.privileged.ownership`).
 
         :param command: the verb; dispatched on its :meth:`~Command.argv`.
         :param timeout: simulated seconds; a longer command returns :data:`TIMED_OUT`.
+        :raises NotOwnedError: the verb names a disk or map that is not iSCSI's,
+            as the daemon refuses it (nothing is run or recorded).
         :raises NotImplementedError: for an argv the fake does not emulate.
         """
         argv = command.argv()
         start = time.monotonic()
         with self._st.lock:
-            plan = self._plan(argv)
+            # The daemon's own check, on this tree: refused here as there.
+            gone = ownership.check_command(command, root=self.root)
+            plan = self._plan(argv) if gone is None else done(Outcome(1, "", gone))
         if plan.duration > timeout:
             self._sleep_sim(timeout)
             with self._st.lock:
@@ -149,14 +156,22 @@ class FakeHost(Scenario):
         through an unreachable portal also the session's recovery timeout
         (``node.session.timeo.replacement_timeout``), then finds nothing.
 
+        The daemon's ownership check runs first, on this tree.
+
         :param write: the verb; dispatched on its :meth:`~SysfsWrite.path`.
         :param timeout: simulated seconds.
         :raises CommandTimeout: the write did not return within ``timeout``.
+        :raises NotOwnedError: the disk, LUN or host is not an iSCSI one
+            (nothing is written or recorded).
         :raises OSError: ENOENT when the attribute does not exist.
         """
         path, value = write.path(), write.value()
         start = time.monotonic()
         with self._st.lock:
+            try:
+                ownership.attribute(write, root=self.root)
+            except FileNotFoundError:
+                pass  # the kernel's own ENOENT follows, recorded below
             hang = self._kernel.write_delay(path)
         code = 0
         try:

@@ -241,10 +241,14 @@ class Multipathd:
     # --- multipath command -------------------------------------------------------------
 
     def _add_wwid(self, wwid: str) -> Outcome:
+        self.remember(wwid)
+        return Outcome(0, f"wwid '{wwid}' added\n")
+
+    def remember(self, wwid: str) -> None:
+        """Record a WWID in /etc/multipath/wwids (idempotent)."""
         if wwid not in self.st.wwids:
             self.st.wwids.append(wwid)
             self.st.tree.write_wwids(self.st.wwids)
-        return Outcome(0, f"wwid '{wwid}' added\n")
 
     def _remove_wwid(self, wwid: str) -> Outcome:
         # multipath 0.9 prints either line and exits 0 for both.

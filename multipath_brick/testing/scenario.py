@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from multipath_brick.testing import local_devices
 from multipath_brick.testing.multipath_sim import Multipathd
 from multipath_brick.testing.state import Credentials, FakeTarget, SimState, normalise_portal
 
@@ -151,6 +152,38 @@ class Scenario:
                 self._mpathd.start()
             else:
                 self._st.mp_paths.clear()
+
+    def remember_wwid(self, wwid: str) -> None:
+        """List a WWID in /etc/multipath/wwids, as an earlier attach left it
+        (multipath-tools never forgets one): multipathd maps its disks as soon
+        as they appear. The library's own ``multipath -a`` needs a disk that
+        carries the WWID; this needs none."""
+        with self._st.lock:
+            self._mpathd.remember(wwid)
+
+    def add_local_disk(self, host: int = 0, size_bytes: int = 8 << 30) -> str:
+        """Plug a local SATA disk into port ``host`` (0 or 1) of the host's
+        ahci controller: a disk the library must never touch.
+
+        :returns: its name, ``sdX`` (the next free one, as iSCSI disks get).
+        :raises ValueError: no such port, or it has its disk already.
+        """
+        with self._st.lock:
+            return local_devices.add_disk(self._st, host, size_bytes)
+
+    def add_local_map(self, name: str, devices: Sequence[str], uuid: str | None = None) -> str:
+        """Make a device-mapper map over disks (local or iSCSI ones), as
+        ``dmsetup create`` would: a map the library must never flush or resize.
+
+        :param name: its dm name.
+        :param devices: its slaves, ``sdX`` names.
+        :param uuid: its dm uuid; by default ``mpath-<WWID of the first
+            device>``, a multipath map like the one over a boot disk. Give
+            ``LVM-...`` for a logical volume.
+        :returns: its kernel name, ``dm-N``.
+        """
+        with self._st.lock:
+            return local_devices.add_map(self._st, name, devices, uuid)
 
     def add_lun(self, iqn: str, lun: int, size_bytes: int) -> str:
         """Export one more LUN on a target; its multipath WWID.

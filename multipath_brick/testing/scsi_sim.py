@@ -99,8 +99,7 @@ class Kernel:
         for d in self.st.disks.values():
             if d.session is s and d.lun == lun:
                 return None
-        used = {d.index for d in self.st.disks.values()}
-        index = next(i for i in range(len(used) + 1) if i not in used)
+        index = self.st.free_disk_index()
         disk = Disk(
             name=sd_name(index),
             index=index,

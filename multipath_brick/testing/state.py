@@ -251,6 +251,9 @@ class SimState:
         self.max_logins_in_flight = 0
         # kernel
         self.disks: dict[str, Disk] = {}
+        #: Disks that are not iSCSI's (:mod:`.local_devices`), by name: they
+        #: take sd names too.
+        self.local_disks: dict[str, int] = {}
         # multipathd
         self.maps: dict[str, MapState] = {}
         self.next_dm = 0
@@ -258,6 +261,11 @@ class SimState:
         self.mp_paths: dict[str, str | None] = {}
         # udev: events queued or being processed (/run/udev/queue while any)
         self.udev_events = 0
+
+    def free_disk_index(self) -> int:
+        """The index of the next sd name: the kernel gives the lowest free one."""
+        used = {d.index for d in self.disks.values()} | set(self.local_disks.values())
+        return next(i for i in range(len(used) + 1) if i not in used)
 
     def portal_up(self, portal: str) -> bool:
         """Whether packets reach the portal."""

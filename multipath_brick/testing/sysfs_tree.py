@@ -202,9 +202,12 @@ class SysfsTree:
     def add_disk(self, d: Disk, vendor: str, model: str) -> None:
         """What the kernel creates when a LUN is scanned: the SCSI device at
         once, its block device when sd has probed it (:meth:`add_block`)."""
-        ddir = self.disk_dir(d)
+        self.scsi_device(self.disk_dir(d), d.hctl, d.scsi_wwid, vendor, model)
+
+    def scsi_device(self, ddir: str, hctl: str, wwid: str, vendor: str, model: str) -> None:
+        """A SCSI disk device ``ddir`` (``.../targetH:C:T/H:C:T:L``), any transport."""
         for name, value in (
-            ("wwid", d.scsi_wwid),
+            ("wwid", wwid),
             ("state", "running"),
             ("vendor", f"{vendor:<8}"),
             ("model", f"{model:<16}"),
@@ -215,21 +218,24 @@ class SysfsTree:
             self.attr(f"{ddir}/{name}", value)
         self.write_file(f"{ddir}/delete", "")
         self.write_file(f"{ddir}/rescan", "")
-        self.mkdir(f"{ddir}/scsi_device/{d.hctl}")
-        self.link(f"{ddir}/scsi_device/{d.hctl}/device", ddir)
-        self.link(f"/sys/class/scsi_device/{d.hctl}", f"{ddir}/scsi_device/{d.hctl}")
+        self.mkdir(f"{ddir}/scsi_device/{hctl}")
+        self.link(f"{ddir}/scsi_device/{hctl}/device", ddir)
+        self.link(f"/sys/class/scsi_device/{hctl}", f"{ddir}/scsi_device/{hctl}")
 
     def add_block(self, d: Disk) -> None:
         """The block device sd makes for a scanned disk (udev comes later)."""
-        ddir = self.disk_dir(d)
-        block = f"{ddir}/block/{d.name}"
-        self.attr(f"{block}/size", d.size // 512)
-        self.attr(f"{block}/dev", sd_dev(d.index))
+        self.block_device(self.disk_dir(d), d.name, d.size, sd_dev(d.index))
+
+    def block_device(self, ddir: str, name: str, size: int, devno: str) -> None:
+        """The sd block device ``name`` of the SCSI device ``ddir``."""
+        block = f"{ddir}/block/{name}"
+        self.attr(f"{block}/size", size // 512)
+        self.attr(f"{block}/dev", devno)
         self.attr(f"{block}/ro", 0)
         self.mkdir(f"{block}/holders")
         self.link(f"{block}/device", ddir)
-        self.link(f"/sys/block/{d.name}", block)
-        self.link(f"/sys/class/block/{d.name}", block)
+        self.link(f"/sys/block/{name}", block)
+        self.link(f"/sys/class/block/{name}", block)
 
     @staticmethod
     def by_path(d: Disk) -> str:
@@ -276,23 +282,27 @@ class SysfsTree:
 
     def add_map(self, m: MapState) -> None:
         """A new dm-N with its name, uuid and the links udev makes for it."""
-        vdir = self.map_dir(m)
-        self.attr(f"{vdir}/dev", f"{DM_MAJOR}:{m.dm}")
-        self.attr(f"{vdir}/size", m.size // 512)
-        self.attr(f"{vdir}/ro", 0)
-        self.attr(f"{vdir}/dm/name", m.name)
-        self.attr(f"{vdir}/dm/uuid", f"mpath-{m.wwid}")
-        self.attr(f"{vdir}/dm/suspended", 0)
-        self.mkdir(f"{vdir}/slaves")
-        self.mkdir(f"{vdir}/holders")
-        self.link(f"/sys/block/dm-{m.dm}", vdir)
-        self.link(f"/sys/class/block/dm-{m.dm}", vdir)
-        self.write_file(f"/dev/dm-{m.dm}", "")
-        self.link(f"/dev/mapper/{m.name}", f"/dev/dm-{m.dm}")
+        self.dm_device(m.dm, m.name, f"mpath-{m.wwid}", m.size)
         self.link(f"/dev/disk/by-id/dm-uuid-mpath-{m.wwid}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/dm-name-{m.name}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/scsi-{m.wwid}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/wwn-0x{m.wwid[1:]}", f"/dev/dm-{m.dm}")
+
+    def dm_device(self, dm: int, name: str, uuid: str, size: int) -> None:
+        """A device-mapper device ``dm-N`` (any target type) and its ``/dev`` names."""
+        vdir = f"/sys/devices/virtual/block/dm-{dm}"
+        self.attr(f"{vdir}/dev", f"{DM_MAJOR}:{dm}")
+        self.attr(f"{vdir}/size", size // 512)
+        self.attr(f"{vdir}/ro", 0)
+        self.attr(f"{vdir}/dm/name", name)
+        self.attr(f"{vdir}/dm/uuid", uuid)
+        self.attr(f"{vdir}/dm/suspended", 0)
+        self.mkdir(f"{vdir}/slaves")
+        self.mkdir(f"{vdir}/holders")
+        self.link(f"/sys/block/dm-{dm}", vdir)
+        self.link(f"/sys/class/block/dm-{dm}", vdir)
+        self.write_file(f"/dev/dm-{dm}", "")
+        self.link(f"/dev/mapper/{name}", f"/dev/dm-{dm}")
 
     def set_map_size(self, m: MapState) -> None:
         """Show the map's current size (in 512-byte sectors)."""
@@ -300,9 +310,14 @@ class SysfsTree:
 
     def add_slave(self, m: MapState, d: Disk) -> None:
         """Link a path under the map: ``slaves/sdX`` and ``sdX/holders/dm-N``."""
-        block = f"{self.disk_dir(d)}/block/{d.name}"
-        self.link(f"{self.map_dir(m)}/slaves/{d.name}", block)
-        self.link(f"{block}/holders/dm-{m.dm}", self.map_dir(m))
+        self.link_slave(m.dm, f"{self.disk_dir(d)}/block/{d.name}")
+
+    def link_slave(self, dm: int, block: str) -> None:
+        """``dm-N/slaves/sdX`` and ``sdX/holders/dm-N``, for the block device
+        directory ``block`` (``.../block/sdX``)."""
+        vdir = f"/sys/devices/virtual/block/dm-{dm}"
+        self.link(f"{vdir}/slaves/{os.path.basename(block)}", block)
+        self.link(f"{block}/holders/dm-{dm}", vdir)
 
     def remove_slave(self, m: MapState, d: Disk) -> None:
         """Undo :meth:`add_slave`."""

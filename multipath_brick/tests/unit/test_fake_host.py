@@ -247,7 +247,7 @@ def test_map_only_after_multipath_a_and_add_path(host: FakeHost, target: FakeTar
 def test_udev_delay_and_map_ready_delay() -> None:
     with FakeHost(time_scale=0.01) as host:
         target = host.add_target(IQN, [P1], luns={1: GIB})
-        host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
+        host.remember_wwid(target.wwid(1))
         # Wide margins (0.3 s, 0.9 s real): the checks must land inside them even
         # on a busy machine.
         host.set_udev_delay(30)
@@ -265,7 +265,7 @@ def test_udev_delay_and_map_ready_delay() -> None:
 
 
 def test_unreachable_portal_fails_existing_paths(host: FakeHost, target: FakeTarget) -> None:
-    host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
+    host.remember_wwid(target.wwid(1))
     sd = attach_path(host)
     host.set_unreachable(P1, True)
     wwid = target.wwid(1)
@@ -276,7 +276,7 @@ def test_unreachable_portal_fails_existing_paths(host: FakeHost, target: FakeTar
 
 def test_flush_failure_then_flush(host: FakeHost, target: FakeTarget) -> None:
     wwid = target.wwid(1)
-    host.run(v.MultipathAddWwid(wwid), timeout=30)
+    host.remember_wwid(wwid)
     sd = attach_path(host)
     host.fail_flush(wwid, True)
     result = host.run(v.MultipathFlush(wwid), timeout=30)
@@ -301,7 +301,7 @@ def test_logout_removes_disks_map_stays_then_nothing_left(
     host: FakeHost, target: FakeTarget
 ) -> None:
     wwid = target.wwid(1)
-    host.run(v.MultipathAddWwid(wwid), timeout=30)
+    host.remember_wwid(wwid)
     sd = attach_path(host)
     result = host.run(v.NodeLogout(P1, IQN, "default"), timeout=30)
     assert result.stdout.endswith(
@@ -327,7 +327,7 @@ def test_logout_removes_disks_map_stays_then_nothing_left(
 
 def test_delete_and_resize(host: FakeHost, target: FakeTarget) -> None:
     wwid = target.wwid(1)
-    host.run(v.MultipathAddWwid(wwid), timeout=30)
+    host.remember_wwid(wwid)
     sd, sd2 = attach_path(host), attach_path(host, P2)
     host.resize_lun(IQN, 1, 2 * GIB)
     for dev in (sd, sd2):

@@ -143,7 +143,7 @@ def test_sysfs_links_and_attributes(lab: tuple[FakeHost, FakeTarget]) -> None:
     for portal in PORTALS:
         node(host, portal)
         assert host.run(v.NodeLogin(portal, IQN, "default"), timeout=30).ok
-    assert host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30).ok
+    host.remember_wwid(target.wwid(1))
     for h in host_numbers(host).values():
         host.write(v.ScsiScan(h, 0, 0, 1), timeout=30)
     captures("sysfs_tree.txt")  # skips until captured
@@ -207,7 +207,6 @@ def test_multipath_formats(lab: tuple[FakeHost, FakeTarget]) -> None:
             unstamp(c.stderr.replace(LAB_WWID, wwid)),
         )
 
-    check(host, v.MultipathAddWwid(wwid), as_ours(capture("multipath_a.txt")))
     daemon = host.run(v.MultipathdShowDaemon(), timeout=30)
     real_daemon = capture("multipathd_show_daemon.txt")
     assert re.sub("[0-9]+", "N", daemon.stdout) == re.sub("[0-9]+", "N", real_daemon.stdout)
@@ -216,6 +215,9 @@ def test_multipath_formats(lab: tuple[FakeHost, FakeTarget]) -> None:
         assert host.run(v.NodeLogin(portal, IQN, "default"), timeout=30).ok
     for h in host_numbers(host).values():
         host.write(v.ScsiScan(h, 0, 0, 1), timeout=30)
+    # The daemon records only a WWID an iSCSI disk carries: the disks come first.
+    check(host, v.MultipathAddWwid(wwid), as_ours(capture("multipath_a.txt")))
+    assert host.run(v.MultipathdAddPath("sda"), timeout=30).ok
     assert host.maps() == {wwid: ["sda", "sdb", "sdc", "sdd"]}
     # The columns our show-paths verb asks for, as the lab showed them with
     # every path up, then with every portal dropped.

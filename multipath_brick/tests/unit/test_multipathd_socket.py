@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from multipath_brick.privileged import context, entrypoints, multipathd
+from multipath_brick.privileged.verbs import MultipathdShowPaths
+
+FORMAT = MultipathdShowPaths.FORMAT
 
 SIZE_T = struct.Struct("@N")
 
@@ -144,6 +147,13 @@ def test_multipathd_verbs_go_over_the_socket_and_report_their_duration(
     code, out, err, duration = entrypoints.multipathd_show_daemon(5.0)
     assert (code, out, err) == (0, "pid 42 idle\n", "")
     assert 0 <= duration < 5
-    assert entrypoints.multipathd_add_path("sdc", 5.0)[:2] == (0, "ok\n")
-    assert entrypoints.multipathd_resize_map("mpathb", 5.0)[:2] == (0, "ok\n")
-    assert server.received[1:] == [b"add path /dev/sdc\n\0", b"resize map mpathb\n\0"]
+    assert entrypoints.multipathd_show_paths(5.0)[:2] == (0, "ok\n")
+    assert server.received[1:] == [f'show paths raw format "{FORMAT}"\n\0'.encode()]
+    # This host has no sdc and no map mpathb: the ownership check answers for
+    # multipathd, and the socket hears nothing.
+    for code, out, err, _ in (
+        entrypoints.multipathd_add_path("sdc", 5.0),
+        entrypoints.multipathd_resize_map("mpathb", 5.0),
+    ):
+        assert (code, out) == (1, "") and err.endswith(": not run\n")
+    assert len(server.received) == 2

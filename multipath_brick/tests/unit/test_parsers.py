@@ -16,7 +16,8 @@ from multipath_brick.iscsi.iscsiadm import (
     login_succeeded,
     parse_targets,
 )
-from multipath_brick.scsi.sysfs import multipath_wwid, normalise_portal
+from multipath_brick.privileged.ownership import multipath_wwid
+from multipath_brick.scsi.sysfs import normalise_portal
 
 FIXTURES = pathlib.Path(__file__).parent.parent / "fixtures"
 LAB_IQN = "iqn.2024-01.org.multipath-brick.lab:target0"

@@ -1,0 +1,370 @@
+"""Ownership: the daemon touches only iSCSI disks, iSCSI hosts and their maps.
+
+The verbs' own checks (:mod:`.checks`) refuse values that are malformed; these
+refuse values that are well formed but name something that is not the
+library's: ``ScsiDelete("sda")`` of the boot disk, a flush of an LVM volume or
+of the boot disk's multipath map, a scan of a SATA controller, ``multipath -a``
+of a WWID no iSCSI disk carries. What is the library's is what sysfs shows
+under an iSCSI session, and only the kernel writes sysfs::
+
+    /sys/block/sdX/device                 -> .../hostH/sessionN/targetH:C:T/H:C:T:L
+    /sys/class/scsi_device/H:C:T:L/device -> (the same H:C:T:L directory)
+    /sys/class/iscsi_session/sessionN     -> .../hostH/sessionN/iscsi_session/sessionN
+    /sys/class/iscsi_host/hostH           -> .../hostH/iscsi_host/hostH
+    /sys/block/dm-N/dm/uuid               mpath-<WWID>   (a multipath map)
+    /sys/block/dm-N/slaves/sdX            (each an iSCSI disk as above)
+
+(``...`` is ``/sys/devices/platform`` for software iSCSI.)
+
+Every check takes ``root`` (``/`` in the daemon; a FakeHost's tree in tests)
+and either returns what it checked, raises
+:class:`~multipath_brick.exception.NotOwnedError` (or
+:class:`~multipath_brick.exception.InvalidArgument` for a device number), or
+raises :class:`FileNotFoundError` when the thing named does not exist (any
+more): the verb would then act on nothing, and the daemon answers as the tool
+or the kernel would, without acting.
+
+Races. A check reads sysfs, then the verb acts: a window. For sysfs writes it
+is closed: the daemon writes to the attribute *in the directory it checked*
+(``.../sessionN/targetH:C:T/H:C:T:L/delete``, not ``/sys/block/sdX/device/delete``).
+The kernel never reuses a session number (a counter that only grows), so that
+path can only ever name a LUN of that iSCSI session; if the disk went, the
+write fails with ENOENT. For a scan the path names the SCSI host
+(``/sys/devices/platform/hostH/scsi_host/hostH/scan``), whose number the kernel
+does reuse: the host would have to be logged out and another host with no
+parent device take its number in between, which no daemon verb can make. For
+multipath and multipathd, which take names, the window stays: the checked disk
+or map would have to go and a foreign one take its name in between. Making a
+disk or map appear takes root outside the daemon (every verb that can create a
+disk or map needs an iSCSI host or WWID), and an attacker with root needs no
+daemon. The check guards against a compromised *caller*, who can only pass
+names.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+from multipath_brick.exception import InvalidArgument, NotOwnedError
+from multipath_brick.privileged import verbs
+
+__all__ = [
+    "UNCHECKED",
+    "attribute",
+    "check_command",
+    "iscsi_disk",
+    "iscsi_host",
+    "iscsi_lun",
+    "iscsi_wwid",
+    "multipath_map",
+    "multipath_wwid",
+]
+
+# A SCSI device directory under an iSCSI session. The host number repeats in
+# the target and the device name; software iSCSI (iscsi_tcp, iser) hangs the
+# host under /sys/devices/platform, offload drivers under their PCI function.
+_SESSION_LUN = re.compile(
+    r"(?P<session>/sys/devices/(?:[^/]+/)*host(?P<h>\d+)/session(?P<sid>\d+))"
+    r"/target(?P=h):(?P<c>\d+):(?P<t>\d+)/(?P=h):(?P=c):(?P=t):(?P<l>\d+)"
+)
+_HCTL = re.compile(r"\d+:\d+:\d+:\d+")
+_DEVICE_NUMBER = re.compile(r"\d+:\d+")
+_DM = re.compile(r"dm-\d+")
+
+#: Verbs that need no ownership check: iscsiadm's (node records and sessions
+#: are named by the target, not by a local device) and multipathd's read-only
+#: questions. Any other verb without a rule here is refused, so a new verb
+#: cannot skip its check by being forgotten.
+UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
+    {
+        verbs.NodeNew,
+        verbs.NodeDelete,
+        verbs.NodeShow,
+        verbs.NodeLogin,
+        verbs.NodeLogout,
+        verbs.NodeUpdate,
+        verbs.NodeList,
+        verbs.SessionList,
+        verbs.DiscoveryNew,
+        verbs.DiscoveryDelete,
+        verbs.DiscoveryRun,
+        verbs.DiscoveryUpdate,
+        verbs.MultipathdShowDaemon,
+        verbs.MultipathdShowPaths,
+    }
+)
+
+
+def multipath_wwid(sysfs_wwid: str) -> str:
+    """The WWID multipathd uses, from the kernel's ``device/wwid``.
+
+    The kernel prints the VPD 0x83 designator with its type (``naa.``, ``eui.``,
+    ``t10.``); udev's scsi_id, which multipathd relies on, prefixes the type's
+    number instead (3, 2, 1) and squeezes t10 spaces to underscores.
+
+    :param sysfs_wwid: e.g. ``naa.60000000000000004d42000100010001``.
+    :returns: e.g. ``360000000000000004d42000100010001``.
+    """
+    text = sysfs_wwid.strip()
+    kind, _, value = text.partition(".")
+    if kind == "naa":
+        return "3" + value
+    if kind == "eui":
+        return "2" + value
+    if kind == "t10":
+        return "1" + re.sub(r"\s+", "_", value.strip())
+    return re.sub(r"\s+", "_", text)
+
+
+# --- reading sysfs under a root ---------------------------------------------------------
+
+
+def _local(root: str, path: str) -> str:
+    return os.path.join(root, path.lstrip("/"))
+
+
+def _resolve(root: str, path: str) -> str:
+    """A host path with its links resolved, as a host path.
+
+    :raises FileNotFoundError: it does not exist.
+    """
+    real = os.path.realpath(_local(root, path))
+    if not os.path.exists(real):
+        raise FileNotFoundError(errno.ENOENT, f"no {path}")
+    base = os.path.realpath(root)
+    # A link leaving the root (only in a badly built test tree) keeps its "..":
+    # it then matches no sysfs pattern and is refused.
+    relative = os.path.relpath(real, base)
+    return "/" if relative == "." else "/" + relative
+
+
+def _read(root: str, path: str) -> str | None:
+    try:
+        with open(_local(root, path), encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _list(root: str, path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(_local(root, path)))
+    except OSError:
+        return []
+
+
+# --- the checks -------------------------------------------------------------------------
+
+
+def _under_session(root: str, field: str, what: str, link: str, found: str) -> str:
+    """``found`` (a SCSI device directory) if it hangs under an iSCSI session."""
+    match = _SESSION_LUN.fullmatch(found)
+    if match is None:
+        raise NotOwnedError(field, f"{what} is not under an iSCSI session: {link} is {found}")
+    sid = match["sid"]
+    try:
+        session = _resolve(root, f"/sys/class/iscsi_session/session{sid}")
+    except FileNotFoundError:
+        session = None
+    if session != f"{match['session']}/iscsi_session/session{sid}":
+        # A directory named sessionN that the iSCSI transport class does not know.
+        raise NotOwnedError(
+            field, f"{what} is under session{sid}, which is not an iSCSI session: {found}"
+        )
+    return found
+
+
+def iscsi_disk(device: str, *, root: str = "/") -> str:
+    """The SCSI device directory of an iSCSI disk.
+
+    :param device: ``sdX``.
+    :param root: the directory standing for ``/``.
+    :returns: e.g. ``/sys/devices/platform/host6/session1/target6:0:0/6:0:0:1``.
+    :raises FileNotFoundError: there is no such disk.
+    :raises NotOwnedError: the disk is not under an iSCSI session.
+    """
+    verbs.check_device(device)
+    block = _resolve(root, f"/sys/block/{device}")
+    link = f"/sys/block/{device}/device"
+    try:
+        found = _resolve(root, link)
+    except FileNotFoundError:
+        raise NotOwnedError("device", f"{device} is not a SCSI disk: no {link}") from None
+    if block != f"{found}/block/{device}":
+        raise NotOwnedError("device", f"{device} is not the block device of {found}: {block}")
+    return _under_session(root, "device", device, link, found)
+
+
+def iscsi_lun(host: int, channel: int, target: int, lun: int, *, root: str = "/") -> str:
+    """The SCSI device directory of an H:C:T:L under an iSCSI session.
+
+    :returns: e.g. ``/sys/devices/platform/host6/session1/target6:0:0/6:0:0:1``.
+    :raises FileNotFoundError: there is no SCSI device at that address.
+    :raises NotOwnedError: the device is not under an iSCSI session.
+    """
+    for field, value in (("host", host), ("channel", channel), ("target", target), ("lun", lun)):
+        verbs.check_int(field, value)
+    hctl = f"{host}:{channel}:{target}:{lun}"
+    link = f"/sys/class/scsi_device/{hctl}/device"
+    found = _resolve(root, link)
+    if found.rsplit("/", 1)[-1] != hctl:
+        raise NotOwnedError("host", f"{link} is {found}, not the device {hctl}")
+    return _under_session(root, "host", hctl, link, found)
+
+
+def iscsi_host(host: int, *, root: str = "/") -> str:
+    """The ``scsi_host`` directory of an iSCSI host (where its ``scan`` is).
+
+    :returns: e.g. ``/sys/devices/platform/host6/scsi_host/host6``.
+    :raises FileNotFoundError: there is no such SCSI host.
+    :raises NotOwnedError: the SCSI host is not an iSCSI host.
+    """
+    verbs.check_int("host", host)
+    scsi_host = _resolve(root, f"/sys/class/scsi_host/host{host}")
+    parent = scsi_host.removesuffix(f"/scsi_host/host{host}")
+    try:
+        iscsi = _resolve(root, f"/sys/class/iscsi_host/host{host}")
+    except FileNotFoundError:
+        iscsi = None
+    if parent == scsi_host or iscsi != f"{parent}/iscsi_host/host{host}":
+        driver = _read(root, f"{scsi_host}/proc_name") or "unknown"
+        raise NotOwnedError(
+            "host", f"host{host} is not an iSCSI host: driver {driver}, {scsi_host}"
+        )
+    return scsi_host
+
+
+def multipath_map(map_name: str, *, root: str = "/", empty_ok: bool = False) -> list[str]:
+    """The ``dm-N`` a map name may mean, checked: a multipath map over iSCSI disks.
+
+    ``map_name`` is what multipath and multipathd are given: the map's name
+    (its WWID, or ``mpathX`` with friendly names) or its kernel name ``dm-N``
+    (multipathd reads ``dm-N`` as a minor number, multipath as a name). Every
+    map it may mean is checked, so both readings are covered.
+
+    :param empty_ok: accept a map with no slave left (see :func:`check_command`).
+    :returns: the ``dm-N`` names checked.
+    :raises InvalidArgument: ``map_name`` is a device number (``8:0``): multipath
+        would act on whatever device has that number.
+    :raises FileNotFoundError: no map has that name.
+    :raises NotOwnedError: a map of that name is not a multipath map, has no
+        slave (unless ``empty_ok``) or a slave that is not an iSCSI disk.
+    """
+    verbs.check_name("map_name", map_name)
+    if _DEVICE_NUMBER.fullmatch(map_name):
+        raise InvalidArgument("map_name", f"a device number, not a map name: {map_name!r}")
+    maps = [
+        dm
+        for dm in _list(root, "/sys/block")
+        if _DM.fullmatch(dm)
+        and (dm == map_name or _read(root, f"/sys/block/{dm}/dm/name") == map_name)
+    ]
+    if not maps:
+        raise FileNotFoundError(errno.ENOENT, f"no device-mapper map {map_name}")
+    for dm in maps:
+        shown = map_name if map_name == dm else f"{map_name} ({dm})"
+        uuid = _read(root, f"/sys/block/{dm}/dm/uuid") or ""
+        if not uuid.startswith("mpath-"):
+            raise NotOwnedError("map_name", f"{shown} is not a multipath map: dm uuid {uuid!r}")
+        slaves = _list(root, f"/sys/block/{dm}/slaves")
+        if not slaves and not empty_ok:
+            raise NotOwnedError("map_name", f"{shown} has no path")
+        for slave in slaves:
+            try:
+                iscsi_disk(slave, root=root)
+            except FileNotFoundError:
+                continue  # being removed: no longer a slave to protect
+            except InvalidArgument as error:
+                raise NotOwnedError(
+                    "map_name", f"{shown} has a path that is not an iSCSI disk: {error.reason}"
+                ) from None
+    return maps
+
+
+def iscsi_wwid(wwid: str, *, root: str = "/") -> str:
+    """The SCSI device directory of an iSCSI disk that carries ``wwid``.
+
+    :param wwid: as multipathd spells it (:func:`multipath_wwid`).
+    :raises InvalidArgument: ``wwid`` is a device number (``multipath -a 8:0``
+        would record the WWID of that device).
+    :raises NotOwnedError: no disk under an iSCSI session carries it.
+    """
+    verbs.check_name("wwid", wwid)
+    if _DEVICE_NUMBER.fullmatch(wwid):
+        raise InvalidArgument("wwid", f"a device number, not a WWID: {wwid!r}")
+    for session in _list(root, "/sys/class/iscsi_session"):
+        try:
+            base = _resolve(root, f"/sys/class/iscsi_session/{session}/device")
+        except FileNotFoundError:
+            continue  # logged out meanwhile
+        for target in _list(root, base):
+            if target.startswith("target"):
+                for hctl in filter(_HCTL.fullmatch, _list(root, f"{base}/{target}")):
+                    found = f"{base}/{target}/{hctl}"
+                    raw = _read(root, f"{found}/wwid")
+                    if raw and multipath_wwid(raw) == wwid:
+                        return found
+    holders = [
+        disk
+        for disk in _list(root, "/sys/block")
+        if (raw := _read(root, f"/sys/block/{disk}/device/wwid")) and multipath_wwid(raw) == wwid
+    ]
+    seen = f"carried by {', '.join(holders)}" if holders else "carried by no disk"
+    raise NotOwnedError("wwid", f"no iSCSI disk carries WWID {wwid} ({seen})")
+
+
+# --- by verb ----------------------------------------------------------------------------
+
+
+def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
+    """Check what a command would touch, before it runs.
+
+    A flush accepts a multipath map whose paths are all gone: no path means
+    it is no longer anyone's disk, ``multipath -f`` refuses a map that is open,
+    and the library must be able to remove such a leftover (a detach
+    interrupted after the paths went). A resize needs a path to take the size
+    from.
+
+    :returns: None when the command may run; when what it names does not
+        exist, the error to answer instead of running it (exit status 1, as
+        multipath and multipathd answer for an unknown map or path).
+    :raises NotOwnedError: it names something that is not the library's, or
+        it is a verb with no rule here and not in :data:`UNCHECKED`.
+    :raises InvalidArgument: it names a device number.
+    """
+    try:
+        if isinstance(command, (verbs.MultipathdAddPath, verbs.MultipathdDelPath)):
+            iscsi_disk(command.device, root=root)
+        elif isinstance(command, verbs.MultipathFlush):
+            multipath_map(command.map_name, root=root, empty_ok=True)
+        elif isinstance(command, verbs.MultipathdResizeMap):
+            multipath_map(command.map_name, root=root)
+        elif isinstance(command, verbs.MultipathAddWwid):
+            iscsi_wwid(command.wwid, root=root)
+        elif type(command) not in UNCHECKED:
+            raise NotOwnedError("command", f"{type(command).__name__} has no ownership rule")
+    except FileNotFoundError as gone:
+        return f"{gone.strerror}: not run\n"
+    return None
+
+
+def attribute(write: verbs.SysfsWrite, *, root: str = "/") -> str:
+    """The attribute a sysfs write may go to, in the directory that was checked.
+
+    :returns: e.g. ``/sys/devices/platform/host6/session1/target6:0:0/6:0:0:1/delete``
+        for ``ScsiDelete("sda")``: the same attribute as the verb's own path,
+        with the links resolved (see the module docstring on races).
+    :raises FileNotFoundError: the disk, LUN or host does not exist.
+    :raises NotOwnedError: it is not an iSCSI one, or the verb has no rule.
+    """
+    leaf = write.path().rsplit("/", 1)[-1]
+    if isinstance(write, (verbs.ScsiDelete, verbs.ScsiRescan)):
+        return f"{iscsi_disk(write.device, root=root)}/{leaf}"
+    if isinstance(write, verbs.ScsiRemoveLun):
+        found = iscsi_lun(write.host, write.channel, write.target, write.lun, root=root)
+        return f"{found}/{leaf}"
+    if isinstance(write, verbs.ScsiScan):
+        return f"{iscsi_host(write.host, root=root)}/{leaf}"
+    raise NotOwnedError("path", f"{type(write).__name__} has no ownership rule")
