@@ -60,6 +60,7 @@ __all__ = [
     "iscsi_wwid",
     "multipath_map",
     "multipath_wwid",
+    "removable_wwid",
 ]
 
 # A SCSI device directory under an iSCSI session. The host number repeats in
@@ -313,6 +314,39 @@ def iscsi_wwid(wwid: str, *, root: str = "/") -> str:
     ]
     seen = f"carried by {', '.join(holders)}" if holders else "carried by no disk"
     raise NotOwnedError("wwid", f"no iSCSI disk carries WWID {wwid} ({seen})")
+
+
+def removable_wwid(wwid: str, *, root: str = "/") -> None:
+    """Check that no foreign device carries ``wwid``, before it leaves
+    /etc/multipath/wwids (``multipath -w``).
+
+    With ``find_multipaths strict`` multipathd maps only listed WWIDs: removing
+    the WWID of a multipathed local disk would leave that disk unmapped at the
+    next boot. A WWID no present disk carries (a volume just detached) may go.
+
+    :raises InvalidArgument: ``wwid`` is a device number.
+    :raises NotOwnedError: a disk that is not under an iSCSI session carries
+        it, or a multipath map of that WWID has a path that is not an iSCSI disk.
+    """
+    verbs.check_name("wwid", wwid)
+    if _DEVICE_NUMBER.fullmatch(wwid):
+        raise InvalidArgument("wwid", f"a device number, not a WWID: {wwid!r}")
+    for name in _list(root, "/sys/block"):
+        if _DM.fullmatch(name):
+            if _read(root, f"/sys/block/{name}/dm/uuid") == f"mpath-{wwid}":
+                try:
+                    multipath_map(name, root=root, empty_ok=True)
+                except NotOwnedError as error:
+                    raise NotOwnedError("wwid", f"a foreign map has it: {error.reason}") from None
+            continue
+        raw = _read(root, f"/sys/block/{name}/device/wwid")
+        if raw and multipath_wwid(raw) == wwid:
+            try:
+                iscsi_disk(name, root=root)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except InvalidArgument as error:
+                raise NotOwnedError("wwid", f"a foreign disk carries it: {error.reason}") from None
 
 
 # --- by verb ----------------------------------------------------------------------------

@@ -201,6 +201,23 @@ def test_iscsi_wwid(h: Host) -> None:
         ownership.iscsi_wwid("36001405deadbeef", root=h.root)
 
 
+def test_removable_wwid(h: Host) -> None:
+    """The rule for ``multipath -w`` (a verb to come): no foreign device may carry it."""
+    ownership.removable_wwid(h.wwid, root=h.root)  # the iSCSI volume's
+    ownership.removable_wwid("36001405deadbeef", root=h.root)  # nobody's
+    with pytest.raises(NotOwnedError) as refused:
+        ownership.removable_wwid("1ATA_QEMU_HARDDISK_QM00001", root=h.root)
+    assert refused.value.field == "wwid"
+    assert refused.value.reason.startswith("a foreign map has it: ")
+    h.fake.add_local_disk(host=1)  # sdf: no map over it
+    with pytest.raises(
+        NotOwnedError, match="a foreign disk carries it: sdf is not under an iSCSI"
+    ):
+        ownership.removable_wwid("1ATA_QEMU_HARDDISK_QM00006", root=h.root)
+    with pytest.raises(InvalidArgument, match="device number"):
+        ownership.removable_wwid("8:16", root=h.root)
+
+
 def test_a_write_goes_to_the_attribute_that_was_checked(h: Host) -> None:
     disk = h.disks[0]
     host, channel, target, lun = h.hctl(disk)
