@@ -37,7 +37,7 @@ class Foreign:
     host: int  # scsi_debug's SCSI host number
     plain: str  # sdX under the linear map
     multipathed: str  # sdX under the multipath map
-    wwid: str  # the multipathed disk's WWID: its map's name
+    wwid: str  # the multipath map's name: its WWID, as multipathd read it
     dm: str  # the multipath map's dm-N
     linear_dm: str  # the linear map's dm-N
 
@@ -71,6 +71,36 @@ def _remove_scsi_debug() -> None:
     wait_for("scsi_debug unloaded", unloaded, timeout=30)
 
 
+def _holder(disk: str) -> str | None:
+    return next(iter(sorted(os.listdir(f"/sys/block/{disk}/holders"))), None)
+
+
+def _multipath_map_over(disk: str) -> str:
+    """Have multipathd map ``disk``, as a multipathed local disk is: its dm-N.
+
+    The WWID is whitelisted by device (``multipath -a /dev/sdX``), so it is
+    the one multipathd reads from udev, whatever designator scsi_id chose.
+    If multipathd does not make the map, ``multipath`` makes it.
+    """
+    run(["multipath", "-a", f"/dev/{disk}"])
+    run(["multipathd", "add", "path", f"/dev/{disk}"], check=False)
+    try:
+        return wait_for(f"multipathd's map over {disk}", lambda: _holder(disk), timeout=15)
+    except TimeoutError:
+        run(["multipath", f"/dev/{disk}"], check=False)
+    try:
+        return wait_for(f"multipath's map over {disk}", lambda: _holder(disk), timeout=15)
+    except TimeoutError:
+        show = ["multipathd", "show", "paths", "raw", "format", "%d %w %m %t %T"]
+        said = [run(argv, check=False) for argv in (show, ["multipath", "-ll"])]
+        udev = run(["udevadm", "info", "-q", "property", "-n", disk], check=False).stdout
+        raise AssertionError(
+            f"no multipath map over {disk}:\n"
+            + "".join(p.stdout + p.stderr for p in said)
+            + "".join(line + "\n" for line in udev.splitlines() if "SERIAL" in line)
+        ) from None
+
+
 @pytest.fixture
 def foreign(lab: Lab) -> Iterator[Foreign]:
     """Two scsi_debug disks, a linear map over one, a multipath map over the other."""
@@ -85,21 +115,19 @@ def foreign(lab: Lab) -> Iterator[Foreign]:
         sectors = read_file(f"/sys/block/{plain}/size")
         devno = read_file(f"/sys/block/{plain}/dev")
         run(["dmsetup", "create", LINEAR, "--table", f"0 {sectors} linear {devno} 0"])
-        wwid = lab.disk_wwid(multipathed)
-        run(["multipath", "-a", wwid])
-        run(["multipathd", "add", "path", multipathed], check=False)
-        dm = wait_for(f"multipathd's map over {multipathed}", lambda: lab.dm_for_wwid(wwid))
-        wait_for(f"{multipathed} in {dm}", lambda: lab.dm_slaves(dm) == [multipathed])
+        dm = _multipath_map_over(multipathed)
         run(["udevadm", "settle", "-t", "30"], check=False)
-        yield Foreign(_hctl(plain)[0], plain, multipathed, wwid, dm, _dm_of(LINEAR))
+        name = read_file(f"/sys/block/{dm}/dm/name")
+        yield Foreign(_hctl(plain)[0], plain, multipathed, name, dm, _dm_of(LINEAR))
     finally:
         # As root, outside the daemon: the maps, the WWID, the disks, the module.
         run(["dmsetup", "remove", "--retry", LINEAR], check=False)
         for disk in _debug_disks():
-            wwid = lab.disk_wwid(disk)
-            if lab.dm_for_wwid(wwid) and run(["multipath", "-f", wwid], check=False).returncode:
-                run(["dmsetup", "remove", "--force", "--retry", wwid], check=False)
-            run(["multipath", "-w", wwid], check=False)
+            if (held := _holder(disk)) is not None:
+                name = read_file(f"/sys/block/{held}/dm/name")
+                if run(["multipath", "-f", name], check=False).returncode:
+                    run(["dmsetup", "remove", "--force", "--retry", name], check=False)
+            run(["multipath", "-w", f"/dev/{disk}"], check=False)
         _remove_scsi_debug()
 
 
@@ -143,6 +171,7 @@ def _refusals(host: LinuxHost, f: Foreign) -> list[tuple[str, Callable[[], objec
         ("resize", command(verbs.MultipathdResizeMap(f.wwid)), "map_name"),
         ("resize by dm-N", command(verbs.MultipathdResizeMap(f.dm)), "map_name"),
         ("add wwid", command(verbs.MultipathAddWwid(plain_wwid)), "wwid"),
+        ("add wwid of the mapped disk", command(verbs.MultipathAddWwid(f.wwid)), "wwid"),
     ]
 
 
