@@ -29,7 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from multipath_brick import ConnectionProperties, validate
-from multipath_brick.exception import InvalidArgument, InvalidConnectionProperties
+from multipath_brick.exception import (
+    InvalidArgument,
+    InvalidConnectionProperties,
+    NotOwnedError,
+)
 from multipath_brick.privileged import checks, context, entrypoints, verbs
 
 # --- the spy --------------------------------------------------------------------------
@@ -243,15 +247,29 @@ def test_hostile_verb_field_never_runs_anything(
     values = {**VALID, field: value}
     with in_daemon(), SPY.watching() as seen:
         try:
-            call(verb, values)
+            outcome = call(verb, values)
         except InvalidArgument as error:
             assert not seen, (error, seen)
             named = (field, "name", "settings", *verbs.NODE_SETTINGS, *verbs.DISCOVERY_SETTINGS)
+            if isinstance(error, NotOwnedError):
+                # Well formed, but it names a disk, host, map or WWID that this
+                # host does not show as iSCSI's: the ownership check refused it.
+                assert accepted_by_the_verb(verb, values)
+                named = tuple(f.name for f in dataclasses.fields(verb))  # type: ignore[arg-type]
             assert error.field in named
             assert "\x00" not in str(error)
             return
+        except FileNotFoundError:
+            outcome = None  # a write naming a disk, LUN or host this host lacks
         except Blocked:
             pass  # an acceptable value: the command (or write) was about to happen
+        else:
+            if not seen:
+                # A command naming a disk or map this host lacks: answered, not run.
+                assert isinstance(outcome, tuple) and outcome[2].endswith(": not run\n")
+        if not seen:
+            assert accepted_by_the_verb(verb, values), outcome
+            return
     # Not refused: then the rules accept it, and only the spy stopped it.
     assert seen, "accepted, yet nothing was attempted"
     assert accepted_by_the_verb(verb, values)
