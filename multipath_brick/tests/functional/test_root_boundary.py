@@ -20,7 +20,7 @@ import pytest
 
 from multipath_brick.exception import InvalidArgument, NotOwnedError
 from multipath_brick.host import LinuxHost
-from multipath_brick.privileged import verbs
+from multipath_brick.privileged import entrypoints, verbs
 
 from .conftest import ConnectorFactory, attach_every_path, volume_props
 from .lab.api import Lab
@@ -189,10 +189,12 @@ def test_foreign_disks_hosts_and_maps_are_refused_and_left_intact(
         assert type(error.value) is NotOwnedError, what
         assert error.value.field == field, what
         refused[what] = error.value.reason
+    # A device number cannot even make a verb here; sent to the daemon as a
+    # field (as a compromised caller would), it is refused there too.
     devno = read_file(f"/sys/block/{foreign.plain}/dev")
-    for verb in (verbs.MultipathFlush(devno), verbs.MultipathAddWwid(devno)):
+    for entrypoint in (entrypoints.multipath_flush, entrypoints.multipath_add_wwid):
         with pytest.raises(InvalidArgument, match="device number"):
-            host.run(verb, timeout=TIMEOUT)
+            entrypoint(devno, TIMEOUT)
     assert _state(foreign) == before
     assert "not under an iSCSI session" in refused["delete"]
     assert "/pseudo_0/" in refused["delete"]
