@@ -22,7 +22,7 @@ from multipath_brick.exception import InvalidArgument, NotOwnedError
 from multipath_brick.privileged import entrypoints, ownership
 from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost
-from multipath_brick.tests.unit.conftest import GIB, IQN, plural
+from multipath_brick.tests.unit.conftest import GIB, IQN, eventually, plural
 from multipath_brick.tests.unit.test_privileged import bindir, in_process  # noqa: F401
 
 LVM_UUID = "LVM-q2Fd8sXgD1sUy6qQb6hRkFxM0w4fTQ2mZQ8p3fQp6m0TrvFm2wNn8n1tJqJbHcKg"
@@ -48,7 +48,8 @@ class Host:
 
     @property
     def disks(self) -> list[str]:
-        return [p["device"].removeprefix("/dev/") for p in self.info["paths"]]
+        # Not from info["paths"]: a path may still have been pending at return.
+        return sorted(self.fake.disks())
 
     @property
     def dm(self) -> str:
@@ -67,6 +68,7 @@ def h(host: FakeHost, connector: ISCSIMultipathConnector) -> Host:
     host.add_local_map("vg0-root", [local], uuid=LVM_UUID)
     info = connector.connect_volume(plural())
     assert connector.wait_for_pending(timeout=10)
+    assert eventually(lambda: len(host.maps().get(info["multipath_id"], [])) == 4)
     return Host(host, local, local_wwid, "vg0-root", info)
 
 
