@@ -377,6 +377,8 @@ def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
             multipath_map(command.map_name, root=root)
         elif isinstance(command, verbs.MultipathAddWwid):
             iscsi_wwid(command.wwid, root=root)
+        elif isinstance(command, verbs.MultipathRemoveWwid):
+            removable_wwid(command.wwid, root=root)
         elif type(command) not in UNCHECKED:
             raise NotOwnedError("command", f"{type(command).__name__} has no ownership rule")
     except FileNotFoundError as gone:

@@ -532,7 +532,7 @@ def test_reattach_of_a_whitelisted_volume_does_not_wait_to_gather(host, tmp_path
     info = connector.connect_volume(plural())
     connector.disconnect_volume(plural(), info)
     assert host.wwids() == []
-    host.run(verbs.MultipathAddWwid(info["multipath_id"]), timeout=5.0)
+    host.remember_wwid(info["multipath_id"])
     host.set_new_map_udev_wait(24.0)  # 1.2 s real
     host.set_udev_delay(2.0)  # the paths look at their disks before udev is done
     t0 = time.monotonic()

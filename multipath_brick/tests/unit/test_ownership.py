@@ -242,6 +242,7 @@ def test_every_verb_has_a_rule_and_a_new_one_is_refused() -> None:
         v.MultipathFlush,
         v.MultipathdResizeMap,
         v.MultipathAddWwid,
+        v.MultipathRemoveWwid,
         v.ScsiScan,
         v.ScsiRemoveLun,
         v.ScsiDelete,
