@@ -10,7 +10,6 @@ import dataclasses
 import enum
 import logging
 import re
-from collections.abc import Iterable
 
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.properties import Chap, Target
@@ -123,11 +122,36 @@ class LoginTimeouts:
         return float(self.login_timeout * self.retries)
 
 
-def node_settings(chap: Chap | None, timeouts: LoginTimeouts) -> list[tuple[str, str]]:
+@dataclasses.dataclass(frozen=True)
+class NodeSettings:
+    """What is written to a node record before login.
+
+    :ivar settings: ``(name, value)`` pairs for one ``iscsiadm -o update``; no secret.
+    :ivar chap: the CHAP credentials whose secrets are written afterwards by
+        :class:`~multipath_brick.privileged.verbs.NodeSetSecrets`, off the
+        command line; None without CHAP. Its ``repr`` masks them.
+    """
+
+    settings: tuple[tuple[str, str], ...]
+    chap: Chap | None = None
+
+    def secrets(self, target: Target, iface: str) -> verbs.NodeSetSecrets | None:
+        """The verb writing this record's CHAP secrets, if any."""
+        if self.chap is None:
+            return None
+        password_in = self.chap.password_in if self.chap.mutual else None
+        return verbs.NodeSetSecrets(
+            target.portal, target.iqn, iface, self.chap.password, password_in
+        )
+
+
+def node_settings(chap: Chap | None, timeouts: LoginTimeouts) -> NodeSettings:
     """The settings written to every node record before login, in order.
 
     ``node.session.scan=manual``: the kernel must not create a disk for every LUN
-    of a shared target; we scan exactly the LUN we attach.
+    of a shared target; we scan exactly the LUN we attach. The CHAP secrets are
+    not among the settings: iscsiadm would have them on its command line, which
+    every local user can read in ``/proc``.
     """
     settings = [
         ("node.startup", "manual"),
@@ -137,19 +161,15 @@ def node_settings(chap: Chap | None, timeouts: LoginTimeouts) -> list[tuple[str,
     ]
     if chap is None:
         settings.append(("node.session.auth.authmethod", "None"))
-        return settings
+        return NodeSettings(tuple(settings))
     settings += [
         ("node.session.auth.authmethod", "CHAP"),
         ("node.session.auth.username", chap.username),
-        ("node.session.auth.password", chap.password),
     ]
     if chap.mutual:
-        assert chap.username_in is not None and chap.password_in is not None  # noqa: S101
-        settings += [
-            ("node.session.auth.username_in", chap.username_in),
-            ("node.session.auth.password_in", chap.password_in),
-        ]
-    return settings
+        assert chap.username_in is not None  # noqa: S101
+        settings.append(("node.session.auth.username_in", chap.username_in))
+    return NodeSettings(tuple(settings), chap)
 
 
 class Iscsiadm:
@@ -159,7 +179,7 @@ class Iscsiadm:
         self._host = host
         self._timeout = timeout
 
-    def _run(self, command: verbs.Command, *accepted: int) -> CommandResult:
+    def _run(self, command: verbs.Command | verbs.RecordWrite, *accepted: int) -> CommandResult:
         return self._host.run(command, timeout=self._timeout).check(*accepted)
 
     def _run_listing(self, command: verbs.Command) -> CommandResult:
@@ -180,16 +200,23 @@ class Iscsiadm:
             )
         return self._host.run(command, timeout=self._timeout)
 
-    def create_node(self, target: Target, iface: str, settings: Iterable[tuple[str, str]]) -> None:
-        """Create (or refresh) a node record and write its settings.
+    def create_node(self, target: Target, iface: str, settings: NodeSettings) -> None:
+        """Create (or refresh) a node record and write its settings, then its secrets.
 
+        In this order, before any login: ``-o new`` resets the record to
+        iscsid.conf's defaults, one ``-o update`` writes the settings, and the
+        CHAP secrets are written into the record by the daemon, off the command
+        line (:class:`~multipath_brick.privileged.verbs.NodeSetSecrets`).
         Callers queue these (:data:`multipath_brick.iscsi.login.NODE_DB`): never
         two at once for one target.
         """
         self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
         self._run_listing(
-            verbs.NodeUpdate(target.portal, target.iqn, iface, tuple(settings))
+            verbs.NodeUpdate(target.portal, target.iqn, iface, settings.settings)
         ).check()
+        secrets = settings.secrets(target, iface)
+        if secrets is not None:
+            self._run(secrets)
 
     def delete_node(self, target: Target, iface: str) -> bool:
         """Delete a node record; False when a session still uses it."""
@@ -237,13 +264,17 @@ class Iscsiadm:
     def discover(self, portal: str, iface: str, chap: Chap | None) -> list[DiscoveredTarget]:
         """Ask a portal for its targets (sendtargets) without touching node records.
 
-        A discoverydb record carries the discovery CHAP; it is deleted afterwards
-        so that nothing of the discovery stays on the host.
+        A discoverydb record carries the discovery CHAP (its secrets written off
+        the command line, :class:`~multipath_brick.privileged.verbs.DiscoverySetSecrets`);
+        it is deleted afterwards so that nothing of the discovery stays on the host.
         """
         self._run(verbs.DiscoveryNew(portal, iface))
         try:
             for name, value in discovery_settings(chap):
                 self._run(verbs.DiscoveryUpdate(portal, iface, name, value))
+            if chap is not None:
+                password_in = chap.password_in if chap.mutual else None
+                self._run(verbs.DiscoverySetSecrets(portal, chap.password, password_in))
             result = self._run(verbs.DiscoveryRun(portal, iface))
         finally:
             self._host.run(verbs.DiscoveryDelete(portal, iface), timeout=self._timeout)
@@ -251,18 +282,15 @@ class Iscsiadm:
 
 
 def discovery_settings(chap: Chap | None) -> list[tuple[str, str]]:
+    """A discovery record's CHAP settings for ``iscsiadm -o update``: no secret."""
     if chap is None:
         return [("discovery.sendtargets.auth.authmethod", "None")]
     settings = [
         ("discovery.sendtargets.auth.authmethod", "CHAP"),
         ("discovery.sendtargets.auth.username", chap.username),
-        ("discovery.sendtargets.auth.password", chap.password),
     ]
-    if chap.mutual and chap.username_in and chap.password_in:
-        settings += [
-            ("discovery.sendtargets.auth.username_in", chap.username_in),
-            ("discovery.sendtargets.auth.password_in", chap.password_in),
-        ]
+    if chap.mutual and chap.username_in:
+        settings.append(("discovery.sendtargets.auth.username_in", chap.username_in))
     return settings
 
 

@@ -13,8 +13,8 @@ A refusal raises :class:`~multipath_brick.exception.NotOwnedError` and runs
 nothing. The checks live in :func:`_run`, :func:`_ask` and :func:`_write`,
 which every entrypoint goes through, so no verb can skip them.
 
-Commands return ``(exit_code, stdout, stderr, duration)``, a tuple msgpack can
-carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
+Commands and record writes return ``(exit_code, stdout, stderr, duration)``, a
+tuple msgpack can carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
 that is missing returns 127 and one that cannot be executed 126, as a shell
 would, so callers see one kind of answer. A command naming a disk or map that
 does not exist is not run and returns 1, as the tool would. Sysfs writes
@@ -44,7 +44,7 @@ from concurrent import futures
 from typing import TypeVar
 
 from multipath_brick.exception import CommandTimeout, InvalidArgument
-from multipath_brick.privileged import context, multipathd, ownership, verbs
+from multipath_brick.privileged import context, multipathd, nodedb, ownership, verbs
 from multipath_brick.privileged.checks import check_timeout
 
 #: Exit status of a command killed at its timeout. The same value as
@@ -405,3 +405,52 @@ def scsi_rescan(device: str, timeout: float) -> None:
 def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
     """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
     return _run(verbs.MultipathRemoveWwid(wwid), timeout)
+
+
+# --- open-iscsi records: secrets, never on a command line ------------------------------
+
+#: The host's record database; the entrypoints never take a path from the caller.
+NODE_DB = nodedb.NodeDb()
+
+
+def _record(write: verbs.RecordWrite, timeout: float, apply: Callable[[float], object]) -> Outcome:
+    """Run a record write; its failures come back as an exit code, like a command's.
+
+    The stderr text names paths and keys only (:class:`.nodedb.NodeDbError`).
+    """
+    timeout = _check_timeout(timeout)
+    started = time.monotonic()
+    try:
+        apply(timeout)
+    except nodedb.NodeDbError as exc:
+        return (exc.code, "", f"{exc.reason}\n", time.monotonic() - started)
+    except OSError as exc:
+        # strerror and the errno only: the message of an OSError may name a path
+        # with a temporary file, never a value, but keep it short all the same.
+        reason = f"{' '.join(write.display()[:2])}: {exc.strerror} (errno {exc.errno})\n"
+        return (nodedb.ERR_IDBM, "", reason, time.monotonic() - started)
+    return (0, "", "", time.monotonic() - started)
+
+
+@_entrypoint
+def node_set_secrets(
+    portal: str, iqn: str, iface: str, password: str, password_in: str | None, timeout: float
+) -> Outcome:
+    """Write a node record's CHAP secrets: :class:`~.verbs.NodeSetSecrets`."""
+    verb = verbs.NodeSetSecrets(portal, iqn, iface, password, password_in)
+    return _record(
+        verb,
+        timeout,
+        lambda t: NODE_DB.set_node_secrets(verb.portal, verb.iqn, verb.iface, verb.values(), t),
+    )
+
+
+@_entrypoint
+def discovery_set_secrets(
+    portal: str, password: str, password_in: str | None, timeout: float
+) -> Outcome:
+    """Write a discovery record's CHAP secrets: :class:`~.verbs.DiscoverySetSecrets`."""
+    verb = verbs.DiscoverySetSecrets(portal, password, password_in)
+    return _record(
+        verb, timeout, lambda t: NODE_DB.set_discovery_secrets(verb.portal, verb.values(), t)
+    )

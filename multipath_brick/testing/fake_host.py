@@ -29,7 +29,7 @@ from types import TracebackType
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import ownership
-from multipath_brick.privileged.verbs import Command, SysfsWrite
+from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite
 from multipath_brick.testing.iscsi_sim import Iscsid
 from multipath_brick.testing.multipath_sim import Multipathd
 from multipath_brick.testing.scenario import Scenario
@@ -108,22 +108,26 @@ class FakeHost(Scenario):
         if seconds > 0:
             time.sleep(seconds * self._st.time_scale)
 
-    def run(self, command: Command, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
         """Answer a verb's argv like the real tools would, behind the daemon's
-        ownership check (:mod:`~multipath_brick.privileged.ownership`).
+        ownership check (:mod:`~multipath_brick.privileged.ownership`), or apply a
+        record write like the privsep daemon would.
 
-        :param command: the verb; dispatched on its :meth:`~Command.argv`.
+        :param command: the verb; dispatched on its :meth:`~Command.argv`, or on
+            its type for a :class:`RecordWrite`.
         :param timeout: simulated seconds; a longer command returns :data:`TIMED_OUT`.
         :raises NotOwnedError: the verb names a disk or map that is not iSCSI's,
             as the daemon refuses it (nothing is run or recorded).
         :raises NotImplementedError: for an argv the fake does not emulate.
         """
-        argv = command.argv()
         start = time.monotonic()
         with self._st.lock:
-            # The daemon's own check, on this tree: refused here as there.
-            gone = ownership.check_command(command, root=self.root)
-            plan = self._plan(argv) if gone is None else done(Outcome(1, "", gone))
+            if isinstance(command, RecordWrite):
+                plan = self._iscsid.write_record(command)
+            else:
+                # The daemon's own check, on this tree: refused here as there.
+                gone = ownership.check_command(command, root=self.root)
+                plan = self._plan(command.argv()) if gone is None else done(Outcome(1, "", gone))
         if plan.duration > timeout:
             self._sleep_sim(timeout)
             with self._st.lock:

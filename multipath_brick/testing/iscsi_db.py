@@ -1,7 +1,11 @@
 """open-iscsi's node and discovery databases (``/etc/iscsi/nodes``, ``send_targets``).
 
 The only place the fake keeps CHAP passwords: like iscsiadm, ``-o show``
-prints them masked.
+prints them masked. They arrive as the real ones do: never on an argv
+(``-o update`` of a secret is refused by the verb before it reaches a host),
+always through the daemon's record write (:func:`node_set_secrets`,
+:func:`discovery_set_secrets`), which answers like
+:mod:`multipath_brick.privileged.nodedb`.
 """
 
 from __future__ import annotations
@@ -178,6 +182,18 @@ def node_update(st: SimState, key: NodeKey, pairs: list[tuple[str, str]]) -> Out
     return Outcome(0)
 
 
+def node_set_secrets(st: SimState, key: NodeKey, values: dict[str, str | None]) -> Outcome:
+    """The daemon's node record write
+    (:class:`~multipath_brick.privileged.verbs.NodeSetSecrets`): 21 when the record
+    does not exist; None empties a key, as removing its line does."""
+    rec = st.nodes.get(key)
+    if rec is None:
+        return Outcome(ERR_NO_OBJS_FOUND, "", "No records found\n")
+    for name, value in values.items():
+        rec[name] = value or ""
+    return Outcome(0)
+
+
 def node_delete(st: SimState, key: NodeKey) -> Outcome:
     """``-o delete``; refused (15) while a session uses the record."""
     if key not in st.nodes:
@@ -249,6 +265,18 @@ def discovery_update(st: SimState, portal: str, name: str, value: str) -> Outcom
     if rec is None:
         return _missing(portal)
     rec[name] = value
+    return Outcome(0)
+
+
+def discovery_set_secrets(st: SimState, portal: str, values: dict[str, str | None]) -> Outcome:
+    """The daemon's discovery record write
+    (:class:`~multipath_brick.privileged.verbs.DiscoverySetSecrets`): 21 when the
+    record does not exist."""
+    rec = st.discovery.get(portal)
+    if rec is None:
+        return Outcome(ERR_NO_OBJS_FOUND, "", "No records found\n")
+    for name, value in values.items():
+        rec[name] = value or ""
     return Outcome(0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from multipath_brick.privileged.verbs import DiscoverySetSecrets, NodeSetSecrets, RecordWrite
 from multipath_brick.testing import iscsi_db
 from multipath_brick.testing.iscsi_db import err, initiator_error, node_line
 from multipath_brick.testing.scsi_sim import Kernel
@@ -121,6 +122,21 @@ class Iscsid:
         if mode == "discoverydb" and a.opts.get("-t") == "sendtargets" and "-p" in a.opts:
             return self._discoverydb(a)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
+
+    def write_record(self, write: RecordWrite) -> Plan:
+        """Plan one of the daemon's record writes (CHAP secrets, off the argv).
+
+        It opens the record by its path, under the database lock, and lists
+        nothing: unlike ``-o update`` it never trips on a listing.
+
+        :raises NotImplementedError: for a record write the fake does not know.
+        """
+        if isinstance(write, NodeSetSecrets):
+            key = (write.portal, write.iqn, write.iface)
+            return done(iscsi_db.node_set_secrets(self.st, key, write.values()))
+        if isinstance(write, DiscoverySetSecrets):
+            return done(iscsi_db.discovery_set_secrets(self.st, write.portal, write.values()))
+        raise NotImplementedError(f"fake host does not emulate: {' '.join(write.display())}")
 
     # --- node mode ---------------------------------------------------------------------
 

@@ -9,6 +9,10 @@ the :class:`~multipath_brick.host.base.Host` door:
   daemon* (so validation runs where the privilege is) and runs its argv;
 * :class:`~multipath_brick.testing.FakeHost` answers the same argv.
 
+A :class:`RecordWrite` verb runs no program: it carries what must never be on a
+command line (CHAP secrets) to an entrypoint that writes it into an
+open-iscsi record (:mod:`multipath_brick.privileged.nodedb`).
+
 This module imports nothing privileged and runs nothing.
 """
 
@@ -25,7 +29,7 @@ from multipath_brick.privileged.checks import (
     check_portal,
     check_value,
 )
-from multipath_brick.privileged.verbs.base import Command, SysfsWrite, Verb
+from multipath_brick.privileged.verbs.base import Command, RecordWrite, SysfsWrite, Verb
 from multipath_brick.privileged.verbs.devices import (
     MultipathAddWwid,
     MultipathdAddPath,
@@ -41,15 +45,18 @@ from multipath_brick.privileged.verbs.devices import (
     ScsiScan,
 )
 from multipath_brick.privileged.verbs.iscsiadm import (
+    SECRET_SETTINGS,
     DiscoveryDelete,
     DiscoveryNew,
     DiscoveryRun,
+    DiscoverySetSecrets,
     DiscoveryUpdate,
     NodeDelete,
     NodeList,
     NodeLogin,
     NodeLogout,
     NodeNew,
+    NodeSetSecrets,
     NodeShow,
     NodeUpdate,
     SessionList,
@@ -62,12 +69,14 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     NodeLogin,
     NodeLogout,
     NodeUpdate,
+    NodeSetSecrets,
     NodeList,
     SessionList,
     DiscoveryNew,
     DiscoveryDelete,
     DiscoveryRun,
     DiscoveryUpdate,
+    DiscoverySetSecrets,
     MultipathdShowDaemon,
     MultipathdShowPaths,
     MultipathdAddPath,
@@ -89,6 +98,7 @@ __all__ = [
     "DiscoveryDelete",
     "DiscoveryNew",
     "DiscoveryRun",
+    "DiscoverySetSecrets",
     "DiscoveryUpdate",
     "MASK",
     "MultipathAddWwid",
@@ -105,8 +115,11 @@ __all__ = [
     "NodeLogin",
     "NodeLogout",
     "NodeNew",
+    "NodeSetSecrets",
     "NodeShow",
     "NodeUpdate",
+    "RecordWrite",
+    "SECRET_SETTINGS",
     "ScsiDelete",
     "ScsiRemoveLun",
     "ScsiRescan",

@@ -1,4 +1,4 @@
-"""The verb base classes: a command (argv) or a sysfs write."""
+"""The verb base classes: a command (argv), a record write, or a sysfs write."""
 
 from __future__ import annotations
 
@@ -34,4 +34,18 @@ class SysfsWrite(Verb):
         raise NotImplementedError
 
     def value(self) -> str:
+        raise NotImplementedError
+
+
+class RecordWrite(Verb):
+    """A verb that rewrites part of one open-iscsi database record in the daemon.
+
+    It runs no program: it exists for values that must never be on a command
+    line (CHAP secrets, see :mod:`multipath_brick.privileged.nodedb`). Its
+    outcome reads like a command's (an iscsiadm-style exit code), so hosts run
+    it with :meth:`~multipath_brick.host.base.Host.run`.
+    """
+
+    def display(self) -> tuple[str, ...]:
+        """What the write does, as it may be logged or put in an error: no secret."""
         raise NotImplementedError

@@ -1,4 +1,10 @@
-"""iscsiadm verbs: node records, logins, sessions, sendtargets discovery."""
+"""iscsiadm verbs: node records, logins, sessions, sendtargets discovery.
+
+CHAP secrets are never on an iscsiadm command line: :class:`NodeUpdate` and
+:class:`DiscoveryUpdate` refuse them, and :class:`NodeSetSecrets` and
+:class:`DiscoverySetSecrets` write them into the record in the daemon
+(:mod:`multipath_brick.privileged.nodedb`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,25 @@ from multipath_brick.privileged.checks import (
     check_setting_name,
     check_value,
 )
-from multipath_brick.privileged.verbs.base import Command
+from multipath_brick.privileged.verbs.base import Command, RecordWrite
+
+#: Record keys whose values are secrets; no argv verb takes them.
+SECRET_SETTINGS = frozenset(
+    {
+        "node.session.auth.password",
+        "node.session.auth.password_in",
+        "discovery.sendtargets.auth.password",
+        "discovery.sendtargets.auth.password_in",
+    }
+)
+
+
+def _no_secret(name: str) -> None:
+    if name in SECRET_SETTINGS:
+        raise InvalidArgument(
+            "name", f"{name} is a secret: it is written by a SetSecrets verb, never on an argv"
+        )
+
 
 # --- iscsiadm: node records and sessions -------------------------------------------
 
@@ -98,7 +122,8 @@ class NodeUpdate(_NodeVerb):
                 raise InvalidArgument("settings", "each setting is a (name, value) pair")
             name, value = pair
             check_setting_name(name, NODE_SETTINGS, "node")
-            check_value(name, value, secret="password" in name)
+            _no_secret(name)
+            check_value(name, value, secret=False)
 
     @classmethod
     def from_wire(cls, portal: str, iqn: str, iface: str, settings: object) -> NodeUpdate:
@@ -113,21 +138,54 @@ class NodeUpdate(_NodeVerb):
         """A single setting."""
         return cls(portal, iqn, iface, ((name, value),))
 
-    def _pairs(self, *, masked: bool) -> tuple[str, ...]:
-        argv: list[str] = []
-        for name, value in self.settings:
-            shown = MASK if masked and "password" in name else value
-            argv += ["-n", name, "-v", shown]
-        return tuple(argv)
-
     def argv(self) -> tuple[str, ...]:
-        return (*self._node(), "-o", "update", *self._pairs(masked=False))
+        pairs = (word for name, value in self.settings for word in ("-n", name, "-v", value))
+        return (*self._node(), "-o", "update", *pairs)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class NodeSetSecrets(RecordWrite):
+    """Write the CHAP secrets of the node records of (portal, iqn, iface), off the argv.
+
+    The record must exist (``-o new``) and carry the rest of its CHAP settings
+    (``authmethod``, ``username``, ``username_in``: :class:`NodeUpdate`) before;
+    the login comes after. ``password_in`` None removes a mutual-CHAP secret.
+    """
+
+    entrypoint = "node_set_secrets"
+    portal: str
+    iqn: str
+    iface: str
+    password: str
+    password_in: str | None = None
+
+    def __post_init__(self) -> None:
+        check_portal(self.portal)
+        check_iqn(self.iqn)
+        check_name("iface", self.iface)
+        # The same rule as the properties parser's (validate.chap_secret): 1 to 255
+        # bytes (open-iscsi reads a record value into a 256-byte buffer), no blank.
+        for key, value in self.values().items():
+            if value is not None or key.endswith("password"):
+                check_value(key, value, secret=True)
+
+    def values(self) -> dict[str, str | None]:
+        """The record keys and what they become."""
+        return {
+            "node.session.auth.password": self.password,
+            "node.session.auth.password_in": self.password_in,
+        }
 
     def display(self) -> tuple[str, ...]:
-        return (*self._node(), "-o", "update", *self._pairs(masked=True))
+        where = ("-T", self.iqn, "-p", self.portal, "-I", self.iface)
+        return ("write-record", "node", *where, *_masked(self.values()))
 
     def __repr__(self) -> str:
-        return f"NodeUpdate({' '.join(self.display()[3:])})"
+        return f"NodeSetSecrets({' '.join(self.display()[2:])})"
+
+
+def _masked(values: dict[str, str | None]) -> tuple[str, ...]:
+    return tuple(f"{key}={MASK if value else '<empty>'}" for key, value in values.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,14 +259,41 @@ class DiscoveryUpdate(_DiscoveryVerb):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_setting_name(self.name, DISCOVERY_SETTINGS, "discovery")
-        check_value(self.name, self.value, secret="password" in self.name)
+        _no_secret(self.name)
+        check_value(self.name, self.value, secret=False)
 
     def argv(self) -> tuple[str, ...]:
         return (*self._db(), "-I", self.iface, "-o", "update", "-n", self.name, "-v", self.value)
 
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DiscoverySetSecrets(RecordWrite):
+    """Write the CHAP secrets of the sendtargets discovery record of a portal, off the argv.
+
+    open-iscsi keys a discovery record by portal only (no iface). It must exist
+    (:class:`DiscoveryNew`) and carry its other CHAP settings before.
+    """
+
+    entrypoint = "discovery_set_secrets"
+    portal: str
+    password: str
+    password_in: str | None = None
+
+    def __post_init__(self) -> None:
+        check_portal(self.portal)
+        for key, value in self.values().items():
+            if value is not None or key.endswith("password"):
+                check_value(key, value, secret=True)
+
+    def values(self) -> dict[str, str | None]:
+        """The record keys and what they become."""
+        return {
+            "discovery.sendtargets.auth.password": self.password,
+            "discovery.sendtargets.auth.password_in": self.password_in,
+        }
+
     def display(self) -> tuple[str, ...]:
-        shown = MASK if "password" in self.name else self.value
-        return (*self._db(), "-I", self.iface, "-o", "update", "-n", self.name, "-v", shown)
+        return ("write-record", "discoverydb", "-p", self.portal, *_masked(self.values()))
 
     def __repr__(self) -> str:
-        return f"DiscoveryUpdate({' '.join(self.display()[3:])})"
+        return f"DiscoverySetSecrets({' '.join(self.display()[2:])})"

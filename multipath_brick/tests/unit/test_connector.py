@@ -392,8 +392,10 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     path = Path(Target(PORTALS[0], IQN, 1))
     login = verbs.NodeLogin(PORTALS[0], IQN, "default")
     host.run(verbs.NodeNew(PORTALS[0], IQN, "default"), timeout=5)
-    for name, value in node_settings(Chap(*CHAP), LoginTimeouts()):
-        host.run(verbs.NodeUpdate.one(PORTALS[0], IQN, "default", name, value), timeout=5)
+    setup = node_settings(Chap(*CHAP), LoginTimeouts())
+    host.run(verbs.NodeUpdate(PORTALS[0], IQN, "default", setup.settings), timeout=5)
+    secrets = setup.secrets(Target(PORTALS[0], IQN, 1), "default")
+    assert secrets is not None and host.run(secrets, timeout=5).ok
     assert host.run(login, timeout=5).exit_code == 0
     assert host.run(login, timeout=5).exit_code == IscsiadmExit.SESS_EXISTS
     bring_up = PathBringUp(

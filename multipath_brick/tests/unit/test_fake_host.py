@@ -135,21 +135,34 @@ def test_chap(host: FakeHost) -> None:
     )
     setup_node(
         host,
-        **{
-            "node.session.auth.authmethod": "CHAP",
-            "node.session.auth.username": "user",
-            "node.session.auth.password": "wrong",
-        },
+        **{"node.session.auth.authmethod": "CHAP", "node.session.auth.username": "user"},
     )
+    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "wrong"), timeout=9).ok
     assert login(host) == 24
-    host.run(
-        v.NodeUpdate.one(P1, IQN, "default", "node.session.auth.password", "secret"), timeout=9
-    )
+    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "secret"), timeout=9).ok
     assert login(host) == 0
     assert all("secret" not in arg for argv, *_ in host.calls for arg in argv)
     shown = host.run(v.NodeShow(P1, IQN, "default"), timeout=30).stdout
     assert "node.session.auth.password = ********\n" in shown
+    assert "node.session.auth.password_in = <empty>\n" in shown
     assert "secret" not in shown
+
+
+def test_chap_secrets_go_to_an_existing_record_only(host: FakeHost, target: FakeTarget) -> None:
+    # As the daemon's writer: 21 without a record, and the record keeps what it had.
+    missing = host.run(v.NodeSetSecrets(P1, IQN, "default", "secret", "back"), timeout=9)
+    assert (missing.exit_code, missing.stderr) == (21, "No records found\n")
+    assert host.node_records() == []
+    setup_node(host)
+    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "secret", "back"), timeout=9).ok
+    settings = host.node_settings(P1, IQN)
+    assert settings["node.session.auth.password"] == "secret"
+    assert settings["node.session.auth.password_in"] == "back"
+    # None takes a mutual secret away again; -o new resets the record (iscsid.conf).
+    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "secret"), timeout=9).ok
+    assert host.node_settings(P1, IQN)["node.session.auth.password_in"] == ""
+    assert host.run(v.NodeNew(P1, IQN, "default"), timeout=9).ok
+    assert host.node_settings(P1, IQN)["node.session.auth.password"] == ""
 
 
 def test_second_login_is_15_and_delete_under_session_is_refused(
@@ -356,9 +369,11 @@ def test_discovery(host: FakeHost) -> None:
     run = v.DiscoveryRun(P1, "default")
     assert host.run(run, timeout=30).exit_code == 24
     assert host.run(v.DiscoveryNew(P1, "default"), timeout=30).ok
-    for name, value in (("authmethod", "CHAP"), ("username", "d"), ("password", "dpw")):
+    for name, value in (("authmethod", "CHAP"), ("username", "d")):
         upd = v.DiscoveryUpdate(P1, "default", f"discovery.sendtargets.auth.{name}", value)
         assert host.run(upd, timeout=30).ok
+    assert host.run(run, timeout=30).exit_code == 24  # no secret yet
+    assert host.run(v.DiscoverySetSecrets(P1, "dpw"), timeout=30).ok
     result = host.run(run, timeout=30)
     assert result.stdout == f"10.0.0.1:3260,1 {IQN}\n10.0.0.2:3260,1 {IQN}\n"
     assert host.node_records() == []

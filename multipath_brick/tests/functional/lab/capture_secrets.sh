@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Capture what the secrets writer (multipath_brick/privileged/nodedb.py) relies on,
+# from the real open-iscsi and tgt in the lab guest:
+#
+#   python -m multipath_brick.tests.functional.lab shell-cmd \
+#       --rw multipath_brick/tests/fixtures \
+#       'bash multipath_brick/tests/functional/lab/capture_secrets.sh multipath_brick/tests/fixtures'
+#
+# Writes iscsiadm_node_record.txt (a node record file and the discovery record
+# file as iscsiadm writes them, with modes) and chap_modes_sequence.txt (mutual
+# CHAP and discovery CHAP against tgt: right and wrong secrets). The secrets
+# are the lab's test values. Same block format as capture_fixtures.sh.
+set -u
+OUT=${1:?usage: capture_secrets.sh FIXTURES_DIR}
+[ "${MPB_LAB_GUEST:-}" = 1 ] || { echo "run inside the lab guest only" >&2; exit 2; }
+read -r -a P <<<"$MPB_LAB_PORTALS"
+IQN=$MPB_LAB_IQN
+TMP=$(mktemp -d)
+block() {
+    local t0 t1 rc
+    t0=$(date +%s.%N)
+    "$@" >"$TMP/o" 2>"$TMP/e"; rc=$?
+    t1=$(date +%s.%N)
+    printf '# $ %s  (exit %d, %.1f s)\n' "$*" "$rc" "$(echo "$t1 - $t0" | bc)"
+    cat "$TMP/o"
+    if [ -s "$TMP/e" ]; then echo "# --- stderr ---"; cat "$TMP/e"; fi
+    return $rc
+}
+node() { iscsiadm -m node -T "$IQN" -p "${P[0]}" -I default "$@"; }
+disc() { iscsiadm -m discoverydb -t sendtargets -p "${P[0]}" -I default "$@"; }
+ADDR=${P[0]%:*}; PORT=${P[0]##*:}
+
+F=$OUT/iscsiadm_node_record.txt; : >"$F"
+block iscsiadm --version >>"$F"
+block node -o new >>"$F"
+block node -o update -n node.session.auth.authmethod -v CHAP \
+    -n node.session.auth.username -v "$MPB_LAB_CHAP_USER" \
+    -n node.session.auth.password -v "$MPB_LAB_CHAP_PASSWORD" \
+    -n node.session.auth.username_in -v mpbtarget \
+    -n node.session.auth.password_in -v mpb-target-456 >>"$F"
+block cat "/etc/iscsi/nodes/$IQN/$ADDR,$PORT" >>"$F"
+block disc -o new >>"$F"
+block disc -o update -n discovery.sendtargets.auth.authmethod -v CHAP >>"$F"
+block disc -o update -n discovery.sendtargets.auth.username -v mpbdisc >>"$F"
+block disc -o update -n discovery.sendtargets.auth.password -v mpb-disc-789 >>"$F"
+block cat "/etc/iscsi/send_targets/$ADDR,$PORT/st_config" >>"$F"
+block find /etc/iscsi/nodes /etc/iscsi/send_targets /run/lock/iscsi -printf '%M %u:%g %p\n' >>"$F"
+block node -o delete >>"$F"
+block disc -o delete >>"$F"
+
+F=$OUT/chap_modes_sequence.txt; : >"$F"
+T="tgtadm --lld iscsi"
+# mutual CHAP: an outgoing account on the target
+block $T --op new --mode account --user mpbtarget --password mpb-target-456 >>"$F"
+block $T --op bind --mode account --tid 1 --user mpbtarget --outgoing >>"$F"
+block node -o new >>"$F"
+block node -o update -n node.session.auth.authmethod -v CHAP \
+    -n node.session.auth.username -v "$MPB_LAB_CHAP_USER" \
+    -n node.session.auth.password -v "$MPB_LAB_CHAP_PASSWORD" \
+    -n node.session.auth.username_in -v mpbtarget \
+    -n node.session.auth.password_in -v wrong-target-1 >>"$F"
+block node --login >>"$F"
+block node -o update -n node.session.auth.password_in -v mpb-target-456 >>"$F"
+block node --login >>"$F"
+block node --logout >>"$F"
+block node -o delete >>"$F"
+block $T --op unbind --mode account --tid 1 --user mpbtarget --outgoing >>"$F"
+# discovery CHAP: an account bound with no --tid goes to tgt's global target,
+# which discovery sessions use (tgt usr/iscsi/iscsid.c: conn->tid = GLOBAL_TID)
+block $T --op new --mode account --user mpbdisc --password mpb-disc-789 >>"$F"
+block $T --op bind --mode account --user mpbdisc >>"$F"
+block disc -o new >>"$F"
+block disc --discover -o nonpersistent >>"$F"
+block disc -o update -n discovery.sendtargets.auth.authmethod -v CHAP >>"$F"
+block disc -o update -n discovery.sendtargets.auth.username -v mpbdisc >>"$F"
+block disc -o update -n discovery.sendtargets.auth.password -v wrong-disc-1 >>"$F"
+block disc --discover -o nonpersistent >>"$F"
+block disc -o update -n discovery.sendtargets.auth.password -v mpb-disc-789 >>"$F"
+block disc --discover -o nonpersistent >>"$F"
+block disc -o delete >>"$F"
+block $T --op unbind --mode account --user mpbdisc >>"$F"
+block $T --op show --mode account >>"$F"
+rm -rf "$TMP"
