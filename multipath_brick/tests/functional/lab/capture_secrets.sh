@@ -26,58 +26,58 @@ block() {
     if [ -s "$TMP/e" ]; then echo "# --- stderr ---"; cat "$TMP/e"; fi
     return $rc
 }
-node() { iscsiadm -m node -T "$IQN" -p "${P[0]}" -I default "$@"; }
-disc() { iscsiadm -m discoverydb -t sendtargets -p "${P[0]}" -I default "$@"; }
+NODE=(iscsiadm -m node -T "$IQN" -p "${P[0]}" -I default)
+DISC=(iscsiadm -m discoverydb -t sendtargets -p "${P[0]}" -I default)
 ADDR=${P[0]%:*}; PORT=${P[0]##*:}
 
 F=$OUT/iscsiadm_node_record.txt; : >"$F"
 block iscsiadm --version >>"$F"
-block node -o new >>"$F"
-block node -o update -n node.session.auth.authmethod -v CHAP \
+block "${NODE[@]}" -o new >>"$F"
+block "${NODE[@]}" -o update -n node.session.auth.authmethod -v CHAP \
     -n node.session.auth.username -v "$MPB_LAB_CHAP_USER" \
     -n node.session.auth.password -v "$MPB_LAB_CHAP_PASSWORD" \
     -n node.session.auth.username_in -v mpbtarget \
     -n node.session.auth.password_in -v mpb-target-456 >>"$F"
 block cat "/etc/iscsi/nodes/$IQN/$ADDR,$PORT" >>"$F"
-block disc -o new >>"$F"
-block disc -o update -n discovery.sendtargets.auth.authmethod -v CHAP >>"$F"
-block disc -o update -n discovery.sendtargets.auth.username -v mpbdisc >>"$F"
-block disc -o update -n discovery.sendtargets.auth.password -v mpb-disc-789 >>"$F"
+block "${DISC[@]}" -o new >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.authmethod -v CHAP >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.username -v mpbdisc >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.password -v mpb-disc-789 >>"$F"
 block cat "/etc/iscsi/send_targets/$ADDR,$PORT/st_config" >>"$F"
 block find /etc/iscsi/nodes /etc/iscsi/send_targets /run/lock/iscsi -printf '%M %u:%g %p\n' >>"$F"
-block node -o delete >>"$F"
-block disc -o delete >>"$F"
+block "${NODE[@]}" -o delete >>"$F"
+block "${DISC[@]}" -o delete >>"$F"
 
 F=$OUT/chap_modes_sequence.txt; : >"$F"
-T="tgtadm --lld iscsi"
+T=(tgtadm --lld iscsi)
 # mutual CHAP: an outgoing account on the target
-block $T --op new --mode account --user mpbtarget --password mpb-target-456 >>"$F"
-block $T --op bind --mode account --tid 1 --user mpbtarget --outgoing >>"$F"
-block node -o new >>"$F"
-block node -o update -n node.session.auth.authmethod -v CHAP \
+block "${T[@]}" --op new --mode account --user mpbtarget --password mpb-target-456 >>"$F"
+block "${T[@]}" --op bind --mode account --tid 1 --user mpbtarget --outgoing >>"$F"
+block "${NODE[@]}" -o new >>"$F"
+block "${NODE[@]}" -o update -n node.session.auth.authmethod -v CHAP \
     -n node.session.auth.username -v "$MPB_LAB_CHAP_USER" \
     -n node.session.auth.password -v "$MPB_LAB_CHAP_PASSWORD" \
     -n node.session.auth.username_in -v mpbtarget \
     -n node.session.auth.password_in -v wrong-target-1 >>"$F"
-block node --login >>"$F"
-block node -o update -n node.session.auth.password_in -v mpb-target-456 >>"$F"
-block node --login >>"$F"
-block node --logout >>"$F"
-block node -o delete >>"$F"
-block $T --op unbind --mode account --tid 1 --user mpbtarget --outgoing >>"$F"
+block "${NODE[@]}" --login >>"$F"
+block "${NODE[@]}" -o update -n node.session.auth.password_in -v mpb-target-456 >>"$F"
+block "${NODE[@]}" --login >>"$F"
+block "${NODE[@]}" --logout >>"$F"
+block "${NODE[@]}" -o delete >>"$F"
+block "${T[@]}" --op unbind --mode account --tid 1 --user mpbtarget --outgoing >>"$F"
 # discovery CHAP: an account bound with no --tid goes to tgt's global target,
 # which discovery sessions use (tgt usr/iscsi/iscsid.c: conn->tid = GLOBAL_TID)
-block $T --op new --mode account --user mpbdisc --password mpb-disc-789 >>"$F"
-block $T --op bind --mode account --user mpbdisc >>"$F"
-block disc -o new >>"$F"
-block disc --discover -o nonpersistent >>"$F"
-block disc -o update -n discovery.sendtargets.auth.authmethod -v CHAP >>"$F"
-block disc -o update -n discovery.sendtargets.auth.username -v mpbdisc >>"$F"
-block disc -o update -n discovery.sendtargets.auth.password -v wrong-disc-1 >>"$F"
-block disc --discover -o nonpersistent >>"$F"
-block disc -o update -n discovery.sendtargets.auth.password -v mpb-disc-789 >>"$F"
-block disc --discover -o nonpersistent >>"$F"
-block disc -o delete >>"$F"
-block $T --op unbind --mode account --user mpbdisc >>"$F"
-block $T --op show --mode account >>"$F"
+block "${T[@]}" --op new --mode account --user mpbdisc --password mpb-disc-789 >>"$F"
+block "${T[@]}" --op bind --mode account --user mpbdisc >>"$F"
+block "${DISC[@]}" -o new >>"$F"
+block "${DISC[@]}" --discover -o nonpersistent >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.authmethod -v CHAP >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.username -v mpbdisc >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.password -v wrong-disc-1 >>"$F"
+block "${DISC[@]}" --discover -o nonpersistent >>"$F"
+block "${DISC[@]}" -o update -n discovery.sendtargets.auth.password -v mpb-disc-789 >>"$F"
+block "${DISC[@]}" --discover -o nonpersistent >>"$F"
+block "${DISC[@]}" -o delete >>"$F"
+block "${T[@]}" --op unbind --mode account --user mpbdisc >>"$F"
+block "${T[@]}" --op show --mode account >>"$F"
 rm -rf "$TMP"
