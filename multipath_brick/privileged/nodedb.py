@@ -21,15 +21,6 @@ seen in the lab, ``tests/fixtures/iscsiadm_node_record.txt``):
   record is ``send_targets/<address>,<port>/st_config``. The address is
   written without IPv6 brackets. iscsiadm makes files 0600 and directories
   0700, owned by root.
-* A record is ``# BEGIN RECORD 2.1.8``, one ``name = value`` line per
-  non-empty setting (``idbm_print``), ``# END RECORD``. The reader
-  (``idbm_recinfo_config``) takes a line of up to 2047 bytes, the name up to
-  the first blank or ``=``, the value as the rest with blanks stripped; a
-  later line for the same name wins; the value is copied into a 256-byte
-  buffer without a bound check, so a value longer than 255 bytes would
-  overflow iscsiadm's stack: secrets are limited to 255 bytes (the verbs
-  refuse longer ones). ``password_length`` is derived when the record is read.
-  ``-o show`` prints a secret as ``********`` (``IDBM_MASKED``).
 * The lock (``idbm_lock``): directory ``/run/lock/iscsi`` (``LOCK_DIR``,
   meson ``lockdir``; made 0770 when missing), file ``lock`` (made with
   ``O_CREAT``), and the lock is held while ``lock.write`` exists:
@@ -38,17 +29,7 @@ seen in the lab, ``tests/fixtures/iscsiadm_node_record.txt``):
   every record read-modify-write (``-o new``, ``-o update``, ``-o delete``).
   After 3000 tries (30 s) iscsiadm goes on *without* the lock; this module
   never does: it gives up at the verb's timeout and leaves the lock alone.
-* iscsiadm rewrites a record in place (``fopen(path, "w")``), and lists the
-  database without the lock: an entry of ``nodes/<iqn>/`` without a comma is
-  skipped (``idbm_for_each_portal``), every entry of a tpgt directory is read
-  as a record (``idbm_for_each_iface``), every entry of ``nodes/`` is taken
-  for a target directory, and entries of ``send_targets/`` without a comma
-  are skipped (``idbm_for_each_drec``). So the new record is written to a
-  temporary file named without a comma in ``nodes/<iqn>/`` (or
-  ``send_targets/``), synced, and renamed over the record: a reader sees the
-  old record or the new one, never a part, and no listing sees the temporary
-  file as a record. A temporary file left by a killed daemon is removed by
-  the next write in that directory (only a lock holder writes one).
+* How a record file is read, rewritten and replaced: :mod:`.record_file`.
 """
 
 from __future__ import annotations
@@ -56,56 +37,44 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-#: iscsiadm exit codes (open-iscsi ``include/iscsi_err.h``) the writer answers with.
-ERR_IDBM = 6
-ERR_NO_OBJS_FOUND = 21
+from multipath_brick.privileged.record_file import (
+    DISCOVERY_SECRET,
+    DISCOVERY_SECRET_IN,
+    ERR_IDBM,
+    ERR_NO_OBJS_FOUND,
+    NODE_SECRET,
+    NODE_SECRET_IN,
+    NodeDbError,
+    check_owner,
+    record_iface,
+    rewrite,
+    sweep,
+)
+
+__all__ = [
+    "DISCOVERY_SECRET",
+    "DISCOVERY_SECRET_IN",
+    "ERR_IDBM",
+    "ERR_NO_OBJS_FOUND",
+    "NODE_SECRET",
+    "NODE_SECRET_IN",
+    "TIMED_OUT",
+    "NodeDb",
+    "NodeDbError",
+    "split_portal",
+]
+
 #: A lock that stayed held past the timeout: the same status as a killed command.
 TIMED_OUT = -9
 
-# Record keys whose values are secrets (key names, not passwords: hence the noqa).
-NODE_SECRET = "node.session.auth.password"  # noqa: S105
-NODE_SECRET_IN = "node.session.auth.password_in"  # noqa: S105
-DISCOVERY_SECRET = "discovery.sendtargets.auth.password"  # noqa: S105
-DISCOVERY_SECRET_IN = "discovery.sendtargets.auth.password_in"  # noqa: S105
-
-#: Each secret key and the key iscsiadm prints just before it (idbm_recinfo_node
-#: and idbm_recinfo_discovery order): a new line goes after that one.
-_ANCHORS = {
-    NODE_SECRET: "node.session.auth.username",
-    NODE_SECRET_IN: "node.session.auth.username_in",
-    DISCOVERY_SECRET: "discovery.sendtargets.auth.username",
-    DISCOVERY_SECRET_IN: "discovery.sendtargets.auth.username_in",
-}
-_BEGIN = "# BEGIN RECORD"
-_END = "# END RECORD"
-# No comma: iscsiadm's listings skip such names (see the module docstring).
-_TEMP_PREFIX = ".mpb-record-"
-# A record is about 2 KiB; anything much larger is not one.
-_MAX_RECORD = 64 * 1024
 # idbm_lock's pause between two link() attempts.
 _LOCK_POLL = 0.01
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-class NodeDbError(Exception):
-    """A record could not be written; ``code`` is the iscsiadm-style exit status.
-
-    The reason names paths and keys, never a value.
-    """
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(code, reason)
-        self.code = code
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 def split_portal(portal: str) -> tuple[str, int]:
@@ -175,9 +144,9 @@ class NodeDb:
             records = _node_records(fds, target, f"{address},{port}", iface)
             if not records:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found")
-            _sweep(target)
+            sweep(target)
             for dir_fd, name in records:
-                _rewrite(dir_fd, name, target, values)
+                rewrite(dir_fd, name, target, values)
             return len(records)
 
     def set_discovery_secrets(
@@ -195,16 +164,16 @@ class NodeDb:
                 kind = os.stat(name, dir_fd=st, follow_symlinks=False).st_mode
             except FileNotFoundError:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
-            _sweep(st)
+            sweep(st)
             if stat.S_ISREG(kind):  # pre-780 layout: the portal is the record
-                _rewrite(st, name, st, values)
+                rewrite(st, name, st, values)
                 return
             try:
                 portal_dir = _open_dir_at(st, name)
             except FileNotFoundError:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
             try:
-                _rewrite(portal_dir, "st_config", st, values)
+                rewrite(portal_dir, "st_config", st, values)
             finally:
                 os.close(portal_dir)
 
@@ -284,7 +253,7 @@ def _node_records(
             kind = os.stat(entry, dir_fd=target, follow_symlinks=False).st_mode
             if not stat.S_ISREG(kind):
                 raise NodeDbError(ERR_IDBM, f"{entry} is not a record file")
-            if _record_iface(target, entry) == iface:
+            if record_iface(target, entry) == iface:
                 found.append((target, entry))
         elif entry.startswith(portal_name + ",") and tpgt.lstrip("-").isdigit():
             tpgt_dir = _open_dir_at(target, entry)
@@ -305,7 +274,7 @@ def _open_checked(path: str) -> int:
         fd = os.open(path, _DIR_FLAGS)
     except OSError as exc:
         raise NodeDbError(ERR_IDBM, f"cannot open {path}: {exc.strerror}") from None
-    _check_owner(fd, path)
+    check_owner(fd, path)
     return fd
 
 
@@ -319,117 +288,5 @@ def _open_dir_at(dir_fd: int, name: str) -> int:
         raise NodeDbError(
             ERR_IDBM, f"{name} is not a database directory: {exc.strerror}"
         ) from None
-    _check_owner(fd, name)
+    check_owner(fd, name)
     return fd
-
-
-def _check_owner(fd: int, name: str) -> None:
-    st = os.fstat(fd)
-    if st.st_uid != os.geteuid() or st.st_mode & stat.S_IWOTH:
-        raise NodeDbError(ERR_IDBM, f"{name} is owned by uid {st.st_uid} or world-writable")
-
-
-def _record_iface(dir_fd: int, name: str) -> str:
-    """The iface an old-style record file belongs to (``default`` when unnamed)."""
-    for line in _read_record(dir_fd, name)[0]:
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "iface.iscsi_ifacename":
-            return value.strip()
-    return "default"
-
-
-def _read_record(dir_fd: int, name: str) -> tuple[list[str], os.stat_result]:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    except FileNotFoundError:
-        raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
-    except OSError as exc:
-        raise NodeDbError(ERR_IDBM, f"cannot open record {name}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-            raise NodeDbError(ERR_IDBM, f"record {name} is not a file of ours")
-        data = os.read(fd, _MAX_RECORD + 1)
-    finally:
-        os.close(fd)
-    lines = data.decode("utf-8", errors="surrogateescape").splitlines()
-    if len(data) > _MAX_RECORD or not lines or not lines[0].startswith(_BEGIN):
-        raise NodeDbError(ERR_IDBM, f"{name} is not an open-iscsi record")
-    if _END not in (line.strip() for line in lines):
-        raise NodeDbError(ERR_IDBM, f"{name} is not a complete open-iscsi record")
-    return lines, st
-
-
-def with_secrets(lines: list[str], values: Mapping[str, str | None]) -> list[str]:
-    """The record's lines with each secret key set (or removed, for None).
-
-    A key that had a line keeps its place; a new one goes after its anchor
-    (the key iscsiadm prints before it), else before ``# END RECORD``.
-    """
-
-    def key_of(line: str) -> str:
-        key, sep, _ = line.partition("=")
-        return key.strip() if sep and not line.startswith("#") else ""
-
-    out: list[str] = []
-    placed: set[str] = set()
-    for line in lines:
-        key = key_of(line)
-        if key in values:
-            value = values[key]
-            if value is not None and key not in placed:
-                out.append(f"{key} = {value}")
-            placed.add(key)
-            continue
-        out.append(line)
-    for key, value in values.items():
-        if key in placed or value is None:
-            continue
-        anchor = _ANCHORS[key]
-        at = next((i + 1 for i, line in enumerate(out) if key_of(line) == anchor), None)
-        if at is None:
-            at = next(i for i, line in enumerate(out) if line.strip() == _END)
-        out.insert(at, f"{key} = {value}")
-    return out
-
-
-def _rewrite(dir_fd: int, name: str, temp_dir: int, values: Mapping[str, str | None]) -> None:
-    """Replace record ``name`` by a copy with the secrets set, atomically."""
-    lines, _ = _read_record(dir_fd, name)
-    data = ("\n".join(with_secrets(lines, values)) + "\n").encode(
-        "utf-8", errors="surrogateescape"
-    )
-    temp = _TEMP_PREFIX + secrets.token_hex(8)
-    fd = os.open(
-        temp,
-        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-        0o600,
-        dir_fd=temp_dir,
-    )
-    try:
-        try:
-            # 0600 whatever the umask: the file holds secrets (iscsiadm's mode too).
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, name, src_dir_fd=temp_dir, dst_dir_fd=dir_fd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=temp_dir)
-        raise
-    # The rename is durable once the directories are.
-    os.fsync(dir_fd)
-    if temp_dir != dir_fd:
-        os.fsync(temp_dir)
-
-
-def _sweep(dir_fd: int) -> None:
-    """Remove temporary files a killed writer left: only a lock holder makes one."""
-    for entry in os.listdir(dir_fd):
-        if entry.startswith(_TEMP_PREFIX):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry, dir_fd=dir_fd)
