@@ -85,13 +85,22 @@ class Lab:
         iqn: str,
         luns: Mapping[int, int] | Iterable[tuple[int, int]] = (),
         chap: tuple[str, str] | Chap | None = None,
+        mutual_chap: tuple[str, str] | Chap | None = None,
     ) -> dict[int, str]:
-        """Extra target on the same portals; returns {lun: wwid}."""
-        creds = (chap[0], chap[1]) if isinstance(chap, tuple) else None
-        if isinstance(chap, Chap):
-            creds = (chap.user, chap.password)
-        info = self.target.add_target(iqn, luns, chap=creds)
+        """Extra target on the same portals; returns {lun: wwid}.
+
+        ``mutual_chap`` (user_in, password_in): the target authenticates itself
+        to the initiator with that account too.
+        """
+        info = self.target.add_target(iqn, luns, chap=_pair(chap), mutual_chap=_pair(mutual_chap))
         return {n: lu.wwid for n, lu in info.luns.items()}
+
+    def set_discovery_chap(self, chap: tuple[str, str] | Chap | None) -> None:
+        """Require CHAP for SendTargets discovery on every portal (None: stop).
+
+        The lab's reset stops requiring it after each test.
+        """
+        self.target.set_discovery_chap(_pair(chap))
 
     def remove_target(self, iqn: str) -> None:
         """Make a target vanish, dropping its sessions (simulates array loss)."""
@@ -160,3 +169,9 @@ class Lab:
     dm_for_wwid = staticmethod(initiator.dm_for_wwid)
     dm_slaves = staticmethod(initiator.dm_slaves)
     disk_wwid = staticmethod(initiator.disk_wwid)
+
+
+def _pair(chap: tuple[str, str] | Chap | None) -> tuple[str, str] | None:
+    if isinstance(chap, Chap):
+        return (chap.user, chap.password)
+    return (chap[0], chap[1]) if chap is not None else None

@@ -36,6 +36,7 @@ class TargetInfo:
     iqn: str
     chap: tuple[str, str] | None
     luns: dict[int, LunInfo] = dataclasses.field(default_factory=dict)
+    mutual_chap: tuple[str, str] | None = None
 
 
 class TargetControl:
@@ -45,6 +46,7 @@ class TargetControl:
         self._generation = 0  # makes every LUN ever created get a new WWID
         self._down: set[int] = set()
         self._latency: dict[int, int] = {}
+        self._discovery_user: str | None = None
 
     # --- low level --------------------------------------------------------
     def tgtadm(self, *args: str, check: bool = True) -> str:
@@ -71,18 +73,22 @@ class TargetControl:
         luns: Mapping[int, int] | Iterable[tuple[int, int]] = (),
         chap: tuple[str, str] | None = None,
         initiator_name: str | None = None,
+        mutual_chap: tuple[str, str] | None = None,
     ) -> TargetInfo:
         """Create a target; luns maps LUN number -> size in MiB.
 
         ACL: any address (tgt rejects everything without an address rule) and
         only our initiator name, like an array's host object. chap=(user,
-        password) requires CHAP (incoming user) for logins to this target.
+        password) requires CHAP (incoming user) for logins to this target;
+        mutual_chap=(user_in, password_in) makes the target answer the
+        initiator's challenge with that account (tgt's outgoing account: one
+        per target).
         """
         if iqn in self.targets:
             raise ValueError(f"target {iqn} already exists")
         tid = self._next_tid()
         self.tgtadm("--op", "new", "--mode", "target", "--tid", str(tid), "-T", iqn)
-        info = TargetInfo(tid=tid, iqn=iqn, chap=chap)
+        info = TargetInfo(tid=tid, iqn=iqn, chap=chap, mutual_chap=mutual_chap)
         self.targets[iqn] = info
         self.tgtadm(
             "--op", "bind", "--mode", "target", "--tid", str(tid), "--initiator-address", "ALL"
@@ -98,31 +104,59 @@ class TargetControl:
             initiator_name or self.cfg.initiator_name,
         )
         if chap:
-            user, password = chap
-            # Accounts are global in tgt; re-creating an existing one fails.
-            proc = run(
-                [
-                    "tgtadm",
-                    "--lld",
-                    "iscsi",
-                    "--op",
-                    "new",
-                    "--mode",
-                    "account",
-                    "--user",
-                    user,
-                    "--password",
-                    password,
-                ],
-                check=False,
-            )
-            if proc.returncode != 0 and "exist" not in (proc.stderr + proc.stdout):
-                raise LabCommandError(["tgtadm", "account", user], proc)
+            user = self._account(chap)
             self.tgtadm("--op", "bind", "--mode", "account", "--tid", str(tid), "--user", user)
+        if mutual_chap:
+            user = self._account(mutual_chap)
+            self.tgtadm(
+                "--op",
+                "bind",
+                "--mode",
+                "account",
+                "--tid",
+                str(tid),
+                "--user",
+                user,
+                "--outgoing",
+            )
         items = luns.items() if isinstance(luns, Mapping) else luns
         for lun, size_mb in items:
             self.add_lun(lun, size_mb, iqn=iqn)
         return info
+
+    def _account(self, chap: tuple[str, str]) -> str:
+        """Create a tgt account (user, password) unless it exists; returns the user.
+
+        Accounts are global in tgt and keep their first password: tests give
+        each secret its own user name.
+        """
+        user, password = chap
+        proc = run(
+            ["tgtadm", "--lld", "iscsi", "--op", "new", "--mode", "account"]
+            + ["--user", user, "--password", password],
+            check=False,
+        )
+        if proc.returncode != 0 and "exist" not in (proc.stderr + proc.stdout):
+            raise LabCommandError(["tgtadm", "account", user], proc)
+        return user
+
+    def set_discovery_chap(self, chap: tuple[str, str] | None) -> None:
+        """Require CHAP (incoming user) for SendTargets discovery, or stop requiring it.
+
+        tgt authenticates a discovery session against its global target
+        (``usr/iscsi/iscsid.c``: ``conn->tid = GLOBAL_TID``), which an account
+        bound with no ``--tid`` joins (``tgtadm.c``: tid -1 becomes GLOBAL_TID;
+        ``--tid 0`` is refused). Bound, it applies to every portal's discovery.
+        """
+        if self._discovery_user is not None:
+            self.tgtadm(
+                "--op", "unbind", "--mode", "account", "--user", self._discovery_user, check=False
+            )
+            self._discovery_user = None
+        if chap is not None:
+            user = self._account(chap)
+            self.tgtadm("--op", "bind", "--mode", "account", "--user", user)
+            self._discovery_user = user
 
     def remove_target(self, iqn: str) -> None:
         """Delete a target even with sessions logged in (they are dropped)."""
@@ -277,6 +311,7 @@ class TargetControl:
             self.portal_up(k)
         for k in list(self._latency):
             self.set_latency(k, 0)
+        self.set_discovery_chap(None)
         for iqn in [i for i in self.targets if i != self.cfg.iqn]:
             self.remove_target(iqn)
         default = self.targets.get(self.cfg.iqn)
