@@ -218,8 +218,9 @@ class Iscsid:
                 return failed(ERR_TRANS_TIMEOUT)
             if target is None or portal not in target.portals:
                 return failed(ERR_FATAL_LOGIN)
-            if not self._auth_ok(target, rec):
-                return failed(ERR_LOGIN_AUTH_FAILED)
+            refused = self._auth_refused(target, rec)
+            if refused:
+                return failed(refused)
             if self.st.session_for(key) is not None:
                 return failed(ERR_SESS_EXISTS)
             session = self.kernel.create_session(portal, iqn, iface, rec)
@@ -268,7 +269,13 @@ class Iscsid:
         return Plan(self.st.node_db_scan, commit)
 
     @staticmethod
-    def _auth_ok(target: FakeTarget, rec: dict[str, str]) -> bool:
+    def _auth_refused(target: FakeTarget, rec: dict[str, str]) -> int:
+        """0 when CHAP passes; else iscsid's error code.
+
+        The target refusing our secret is 24 (authorization failure); our
+        refusing the target's answer in mutual CHAP is 19, a non-retryable
+        login failure (lab: ``chap_modes_sequence.txt``).
+        """
         method = rec["node.session.auth.authmethod"]
         if not _chap_ok(
             target.chap,
@@ -276,11 +283,13 @@ class Iscsid:
             rec["node.session.auth.username"],
             rec["node.session.auth.password"],
         ):
-            return False
+            return ERR_LOGIN_AUTH_FAILED
         mutual = (rec["node.session.auth.username_in"], rec["node.session.auth.password_in"])
         if target.mutual_chap is None and not mutual[0]:
-            return True
-        return method.upper() == "CHAP" and mutual == target.mutual_chap
+            return 0
+        if method.upper() == "CHAP" and mutual == target.mutual_chap:
+            return 0
+        return ERR_FATAL_LOGIN
 
     def _logout(self, key: tuple[str, str, str]) -> Plan:
         portal, iqn, _ = key

@@ -163,3 +163,29 @@ def test_a_wrong_secret_fails_the_login_as_before(host: FakeHost, tmp_path: Any)
         connector.connect_volume(wrong)
     assert host.leftovers() == {}
     assert repr(Chap("u", "not-the-secret")).count("not-the-secret") == 0
+
+
+def test_a_wrong_mutual_secret_is_a_fatal_login_as_in_the_lab() -> None:
+    # iscsid refuses the target's answer: exit 19, not 24 (chap_modes_sequence.txt).
+    with FakeHost() as host:
+        host.add_target(
+            IQN, PORTALS[:1], luns={1: GIB}, chap=(USER, SECRET), mutual_chap=(USER_IN, SECRET_IN)
+        )
+        assert host.run(v.NodeNew(PORTALS[0], IQN, "default"), timeout=5).ok
+        settings = (
+            ("node.session.auth.authmethod", "CHAP"),
+            ("node.session.auth.username", USER),
+            ("node.session.auth.username_in", USER_IN),
+        )
+        assert host.run(v.NodeUpdate(PORTALS[0], IQN, "default", settings), timeout=5).ok
+        login = v.NodeLogin(PORTALS[0], IQN, "default")
+        assert host.run(
+            v.NodeSetSecrets(PORTALS[0], IQN, "default", SECRET, "wrong-in"), timeout=5
+        ).ok
+        failed = host.run(login, timeout=30)
+        assert failed.exit_code == 19
+        assert "initiator reported error (19 - encountered non-retryable" in failed.stderr
+        assert host.run(
+            v.NodeSetSecrets(PORTALS[0], IQN, "default", SECRET, SECRET_IN), timeout=5
+        ).ok
+        assert host.run(login, timeout=30).ok
