@@ -75,9 +75,11 @@ def _make_context() -> priv_context.PrivContext:
             # removal) and SCSI/block management are gated by CAP_SYS_ADMIN when the
             # daemon runs under a non-root ``user``. Sysfs writes need nothing more:
             # the scan/delete/rescan attributes are mode 0200, owned by uid 0, which
-            # the daemon keeps by default (no CAP_DAC_OVERRIDE). The daemon reads only
-            # sysfs (its ownership checks), which every user may read, so no
-            # CAP_DAC_READ_SEARCH either. Note that programs the daemon
+            # the daemon keeps by default (no CAP_DAC_OVERRIDE). Besides sysfs (its
+            # ownership checks), which every user may read, the only files the daemon
+            # reads and writes are open-iscsi's records and lock (nodedb.py), root's
+            # own, mode 0600/0700: owner access, so no CAP_DAC_READ_SEARCH or
+            # CAP_DAC_OVERRIDE either. Note that programs the daemon
             # execs while uid 0 regain the capabilities of the bounding set (the
             # kernel treats root's file capabilities as full): this list confines the
             # daemon's own code, the verbs' validation confines what it may exec.
