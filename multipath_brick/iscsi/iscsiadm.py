@@ -210,11 +210,12 @@ class Iscsiadm:
         Callers queue these (:data:`multipath_brick.iscsi.login.NODE_DB`): never
         two at once for one target.
         """
-        self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
-        self._run_listing(
-            verbs.NodeUpdate(target.portal, target.iqn, iface, settings.settings)
-        ).check()
+        # The verbs first: a secret they refuse (empty, too long) fails before
+        # anything is made.
+        update = verbs.NodeUpdate(target.portal, target.iqn, iface, settings.settings)
         secrets = settings.secrets(target, iface)
+        self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
+        self._run_listing(update).check()
         if secrets is not None:
             self._run(secrets)
 
@@ -268,13 +269,17 @@ class Iscsiadm:
         the command line, :class:`~multipath_brick.privileged.verbs.DiscoverySetSecrets`);
         it is deleted afterwards so that nothing of the discovery stays on the host.
         """
+        updates = [verbs.DiscoveryUpdate(portal, iface, n, v) for n, v in discovery_settings(chap)]
+        secrets = None
+        if chap is not None:
+            password_in = chap.password_in if chap.mutual else None
+            secrets = verbs.DiscoverySetSecrets(portal, chap.password, password_in)
         self._run(verbs.DiscoveryNew(portal, iface))
         try:
-            for name, value in discovery_settings(chap):
-                self._run(verbs.DiscoveryUpdate(portal, iface, name, value))
-            if chap is not None:
-                password_in = chap.password_in if chap.mutual else None
-                self._run(verbs.DiscoverySetSecrets(portal, chap.password, password_in))
+            for update in updates:
+                self._run(update)
+            if secrets is not None:
+                self._run(secrets)
             result = self._run(verbs.DiscoveryRun(portal, iface))
         finally:
             self._host.run(verbs.DiscoveryDelete(portal, iface), timeout=self._timeout)

@@ -189,3 +189,21 @@ def test_a_wrong_mutual_secret_is_a_fatal_login_as_in_the_lab() -> None:
             v.NodeSetSecrets(PORTALS[0], IQN, "default", SECRET, SECRET_IN), timeout=5
         ).ok
         assert host.run(login, timeout=30).ok
+
+
+def test_a_secret_the_daemon_would_refuse_fails_before_any_record_is_made(
+    host: FakeHost, tmp_path: Any
+) -> None:
+    from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts, node_settings
+    from multipath_brick.iscsi.properties import Target
+
+    iscsiadm = Iscsiadm(host)
+    too_long = Chap("mpb-user", "x" * 256)
+    with pytest.raises(InvalidArgument) as info:
+        iscsiadm.create_node(
+            Target(PORTALS[0], IQN, 1), "default", node_settings(too_long, LoginTimeouts())
+        )
+    assert info.value.field == "password" and "x" * 20 not in str(info.value)
+    with pytest.raises(InvalidArgument):
+        iscsiadm.discover(PORTALS[0], "default", too_long)
+    assert host.calls == [] and host.leftovers() == {}
