@@ -272,7 +272,8 @@ def test_concurrent_record_writes_are_not_corrupted(
                         if iscsiadm(*node, "-o", "new").returncode != 0:
                             continue  # a listing tripped: make it next round
                         made.add(f"{iqn} {portal}")
-                    proc = iscsiadm(*node, "-o", "update", "-n", "node.session.cmds_max", str(n))
+                    update = ("-o", "update", "-n", "node.session.cmds_max", "-v", str(n))
+                    proc = iscsiadm(*node, *update)
                     assert proc.returncode in (0, 6), proc.stderr  # 6: a listing tripped
                     ok = n if proc.returncode == 0 else rounds.get(f"{iqn} {portal}", (0, 0))[0]
                     rounds[f"{iqn} {portal}"] = (ok, n)
