@@ -153,16 +153,32 @@ INJECTIONS = [
         (PORTAL, "default", "discovery.sendtargets.auth.password", "s3cret"),
         "name",
     ),
-    ("node_set_secrets", (PORTAL, IQN, "default", "s3cret\nnode.startup=auto", None), "password"),
-    ("node_set_secrets", (PORTAL, IQN, "default", "s3cret", "s3cret x"), "password_in"),
-    ("node_set_secrets", (PORTAL, IQN, "default", "", None), "password"),
-    ("node_set_secrets", (PORTAL, IQN, "default", "s3cret" * 43, None), "password"),
-    ("node_set_secrets", (PORTAL, IQN, "default", 7, None), "password"),
+    (
+        "node_set_secrets",
+        (PORTAL, IQN, "default", "s3cret\nnode.startup=auto", None),
+        "node.session.auth.password",
+    ),
+    (
+        "node_set_secrets",
+        (PORTAL, IQN, "default", "s3cret", "s3cret x"),
+        "node.session.auth.password_in",
+    ),
+    ("node_set_secrets", (PORTAL, IQN, "default", "", None), "node.session.auth.password"),
+    (
+        "node_set_secrets",
+        (PORTAL, IQN, "default", "s3cret" * 43, None),
+        "node.session.auth.password",
+    ),
+    ("node_set_secrets", (PORTAL, IQN, "default", 7, None), "node.session.auth.password"),
     ("node_set_secrets", (PORTAL, IQN, "--foo", "s3cret", None), "iface"),
     ("node_set_secrets", ("-o:3260", IQN, "default", "s3cret", None), "portal"),
     ("discovery_set_secrets", ("../../etc:3260", "s3cret", None), "portal"),
-    ("discovery_set_secrets", (PORTAL, "s3cret\x00", None), "password"),
-    ("discovery_set_secrets", (PORTAL, "s3cret", "s3cret\t"), "password_in"),
+    ("discovery_set_secrets", (PORTAL, "s3cret\x00", None), "discovery.sendtargets.auth.password"),
+    (
+        "discovery_set_secrets",
+        (PORTAL, "s3cret", "s3cret\t"),
+        "discovery.sendtargets.auth.password_in",
+    ),
     ("discovery_update", (PORTAL, "default", "node.startup", "manual"), "name"),
     ("discovery_run", (PORTAL, "--foo"), "iface"),
     ("discovery_new", ("-o:3260", "default"), "portal"),
@@ -197,10 +213,12 @@ INJECTIONS = [
         (PORTAL, IQN, "default", [["node.session.scan", "auto"]]),
         "node.session.scan",
     ),
+    # A secret is never an argv setting, empty or not (its own verb refuses ""
+    # too: node_set_secrets above).
     (
         "node_update",
         (PORTAL, IQN, "default", [["node.session.auth.password", ""]]),
-        "node.session.auth.password",
+        "name",
     ),
     ("node_update", (PORTAL, IQN, "default", [[["list"], "x"]]), "name"),
     (

@@ -203,7 +203,7 @@ def test_a_secret_the_daemon_would_refuse_fails_before_any_record_is_made(
         iscsiadm.create_node(
             Target(PORTALS[0], IQN, 1), "default", node_settings(too_long, LoginTimeouts())
         )
-    assert info.value.field == "password" and "x" * 20 not in str(info.value)
+    assert info.value.field == "node.session.auth.password" and "x" * 20 not in str(info.value)
     with pytest.raises(InvalidArgument):
         iscsiadm.discover(PORTALS[0], "default", too_long)
     assert host.calls == [] and host.leftovers() == {}
