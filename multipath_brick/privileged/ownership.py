@@ -92,6 +92,10 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         verbs.DiscoveryDelete,
         verbs.DiscoveryRun,
         verbs.DiscoveryUpdate,
+        # Record writes touch open-iscsi's own files, found from the checked target
+        # name, portal and iface only (nodedb.py); never a local device.
+        verbs.NodeSetSecrets,
+        verbs.DiscoverySetSecrets,
         verbs.MultipathdShowDaemon,
         verbs.MultipathdShowPaths,
     }
