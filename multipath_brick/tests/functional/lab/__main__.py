@@ -3,7 +3,7 @@
 Host commands (boot ONE guest; exit code = the guest command's):
   python -m multipath_brick.tests.functional.lab run [--portals N] [-- PYTEST ARGS]
   python -m multipath_brick.tests.functional.lab shell-cmd [--rw DIR] 'CMD'
-  python -m multipath_brick.tests.functional.lab capture   (refresh tests/fixtures)
+  python -m multipath_brick.tests.functional.lab capture [--part ifaces]  (refresh tests/fixtures)
   python -m multipath_brick.tests.functional.lab demo      (attach/show/detach one volume)
   python -m multipath_brick.tests.functional.lab bench [-- BENCH ARGS]
                                                  (bench/lab_attach.py vs os-brick)
@@ -154,8 +154,12 @@ def cmd_soak(args: argparse.Namespace) -> int:
     return rc
 
 
+#: ``capture --part``: which capture script refreshes which fixtures.
+CAPTURE_SCRIPTS = {"all": "capture_fixtures.sh", "ifaces": "capture_ifaces.sh"}
+
+
 def cmd_capture(args: argparse.Namespace) -> int:
-    script = os.path.join(HERE, "capture_fixtures.sh")
+    script = os.path.join(HERE, CAPTURE_SCRIPTS[args.part])
     args.rw = [FIXTURES_DIR]
     args.command = f"bash {script} {FIXTURES_DIR}"
     return cmd_shell(args)
@@ -277,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sp = sub.add_parser("capture", help="re-capture tests/fixtures from a real guest")
     host_opts(sp)
+    sp.add_argument(
+        "--part",
+        choices=sorted(CAPTURE_SCRIPTS),
+        default="all",
+        help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs)",
+    )
     sp.set_defaults(func=cmd_capture)
 
     sp = sub.add_parser("demo", help="boot, set up, attach/show/use/detach one volume")
