@@ -17,21 +17,24 @@ leaves by whatever netdev the routing table picks (the oVirt feature's fallback)
 
 from __future__ import annotations
 
-import re
-
 from multipath_brick.exception import BondValueError
 
-#: Prefix of every iface this library creates.
-IFACE_PREFIX = "mpb-"
+# The scheme's prefix, the reserved names and the netdev rule live with the
+# privileged verbs' checks, which enforce them again inside the daemon.
+from multipath_brick.privileged.checks import IFACE_PREFIX, RESERVED_IFACES, is_netdev
+
+__all__ = [
+    "DEFAULT_IFACE",
+    "IFACE_PREFIX",
+    "RESERVED_IFACES",
+    "check_netdev",
+    "iface_for",
+    "is_ours",
+    "netdev_of",
+]
+
 #: open-iscsi's iface for paths that follow the routing table.
 DEFAULT_IFACE = "default"
-#: Names open-iscsi reserves for its built-in ifaces.
-RESERVED_IFACES = frozenset({"default", "tcp", "iser"})
-
-# Linux netdev names are at most 15 bytes (IFNAMSIZ 16) and may not hold '/',
-# ':' or whitespace; we also refuse what a command line or a config parser could
-# misread, so that "mpb-" + netdev is always a safe iface name.
-_NETDEV = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 
 
 def check_netdev(subject: str, value: object) -> str:
@@ -42,7 +45,7 @@ def check_netdev(subject: str, value: object) -> str:
     :returns: the name.
     :raises BondValueError: when it is not one.
     """
-    if not isinstance(value, str) or not _NETDEV.fullmatch(value) or value in (".", ".."):
+    if not isinstance(value, str) or not is_netdev(value):
         raise BondValueError(
             subject,
             "netdev",
@@ -69,6 +72,4 @@ def netdev_of(iface: str) -> str | None:
     if not iface.startswith(IFACE_PREFIX):
         return None
     netdev = iface[len(IFACE_PREFIX) :]
-    if not _NETDEV.fullmatch(netdev) or netdev in (".", ".."):
-        return None
-    return netdev
+    return netdev if is_netdev(netdev) else None

@@ -13,6 +13,7 @@ runs, and it runs only what the parser could have produced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,21 +23,40 @@ from multipath_brick.validate import DISCOVERY_SETTINGS, NODE_SETTINGS
 
 __all__ = [
     "DISCOVERY_SETTINGS",
+    "IFACE_PREFIX",
+    "IFACE_SETTINGS",
     "MASK",
+    "NETDEV",
     "NODE_SETTINGS",
+    "RESERVED_IFACES",
     "check_device",
     "check_int",
     "check_iqn",
     "check_name",
+    "check_netdev",
+    "check_our_iface",
     "check_portal",
     "check_setting_name",
     "check_timeout",
     "check_value",
+    "is_netdev",
 ]
 
 MASK = "***"
 
 _T = TypeVar("_T")
+
+#: Prefix of every iscsiadm iface this library creates (``mpb-<netdev>``).
+IFACE_PREFIX = "mpb-"
+#: Names open-iscsi reserves for its built-in ifaces.
+RESERVED_IFACES = frozenset({"default", "tcp", "iser"})
+#: iface settings the library writes, and nothing else: the netdev the iface is
+#: bound to, its transport, and optionally the initiator name it logs in as.
+IFACE_SETTINGS = frozenset({"iface.net_ifacename", "iface.transport_name", "iface.initiatorname"})
+# Linux netdev names are at most 15 bytes (IFNAMSIZ 16) and may not hold '/',
+# ':' or whitespace; we also refuse what a command line or a config parser could
+# misread, so that IFACE_PREFIX + netdev is always a safe iface name.
+NETDEV = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 
 
 def _checked(
@@ -107,3 +127,29 @@ def check_value(field: str, value: object, *, secret: bool) -> None:
     """
     hidden = secret or validate.is_secret(field)
     _checked(field, lambda v: validate.setting(field, v), value, secret=hidden)
+
+
+def is_netdev(value: object) -> bool:
+    """True for a netdev name safe on a command line (``eth1``, ``bond0.100``)."""
+    return isinstance(value, str) and bool(NETDEV.fullmatch(value)) and value not in (".", "..")
+
+
+def check_netdev(value: object) -> None:
+    """A Linux netdev name: 1-15 of ``A-Z a-z 0-9 . _ -``, not ``.`` or ``..``."""
+    if not is_netdev(value):
+        raise InvalidArgument("netdev", f"not a netdev name: {validate.shown(value)}")
+
+
+def check_our_iface(value: object) -> None:
+    """An iface this library may create, change or delete: ``mpb-<netdev>``.
+
+    Narrower than any iface name on purpose: the privileged iface verbs can then
+    never touch open-iscsi's reserved ifaces nor another program's.
+    """
+    if (
+        not isinstance(value, str)
+        or not value.startswith(IFACE_PREFIX)
+        or not is_netdev(value[len(IFACE_PREFIX) :])
+    ):
+        reason = f"not an iface of ours ({IFACE_PREFIX}<netdev>): {validate.shown(value)}"
+        raise InvalidArgument("iface", reason)

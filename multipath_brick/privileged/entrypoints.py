@@ -454,3 +454,36 @@ def discovery_set_secrets(
     return _record(
         verb, timeout, lambda t: NODE_DB.set_discovery_secrets(verb.portal, verb.values(), t)
     )
+
+
+# --- iscsiadm: iface records ----------------------------------------------------------
+
+
+@_entrypoint
+def iface_new(iface: str, timeout: float) -> Outcome:
+    """Create an iface record of ours: :class:`~.verbs.IfaceNew`."""
+    return _run(verbs.IfaceNew(iface), timeout)
+
+
+@_entrypoint
+def iface_update(iface: str, name: str, value: str, timeout: float) -> Outcome:
+    """Write one allowed setting of an iface of ours: :class:`~.verbs.IfaceUpdate`."""
+    return _run(verbs.IfaceUpdate(iface, name, value), timeout)
+
+
+@_entrypoint
+def iface_delete(iface: str, timeout: float) -> Outcome:
+    """Delete an iface record of ours: :class:`~.verbs.IfaceDelete`."""
+    return _run(verbs.IfaceDelete(iface), timeout)
+
+
+@_entrypoint
+def iface_show(iface: str, timeout: float) -> Outcome:
+    """Print one iface record: :class:`~.verbs.IfaceShow`."""
+    return _run(verbs.IfaceShow(iface), timeout)
+
+
+@_entrypoint
+def iface_list(timeout: float) -> Outcome:
+    """List iface records: :class:`~.verbs.IfaceList`."""
+    return _run(verbs.IfaceList(), timeout)

@@ -44,6 +44,13 @@ from multipath_brick.privileged.verbs.devices import (
     ScsiRescan,
     ScsiScan,
 )
+from multipath_brick.privileged.verbs.ifaces import (
+    IfaceDelete,
+    IfaceList,
+    IfaceNew,
+    IfaceShow,
+    IfaceUpdate,
+)
 from multipath_brick.privileged.verbs.iscsiadm import (
     SECRET_SETTINGS,
     DiscoveryDelete,
@@ -89,6 +96,11 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     ScsiDelete,
     ScsiRemoveLun,
     ScsiRescan,
+    IfaceNew,
+    IfaceUpdate,
+    IfaceDelete,
+    IfaceShow,
+    IfaceList,
 )
 
 __all__ = [
@@ -100,6 +112,11 @@ __all__ = [
     "DiscoveryRun",
     "DiscoverySetSecrets",
     "DiscoveryUpdate",
+    "IfaceDelete",
+    "IfaceList",
+    "IfaceNew",
+    "IfaceShow",
+    "IfaceUpdate",
     "MASK",
     "MultipathAddWwid",
     "MultipathFlush",
