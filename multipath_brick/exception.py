@@ -24,7 +24,12 @@
      |    +-- BondValueError            (ValueError) a field of a bond value, bad
      |    |    +-- BondXmlError         ... or a REST body that is hostile or malformed
      |    +-- BondRuleError             a data-center rule refused an edit
-     |         +-- BondNotFoundError    ... naming an id the data center does not hold
+     |    |    +-- BondNotFoundError    ... naming an id the data center does not hold
+     |    +-- BondHostError             this host cannot carry the bond as asked
+     |         +-- NetdevError          a bond network's netdev is missing or down
+     |         +-- IfaceConflictError   an iface of our name is bound to another netdev
+     |         +-- SameSubnetError      bond netdevs share a subnet without the sysctls
+     |         +-- HostNonOperationalError  no path through the bond's networks came up
      +-- AgentError                     the host agent (multipath_brick.agent) refused a request
      |    +-- InvalidVolumeRequest      (ValueError) a vol_id or connection_info we refuse
      |         +-- UnsupportedVolumeType  ... whose driver_volume_type we do not attach
@@ -66,6 +71,11 @@ __all__ = [
     "DeviceNotReadyTimeout",
     "DiscoveryError",
     "FlushError",
+    "BondHostError",
+    "HostNonOperationalError",
+    "IfaceConflictError",
+    "NetdevError",
+    "SameSubnetError",
     "InvalidArgument",
     "InvalidConnectionProperties",
     "InvalidSettings",
@@ -435,3 +445,95 @@ class AttachError(MultipathBrickError, brick_exception.VolumeDeviceNotFound):  #
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"attach failed: {reason}", reason)
+
+
+class BondHostError(BondError):
+    """This host cannot carry the bond as asked; nothing was changed by the refusal."""
+
+
+class NetdevError(BondHostError):
+    """The netdev that carries a bond network on this host is missing or not up.
+
+    :ivar network: the logical network, e.g. ``san1``.
+    :ivar netdev: the netdev the caller said carries it, e.g. ``eth1``.
+    :ivar reason: what the host shows, e.g. ``operstate is 'down'``.
+    """
+
+    def __init__(self, network: str, netdev: str, reason: str) -> None:
+        self.network = network
+        self.netdev = netdev
+        self.reason = reason
+        super().__init__(
+            f"network {network!r}: netdev {netdev!r} {reason}", network, netdev, reason
+        )
+
+
+class IfaceConflictError(BondHostError):
+    """An iface of this library's name exists bound to another netdev: never rebound.
+
+    :ivar iface: the iface, e.g. ``mpb-eth1``.
+    :ivar netdev: the netdev the name says, e.g. ``eth1``.
+    :ivar bound_to: the netdev the record holds (empty: none).
+    """
+
+    def __init__(self, iface: str, netdev: str, bound_to: str) -> None:
+        self.iface = iface
+        self.netdev = netdev
+        self.bound_to = bound_to
+        shown = repr(bound_to) if bound_to else "no netdev"
+        super().__init__(
+            f"iface {iface!r} exists bound to {shown}, not {netdev!r}: left alone; "
+            "remove or fix it by hand",
+            iface,
+            netdev,
+            bound_to,
+        )
+
+
+class SameSubnetError(BondHostError):
+    """Several bond netdevs share a subnet and lack the ARP and rp_filter sysctls.
+
+    Without them the kernel answers ARP for every address on every such netdev
+    and drops replies that arrive on the "wrong" one, so sessions bound to all
+    but one netdev never log in.
+
+    :ivar subnet: the shared subnet, e.g. ``192.168.10.0/24``.
+    :ivar netdevs: the netdevs on it.
+    :ivar lines: the ``sysctl`` settings that are missing, one ``key = value`` each.
+    """
+
+    def __init__(self, subnet: str, netdevs: Sequence[str], lines: Sequence[str]) -> None:
+        self.subnet = subnet
+        self.netdevs = tuple(netdevs)
+        self.lines = tuple(lines)
+        super().__init__(
+            f"netdevs {', '.join(self.netdevs)} share subnet {subnet}: sessions through "
+            "all but one would not log in. Set (e.g. in /etc/sysctl.d/):\n"
+            + "\n".join(self.lines),
+            subnet,
+            self.netdevs,
+            self.lines,
+        )
+
+
+class HostNonOperationalError(BondHostError):
+    """The host carries a bond's networks but no path through them logged in.
+
+    The oVirt feature makes such a host non-operational: it is not allowed to
+    fall back to ``default`` (the management network) for a bonded target.
+
+    :ivar networks: the bond networks the host carries.
+    :ivar failures: ``(path, reason)`` of each bonded path, e.g.
+        ``("10.0.0.1:3260 iqn... lun 1 via mpb-eth1", "connection timed out")``.
+    """
+
+    def __init__(self, networks: Sequence[str], failures: Sequence[tuple[str, str]]) -> None:
+        self.networks = tuple(networks)
+        self.failures = tuple(tuple(f) for f in failures)
+        detail = "; ".join(f"{path}: {reason}" for path, reason in self.failures)
+        super().__init__(
+            f"host non-operational: no path through networks {', '.join(self.networks)} "
+            f"logged in ({detail})",
+            self.networks,
+            self.failures,
+        )

@@ -23,7 +23,8 @@ may be called again with the volumes' current paths.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Set
+import functools
+from collections.abc import Callable, Iterable, Mapping, Set
 from types import MappingProxyType
 from typing import Any
 
@@ -225,15 +226,25 @@ def check_hosts(hosts: object) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for name, networks in hosts.items():
         host = checks.host(name)
-        if not isinstance(networks, Mapping):
-            raise BondValueError(
-                f"host {host!r}", "networks", f"expected a mapping, got {checks.kind(networks)}"
-            )
-        out[host] = {}
-        for network, netdev in networks.items():
-            subject = f"host {host!r} network {str(network)[:60]!r}"
-            checks.name(subject, "network", network, checks.NETWORK_NAME_MAX)
-            out[host][network] = iface.check_netdev(subject, netdev)
+        out[host] = check_networks(f"host {host!r}", networks)
+    return out
+
+
+def check_networks(subject: str, networks: object) -> dict[str, str]:
+    """Check one host's networks: logical network name -> the netdev carrying it.
+
+    :param subject: the host, for the error (e.g. ``host 'h1'``).
+    :raises BondValueError: naming the network of a bad entry.
+    """
+    if not isinstance(networks, Mapping):
+        raise BondValueError(
+            subject, "networks", f"expected a mapping, got {checks.kind(networks)}"
+        )
+    out: dict[str, str] = {}
+    for network, netdev in networks.items():
+        where = f"{subject} network {str(network)[:60]!r}"
+        checks.name(where, "network", network, checks.NETWORK_NAME_MAX)
+        out[network] = iface.check_netdev(where, netdev)
     return out
 
 
@@ -283,15 +294,37 @@ def desired_sessions(
     for connection in connections:
         if not connection.is_iscsi or connection.portal is None or connection.iqn is None:
             continue
-        ifaces = {
-            iface.iface_for(carried[network.name])
-            for bond in bonds
-            if any(c.id == connection.id for c in bond.storage_connections)
-            for network in bond.networks
-            if network.name in carried
-        } or {iface.DEFAULT_IFACE}
+        routes = bond_ifaces(bonds, carried, functools.partial(_holds, connection.id))
+        ifaces = set(routes) or {iface.DEFAULT_IFACE}
         sessions.update(Session(connection.portal, connection.iqn, i) for i in ifaces)
     return frozenset(sessions)
+
+
+def _holds(connection_id: str, bond: IscsiBond) -> bool:
+    return any(c.id == connection_id for c in bond.storage_connections)
+
+
+def bond_ifaces(
+    bonds: Iterable[IscsiBond], carried: Mapping[str, str], covers: Callable[[IscsiBond], bool]
+) -> dict[str, tuple[str, ...]]:
+    """The ifaces through which a host reaches one target, by the oVirt feature's rule.
+
+    One iface per netdev that carries a network of a bond covering the target;
+    none when no such bond or network (the caller then uses ``default``).
+
+    :param bonds: the bonds.
+    :param carried: the host's networks: logical network name -> netdev.
+    :param covers: whether a bond covers the target.
+    :returns: iface (``mpb-<netdev>``) -> the bond networks it carries, sorted.
+    """
+    routes: dict[str, set[str]] = {}
+    for bond in bonds:
+        if not covers(bond):
+            continue
+        for network in bond.networks:
+            if network.name in carried:
+                routes.setdefault(iface.iface_for(carried[network.name]), set()).add(network.name)
+    return {name: tuple(sorted(networks)) for name, networks in sorted(routes.items())}
 
 
 def split_logouts(
