@@ -21,9 +21,8 @@ from multipath_brick.bond.work import check_networks
 from multipath_brick.exception import NetdevError
 from multipath_brick.host.base import Host
 
-#: ``IFF_UP`` and ``IFF_RUNNING`` of ``/sys/class/net/<dev>/flags`` (linux/if.h).
+#: ``IFF_UP`` of ``/sys/class/net/<dev>/flags`` (linux/if.h): administratively up.
 IFF_UP = 0x1
-IFF_RUNNING = 0x40
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,10 +64,10 @@ class HostInventory:
 def check_netdevs(host: Host, networks: Mapping[str, str]) -> None:
     """Check that every netdev exists and is up on ``host``.
 
-    Up means administratively up (``IFF_UP``) and with a working link:
-    ``operstate`` ``up``, or ``unknown`` (drivers that do not report it:
-    dummy, some tun and bridge setups) with ``IFF_RUNNING``. A session bound
-    to a netdev that is not would never log in (iscsid's socket is bound to it).
+    Up means administratively up (``IFF_UP`` in ``flags``) and with a working
+    link: ``operstate`` ``up``, or ``unknown`` (drivers that do not report it:
+    dummy, some tun and bridge setups) with ``carrier`` 1. A session bound to a
+    netdev that is not would never log in (iscsid's socket is bound to it).
 
     :param host: the host.
     :param networks: logical network name -> netdev, for the networks to check.
@@ -85,6 +84,14 @@ def check_netdevs(host: Host, networks: Mapping[str, str]) -> None:
             raise NetdevError(network, netdev, f"state unreadable: {exc}") from None
         if not flags & IFF_UP:
             raise NetdevError(network, netdev, "is administratively down")
-        running = operstate == "up" or (operstate == "unknown" and flags & IFF_RUNNING)
-        if not running:
+        if operstate == "unknown":
+            operstate = "up" if _carrier(host, base) else operstate
+        if operstate != "up":
             raise NetdevError(network, netdev, f"has no link (operstate {operstate!r})")
+
+
+def _carrier(host: Host, base: str) -> bool:
+    try:
+        return host.read_text(f"{base}/carrier").strip() == "1"
+    except OSError:  # EINVAL while the netdev is down
+        return False

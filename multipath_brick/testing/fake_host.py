@@ -30,8 +30,10 @@ from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import ownership
 from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite
+from multipath_brick.testing.ifaces import FakeIfaces, NetworkScenario
 from multipath_brick.testing.iscsi_sim import Iscsid
 from multipath_brick.testing.multipath_sim import Multipathd
+from multipath_brick.testing.netdevs import Netdevs
 from multipath_brick.testing.scenario import Scenario
 from multipath_brick.testing.scsi_sim import Kernel
 from multipath_brick.testing.state import (
@@ -50,7 +52,7 @@ __all__ = ["FakeHost", "FakeTarget"]
 Call = tuple[tuple[str, ...], int, float, float]
 
 
-class FakeHost(Scenario):
+class FakeHost(Scenario, NetworkScenario):
     """A simulated Linux host implementing the :class:`~multipath_brick.host.base.Host`
     protocol.
 
@@ -75,7 +77,8 @@ class FakeHost(Scenario):
         self._st = SimState(tree, time_scale)
         self._mpathd = Multipathd(self._st)
         self._kernel = Kernel(self._st, self._mpathd.on_udev_add, self._mpathd.on_removed)
-        self._iscsid = Iscsid(self._st, self._kernel)
+        self._ifaces = FakeIfaces(self._st, Netdevs(tree))
+        self._iscsid = Iscsid(self._st, self._kernel, self._ifaces)
         self.calls: list[Call] = []
         self.writes: list[tuple[str, str, int, float, float]] = []
 

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 
 from multipath_brick.privileged.verbs import DiscoverySetSecrets, NodeSetSecrets, RecordWrite
 from multipath_brick.testing import iscsi_db
+from multipath_brick.testing.ifaces import FakeIfaces
 from multipath_brick.testing.iscsi_db import err, initiator_error, node_line
+from multipath_brick.testing.netdevs import Netdevs
 from multipath_brick.testing.scsi_sim import Kernel
 from multipath_brick.testing.state import (
     ERR_FATAL_LOGIN,
@@ -101,11 +103,13 @@ class Iscsid:
 
     :param state: the shared state (every method runs under its lock).
     :param kernel: creates and removes sessions and disks.
+    :param ifaces: the iface records (:mod:`.ifaces`); a host without netdevs when None.
     """
 
-    def __init__(self, state: SimState, kernel: Kernel) -> None:
+    def __init__(self, state: SimState, kernel: Kernel, ifaces: FakeIfaces | None = None) -> None:
         self.st = state
         self.kernel = kernel
+        self.ifaces = ifaces if ifaces is not None else FakeIfaces(state, Netdevs(state.tree))
 
     def handle(self, argv: Sequence[str]) -> Plan:
         """Plan one iscsiadm command.
@@ -119,6 +123,8 @@ class Iscsid:
         if mode == "session":
             if not a.opts.keys() - {"-m"} and not a.flags:
                 return done(self._session_list())
+        if mode == "iface" and not a.flags:
+            return done(self.ifaces.handle(a.opts, a.pairs))
         if mode == "discoverydb" and a.opts.get("-t") == "sendtargets" and "-p" in a.opts:
             return self._discoverydb(a)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
@@ -150,7 +156,12 @@ class Iscsid:
         if "--logout" in a.flags:
             return self._logout(key)
         if op == "new":
-            return done(iscsi_db.node_new(self.st, key))
+            refused = self.ifaces.node_new(key)
+            if refused is not None:
+                return done(refused)
+            outcome = iscsi_db.node_new(self.st, key)
+            self.ifaces.bind(key)
+            return done(outcome)
         if op == "update":
             return self._listing(lambda: iscsi_db.node_update(self.st, key, a.pairs))
         if op == "delete":
@@ -190,7 +201,11 @@ class Iscsid:
         latency = self.st.latency.get(portal, 0.0)
         login_timeout = float(rec["node.conn[0].timeo.login_timeout"])
         # A target slower than login_timeout is as good as dead to iscsid.
-        reachable = self.st.portal_up(portal) and latency <= login_timeout
+        reachable = (
+            self.st.portal_up(portal)
+            and latency <= login_timeout
+            and self.ifaces.login_failure(portal, rec) is None
+        )
         if reachable:
             duration = latency
         else:

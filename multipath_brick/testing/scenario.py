@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from multipath_brick.testing import local_devices
+from multipath_brick.testing.ifaces import FakeIfaces
 from multipath_brick.testing.multipath_sim import Multipathd
 from multipath_brick.testing.state import Credentials, FakeTarget, SimState, normalise_portal
 
@@ -18,6 +19,7 @@ class Scenario:
 
     _st: SimState
     _mpathd: Multipathd
+    _ifaces: FakeIfaces
 
     # --- scenario ----------------------------------------------------------------------
 
@@ -285,8 +287,9 @@ class Scenario:
         """What is still there, for "nothing left behind" assertions.
 
         :returns: only the non-empty kinds among ``sessions``, ``node_records``,
-            ``discovery_records``, ``disks``, ``maps`` and ``wwids`` (entries of
-            ``/etc/multipath/wwids``); ``{}`` on a clean host.
+            ``discovery_records``, ``disks``, ``maps``, ``wwids`` (entries of
+            ``/etc/multipath/wwids``) and ``ifaces`` (iface records other than the
+            built-in ones); ``{}`` on a clean host.
         """
         with self._st.lock:
             found = {
@@ -296,5 +299,6 @@ class Scenario:
                 "disks": sorted(self._st.disks),
                 "maps": sorted(self._st.maps),
                 "wwids": sorted(self._st.wwids),
+                "ifaces": self._ifaces.leftovers(),
             }
         return {kind: items for kind, items in found.items() if items}

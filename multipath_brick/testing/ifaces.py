@@ -1,0 +1,226 @@
+"""iscsiadm's iface records (``/etc/iscsi/ifaces``) and logins bound to a netdev.
+
+Messages, streams and exit codes as open-iscsi 2.1.8 gives them in the lab
+(``tests/fixtures/iscsiadm_iface_*.txt``):
+
+* ``-o new`` writes a record with the defaults, *over* an existing one (the
+  settings written earlier are lost), unless a session uses it;
+* ``-o update`` also writes the setting into every node record bound to the
+  iface (open-iscsi copies an iface's settings into its node records);
+* ``-o delete`` first deletes the node records bound to the iface, and fails
+  while a session uses one;
+* ``default`` and ``iser`` are built in: listed, shown, never written.
+
+A login through an iface bound to a netdev leaves by that netdev only: it
+fails when the netdev is down or the portal is not on its subnet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from multipath_brick.testing import iscsi_db
+from multipath_brick.testing.iscsi_db import err
+from multipath_brick.testing.netdevs import Netdevs
+from multipath_brick.testing.state import (
+    ERR_SESS_EXISTS,
+    ERR_TEXT,
+    ERR_TRANS_TIMEOUT,
+    Outcome,
+    SimState,
+    split_portal,
+)
+
+#: ISCSI_ERR_INVAL: what iscsiadm answers for an iface it cannot read or write.
+ERR_INVAL = 7
+ERR_TEXT.setdefault(ERR_INVAL, "invalid parameter")
+#: Built-in ifaces: name -> transport.
+BUILT_IN = {"default": "tcp", "iser": "iser"}
+#: An iface record's settings in ``-o show`` order, with ``-o new``'s defaults:
+#: the iface block of a node record.
+IFACE_DEFAULTS: tuple[tuple[str, str], ...] = tuple(
+    (k, v) for k, v in iscsi_db.NODE_DEFAULTS if k.startswith("iface.")
+)
+_LISTED = ("iface.transport_name", "iface.hwaddress", "iface.ipaddress", "iface.net_ifacename")
+
+
+class FakeIfaces:
+    """The iface records of a fake host and what they do to logins.
+
+    :param state: the shared state (every method runs under its lock).
+    :param netdevs: the host's netdevs.
+    """
+
+    def __init__(self, state: SimState, netdevs: Netdevs) -> None:
+        self.st = state
+        self.netdevs = netdevs
+        self.records: dict[str, dict[str, str]] = {}
+
+    # --- iscsiadm -m iface -------------------------------------------------------------
+
+    def handle(self, opts: dict[str, str], pairs: Sequence[tuple[str, str]]) -> Outcome:
+        """Answer ``iscsiadm -m iface [-I NAME -o OP [-n NAME -v VALUE]...]``."""
+        name = opts.get("-I")
+        op = opts.get("-o")
+        if name is None:
+            return self._list()
+        if op in (None, "show"):
+            return self._show(name)
+        if op == "new":
+            return self._new(name)
+        if op == "update":
+            return self._update(name, pairs)
+        if op == "delete":
+            return self._delete(name)
+        raise NotImplementedError(f"fake host does not emulate iface op {op!r}")
+
+    def _list(self) -> Outcome:
+        lines = [f"{n} {t},<empty>,<empty>,<empty>,<empty>\n" for n, t in BUILT_IN.items()]
+        for name, rec in sorted(self.records.items()):
+            fields = [rec[k] or "<empty>" for k in _LISTED]
+            fields.append(rec["iface.initiatorname"] or "<empty>")
+            lines.append(f"{name} {','.join(fields)}\n")
+        return Outcome(0, "".join(lines))
+
+    def _show(self, name: str) -> Outcome:
+        rec = self.record(name)
+        if rec is None:
+            return err(ERR_INVAL, f"Could not read iface {name} (2).")
+        return Outcome(0, iscsi_db.show_record(rec))
+
+    def record(self, name: str) -> dict[str, str] | None:
+        """An iface's settings (built-in ones included); None when there is none."""
+        if name in BUILT_IN:
+            rec = dict(IFACE_DEFAULTS)
+            rec.update({"iface.iscsi_ifacename": name, "iface.transport_name": BUILT_IN[name]})
+            return rec
+        return self.records.get(name)
+
+    def _in_use(self, name: str) -> bool:
+        return any(s.iface == name for s in self.st.sessions.values())
+
+    def _new(self, name: str) -> Outcome:
+        if name in BUILT_IN or self._in_use(name):
+            code = ERR_SESS_EXISTS if self._in_use(name) else ERR_INVAL
+            return Outcome(code, "", f"iscsiadm: Could not create new interface {name}.\n")
+        rec = dict(IFACE_DEFAULTS)
+        rec["iface.iscsi_ifacename"] = name
+        self.records[name] = rec
+        return Outcome(0, f"New interface {name} added\n")
+
+    def _update(self, name: str, pairs: Sequence[tuple[str, str]]) -> Outcome:
+        rec = self.records.get(name)
+        if rec is None:
+            return self._unreadable(name, "update")
+        for key, _ in pairs:
+            if key not in rec or key == "iface.iscsi_ifacename":
+                return Outcome(
+                    ERR_INVAL,
+                    "",
+                    f"iscsiadm: Could not update iface {name}: {ERR_TEXT[ERR_INVAL]}\n",
+                )
+        for key, value in pairs:
+            rec[key] = value
+            for node_key, node in self.st.nodes.items():
+                if node_key[2] == name:
+                    node[key] = value
+        return Outcome(0, f"{name} updated.\n")
+
+    def _delete(self, name: str) -> Outcome:
+        if name not in self.records:
+            return self._unreadable(name, "delete")
+        bound = [k for k in self.st.nodes if k[2] == name]
+        if any(self.st.session_for(k) is not None for k in bound):
+            return Outcome(
+                ERR_SESS_EXISTS,
+                "",
+                f"iscsiadm: Could not delete iface {name}: {ERR_TEXT[ERR_SESS_EXISTS]}\n",
+            )
+        for key in bound:
+            del self.st.nodes[key]
+        del self.records[name]
+        return Outcome(0, f"{name} unbound and deleted.\n")
+
+    @staticmethod
+    def _unreadable(name: str, verb: str) -> Outcome:
+        return Outcome(
+            ERR_INVAL,
+            "",
+            f"iscsiadm: Could not read iface info for {name}.\n"
+            f"iscsiadm: Could not {verb} iface {name}: {ERR_TEXT[ERR_INVAL]}\n",
+        )
+
+    # --- hooks of the node commands ----------------------------------------------------
+
+    def node_new(self, key: tuple[str, str, str]) -> Outcome | None:
+        """Check ``-m node -I NAME -o new``'s iface; None when it can go on."""
+        name = key[2]
+        if self.record(name) is None:
+            return err(ERR_INVAL, f"Could not read iface info for {name}.")
+        return None
+
+    def bind(self, key: tuple[str, str, str]) -> None:
+        """Copy the iface's settings into a node record just made, as iscsiadm does."""
+        rec = self.record(key[2])
+        node = self.st.nodes.get(key)
+        if rec is not None and node is not None:
+            node.update(rec)
+
+    def login_failure(self, portal: str, node: dict[str, str]) -> int | None:
+        """Why a login through the node record's netdev cannot connect; None when it can.
+
+        iscsid binds the socket to ``iface.net_ifacename``: a netdev that does not
+        exist, is down, or has no route to the portal never connects, and the login
+        times out like one to a dead portal.
+        """
+        netdev = node.get("iface.net_ifacename", "")
+        if not netdev:
+            return None
+        dev = self.netdevs.devices.get(netdev)
+        if dev is None or not dev.running or not dev.reaches(split_portal(portal)[0]):
+            return ERR_TRANS_TIMEOUT
+        return None
+
+    def leftovers(self) -> list[str]:
+        """The iface records there are (built-in ones excepted)."""
+        return sorted(self.records)
+
+
+class NetworkScenario:
+    """Scripting the fake host's netdevs and ifaces (mixed into :class:`FakeHost`)."""
+
+    _st: SimState
+    _ifaces: FakeIfaces
+
+    def add_netdev(self, name: str, address: str | None = None, *, up: bool = True) -> None:
+        """Give the host a netdev (a NIC, VLAN, bond or bridge device).
+
+        :param name: e.g. ``eth1``.
+        :param address: its IPv4 address with prefix (``10.0.1.5/24``): logins
+            through an iface bound to it reach portals on that subnet only.
+        :param up: administratively up with a link.
+        """
+        with self._st.lock:
+            self._ifaces.netdevs.add(name, address, up=up)
+
+    def set_netdev(
+        self, name: str, *, up: bool | None = None, carrier: bool | None = None
+    ) -> None:
+        """``ip link set NAME down/up`` (``up``), or a cable or switch port (``carrier``).
+
+        Sessions already logged in through it are not touched (their recovery
+        is the multipath layer's business); new logins through it fail.
+        """
+        with self._st.lock:
+            self._ifaces.netdevs.set_state(name, up=up, carrier=carrier)
+
+    def set_sysctl(self, netdev: str, name: str, value: int) -> None:
+        """Set ``net.ipv4.conf.<netdev>.<name>`` (``arp_ignore``, ``arp_announce``,
+        ``rp_filter``); ``netdev`` may be ``all``."""
+        with self._st.lock:
+            self._ifaces.netdevs.set_sysctl(netdev, name, value)
+
+    def iface_records(self) -> dict[str, dict[str, str]]:
+        """The iface records (built-in ones excepted): name -> settings."""
+        with self._st.lock:
+            return {name: dict(rec) for name, rec in self._ifaces.records.items()}
