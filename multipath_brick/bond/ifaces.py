@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable
 
 from multipath_brick.bond import iface
-from multipath_brick.exception import IfaceConflictError
+from multipath_brick.exception import BondValueError, IfaceConflictError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.ifaces import IfaceRecord, Ifaces
 from multipath_brick.scsi.sysfs import Sysfs
@@ -74,8 +74,10 @@ def reconcile(
     """
     wanted = sorted({name for name in needed if name != iface.DEFAULT_IFACE})
     for name in wanted:
-        if iface.netdev_of(name) is None:
-            iface.iface_for(name)  # raises the BondValueError naming it
+        if not iface.is_ours(name):
+            raise BondValueError(
+                "iface", "name", f"{name[:40]!r} is neither 'default' nor mpb-<netdev>"
+            )
     tool = Ifaces(host, timeout=timeout)
     present = {record.name: record for record in tool.list()}
     # Every conflict is found before anything changes: a refusal leaves the host as it was.

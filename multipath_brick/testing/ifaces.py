@@ -103,10 +103,15 @@ class FakeIfaces:
         if name in BUILT_IN or self._in_use(name):
             code = ERR_SESS_EXISTS if self._in_use(name) else ERR_INVAL
             return Outcome(code, "", f"iscsiadm: Could not create new interface {name}.\n")
+        self.records[name] = self.new_record(name)
+        return Outcome(0, f"New interface {name} added\n")
+
+    @staticmethod
+    def new_record(name: str) -> dict[str, str]:
+        """An iface record as ``-o new`` writes it."""
         rec = dict(IFACE_DEFAULTS)
         rec["iface.iscsi_ifacename"] = name
-        self.records[name] = rec
-        return Outcome(0, f"New interface {name} added\n")
+        return rec
 
     def _update(self, name: str, pairs: Sequence[tuple[str, str]]) -> Outcome:
         rec = self.records.get(name)
@@ -219,6 +224,13 @@ class NetworkScenario:
         ``rp_filter``); ``netdev`` may be ``all``."""
         with self._st.lock:
             self._ifaces.netdevs.set_sysctl(netdev, name, value)
+
+    def add_other_iface(self, name: str, netdev: str = "") -> None:
+        """An iface record another program made (an admin's, vdsm's), which the
+        library's verbs could not create: it must never be touched."""
+        with self._st.lock:
+            self._ifaces.records[name] = self._ifaces.new_record(name)
+            self._ifaces.records[name]["iface.net_ifacename"] = netdev
 
     def iface_records(self) -> dict[str, dict[str, str]]:
         """The iface records (built-in ones excepted): name -> settings."""
