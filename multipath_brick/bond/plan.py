@@ -22,10 +22,12 @@ import functools
 from collections.abc import Iterable, Sequence
 
 from multipath_brick.bond import iface
-from multipath_brick.bond.inventory import HostInventory
+from multipath_brick.bond.inventory import HostInventory, check_netdevs
 from multipath_brick.bond.model import IscsiBond
+from multipath_brick.bond.subnets import check_same_subnet
 from multipath_brick.bond.work import bond_ifaces
 from multipath_brick.exception import HostNonOperationalError
+from multipath_brick.host.base import Host
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import ConnectionProperties, Target
 
@@ -97,6 +99,21 @@ def plan(
 
 def _covers(target: Target, bond: IscsiBond) -> bool:
     return bond.covers(target)
+
+
+def check_on_host(host: Host, host_plan: HostPlan) -> None:
+    """Check that ``host`` can carry the plan's bond paths, before anything is changed.
+
+    Every netdev the plan uses exists and is up
+    (:func:`~multipath_brick.bond.inventory.check_netdevs`), and netdevs sharing
+    a subnet have the ARP and rp_filter sysctls
+    (:func:`~multipath_brick.bond.subnets.check_same_subnet`).
+
+    :raises NetdevError: naming the network and its netdev.
+    :raises SameSubnetError: naming the subnet, its netdevs and the sysctl lines.
+    """
+    check_netdevs(host, host_plan.netdevs)
+    check_same_subnet(host, host_plan.netdevs.values())
 
 
 @dataclasses.dataclass(frozen=True)

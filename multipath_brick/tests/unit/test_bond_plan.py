@@ -7,8 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from multipath_brick.bond.inventory import HostInventory, check_netdevs
-from multipath_brick.bond.plan import HostPlan, plan, verdict
-from multipath_brick.exception import BondValueError, HostNonOperationalError, NetdevError
+from multipath_brick.bond.plan import HostPlan, check_on_host, plan, verdict
+from multipath_brick.exception import (
+    BondValueError,
+    HostNonOperationalError,
+    NetdevError,
+    SameSubnetError,
+)
 from multipath_brick.iscsi.paths import Outcome, PathResult
 from multipath_brick.iscsi.properties import ConnectionProperties
 from multipath_brick.testing import FakeHost
@@ -112,6 +117,14 @@ def test_carried_lists_only_the_bonds_networks() -> None:
 
 def test_netdevs_that_exist_and_are_up_pass(host: FakeHost) -> None:
     check_netdevs(host, plan(BONDS, ALL, props(P1)).netdevs)
+    check_on_host(host, plan(BONDS, ALL, props(P1)))
+
+
+def test_check_on_host_refuses_a_shared_subnet(host: FakeHost) -> None:
+    host.add_netdev("eth3", "10.0.1.6/24")
+    inventory = HostInventory({"san1": "eth1", "san2": "eth3"})
+    with pytest.raises(SameSubnetError, match="eth1, eth3 share subnet 10.0.1.0/24"):
+        check_on_host(host, plan(BONDS, inventory, props(P1)))
 
 
 def test_missing_netdev_is_named(host: FakeHost) -> None:
@@ -167,8 +180,8 @@ def test_no_path_through_the_bond_networks_is_non_operational() -> None:
     assert len(error.failures) == 4
     assert "10.0.1.2:3260" in str(error) and "10.0.2.2:3260" in str(error)
     assert "via mpb-eth1: connection timed out" in str(error)
-    rebuilt = HostNonOperationalError(*error.args)
-    assert str(rebuilt) == str(error)
+    networks, failures = error.args  # as oslo.privsep rebuilds it
+    assert str(HostNonOperationalError(networks, failures)) == str(error)  # type: ignore[arg-type]
 
 
 def test_default_paths_do_not_save_a_bond_that_failed() -> None:
