@@ -1,7 +1,6 @@
 """The iSCSI bond: host networks mapped to iscsiadm ifaces.
 
-Built so far: the pure model (no I/O), usable by an engine-side manager as by a
-host agent.
+The pure model (no I/O), usable by an engine-side manager as by a host agent:
 
 * :mod:`.model`: :class:`Network`, :class:`StorageConnection`, :class:`IscsiBond`;
 * :mod:`.datacenter`: :class:`DataCenter`, the registry that keeps the rules of
@@ -11,31 +10,53 @@ host agent.
 * :mod:`.iface`: the iface naming scheme (``mpb-<netdev>``, ``default``);
 * :mod:`.rest`: the oVirt REST bodies, read with a parser that refuses DTDs.
 
-Not built yet: the host plan of an attach, the iface reconciliation on the
-host, and the connector's ``bond=`` integration.
+The host side, through the :class:`~multipath_brick.host.base.Host` door:
+
+* :mod:`.inventory`: :class:`HostInventory` (network -> netdev on this host),
+  checked against the host's netdevs;
+* :mod:`.plan`: :func:`plan` of an attach's (target, iface) pairs,
+  :func:`check_on_host`, and the :func:`verdict` on the per-path results;
+* :mod:`.ifaces`: :func:`reconcile` of the host's iscsiadm ifaces, with the
+  garbage collection of ours;
+* :mod:`.subnets`: several bond netdevs on one subnet, refused with the sysctls.
+
+Not built yet: the connector's ``bond=`` integration.
 """
 
 from __future__ import annotations
 
 from multipath_brick.bond.datacenter import DataCenter, Edit
 from multipath_brick.bond.iface import DEFAULT_IFACE, IFACE_PREFIX, iface_for, is_ours, netdev_of
+from multipath_brick.bond.ifaces import IfaceChanges, needed_ifaces, reconcile
+from multipath_brick.bond.inventory import HostInventory
 from multipath_brick.bond.model import IscsiBond, Network, StorageConnection
+from multipath_brick.bond.plan import BondRoute, HostPlan, Verdict, check_on_host, plan, verdict
 from multipath_brick.bond.work import HeldLogout, HostState, HostWork, Session, Work
 
 __all__ = [
     "DEFAULT_IFACE",
     "IFACE_PREFIX",
+    "BondRoute",
     "DataCenter",
     "Edit",
     "HeldLogout",
+    "HostInventory",
+    "HostPlan",
     "HostState",
     "HostWork",
+    "IfaceChanges",
     "IscsiBond",
     "Network",
     "Session",
     "StorageConnection",
+    "Verdict",
     "Work",
+    "check_on_host",
     "iface_for",
     "is_ours",
+    "needed_ifaces",
     "netdev_of",
+    "plan",
+    "reconcile",
+    "verdict",
 ]
