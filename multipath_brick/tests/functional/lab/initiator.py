@@ -49,6 +49,11 @@ def multipath_maps() -> list[str]:
     ]
 
 
+def ifaces() -> list[str]:
+    """iface records of the library's scheme (``mpb-<netdev>``): a bond's leftovers."""
+    return [ln.split()[0] for ln in _lines(["iscsiadm", "-m", "iface"]) if ln.startswith("mpb-")]
+
+
 def leftovers() -> dict[str, list[str]]:
     """Everything an attach can leave behind; all lists empty when clean."""
     return {
@@ -57,6 +62,7 @@ def leftovers() -> dict[str, list[str]]:
         "discovery_records": discovery_records(),
         "scsi_disks": scsi_disks(),
         "multipath_maps": multipath_maps(),
+        "ifaces": ifaces(),
     }
 
 
@@ -121,6 +127,8 @@ def cleanup() -> list[str]:
         attempt(
             ["iscsiadm", "-m", "discoverydb", "-t", "sendtargets", "-p", portal, "-o", "delete"]
         )
+    for name in ifaces():
+        attempt(["iscsiadm", "-m", "iface", "-I", name, "-o", "delete"])
     # Forget WWIDs tests taught multipathd, so each test starts from a host
     # that has never seen its LUN (find_multipaths strict).
     with open("/etc/multipath/wwids", "w", encoding="utf-8") as f:
