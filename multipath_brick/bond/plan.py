@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 from multipath_brick.bond import iface
 from multipath_brick.bond.inventory import HostInventory, check_netdevs
@@ -58,7 +59,10 @@ class HostPlan:
 
     paths: tuple[Path, ...]
     routes: tuple[BondRoute, ...] = ()
-    netdevs: dict[str, str] = dataclasses.field(default_factory=dict)
+    netdevs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "netdevs", MappingProxyType(dict(self.netdevs)))
 
     @property
     def ifaces(self) -> tuple[str, ...]:
