@@ -33,7 +33,8 @@ from multipath_brick.testing.state import (
 
 #: ISCSI_ERR_INVAL: what iscsiadm answers for an iface it cannot read or write.
 ERR_INVAL = 7
-ERR_TEXT.setdefault(ERR_INVAL, "invalid parameter")
+#: Its text in open-iscsi's ``iscsi_err_msgs``.
+INVAL_TEXT = "invalid parameter"
 #: Built-in ifaces: name -> transport.
 BUILT_IN = {"default": "tcp", "iser": "iser"}
 #: An iface record's settings in ``-o show`` order, with ``-o new``'s defaults:
@@ -122,7 +123,7 @@ class FakeIfaces:
                 return Outcome(
                     ERR_INVAL,
                     "",
-                    f"iscsiadm: Could not update iface {name}: {ERR_TEXT[ERR_INVAL]}\n",
+                    f"iscsiadm: Could not update iface {name}: {INVAL_TEXT}\n",
                 )
         for key, value in pairs:
             rec[key] = value
@@ -152,7 +153,7 @@ class FakeIfaces:
             ERR_INVAL,
             "",
             f"iscsiadm: Could not read iface info for {name}.\n"
-            f"iscsiadm: Could not {verb} iface {name}: {ERR_TEXT[ERR_INVAL]}\n",
+            f"iscsiadm: Could not {verb} iface {name}: {INVAL_TEXT}\n",
         )
 
     # --- hooks of the node commands ----------------------------------------------------
