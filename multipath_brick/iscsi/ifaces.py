@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from multipath_brick.exception import CommandError
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import IscsiadmExit
 from multipath_brick.privileged import verbs
@@ -97,38 +98,53 @@ class Ifaces:
     def show(self, iface: str) -> dict[str, str] | None:
         """One iface record's settings; None when there is no such iface.
 
+        open-iscsi 2.1.8 answers a missing one with exit 6 (IDBM) and the
+        failed open's ``No such file or directory``.
+
         :raises CommandError: when iscsiadm fails otherwise.
         """
         result = self._run(verbs.IfaceShow(iface))
-        if result.exit_code in MISSING:
+        if result.exit_code == IscsiadmExit.IDBM and _NO_FILE in result.stderr:
             return None
         return parse_record(result.check().stdout)
 
     def create(self, iface: str) -> None:
         """Create an iface record of ours (``mpb-<netdev>``).
 
-        :raises CommandError: when iscsiadm fails (an existing record included).
+        Never on an existing one: iscsiadm writes the defaults over it (exit 0).
+
+        :raises CommandError: when iscsiadm fails.
         """
         self._run(verbs.IfaceNew(iface)).check()
 
     def update(self, iface: str, name: str, value: str) -> None:
         """Write one setting of an iface record of ours.
 
-        :raises CommandError: when iscsiadm fails (a missing record included).
+        iscsiadm exits 0 when it refuses a setting after reading the record (a
+        built-in iface, an unknown name): only ``<iface> updated.`` on stdout
+        says it was written, so that is what is checked.
+
+        :raises CommandError: when iscsiadm fails (a missing record included) or
+            does not say it updated the record.
         """
-        self._run(verbs.IfaceUpdate(iface, name, value)).check()
+        result = self._run(verbs.IfaceUpdate(iface, name, value)).check()
+        if f"{iface} updated." not in result.stdout.splitlines():
+            raise CommandError(result.argv, IscsiadmExit.INVAL, result.stderr)
 
     def delete(self, iface: str) -> bool:
-        """Delete an iface record of ours; False when it was not there.
+        """Delete an iface record of ours, and the node records bound to it; False
+        when it was not there (exit 7, ``Could not read iface info``).
 
-        :raises CommandError: when iscsiadm fails otherwise.
+        :raises CommandError: when iscsiadm fails otherwise, e.g. 15 while a
+            session uses one of its node records (the others are deleted by then).
         """
         result = self._run(verbs.IfaceDelete(iface))
-        if result.exit_code in MISSING:
+        if result.exit_code == IscsiadmExit.INVAL and _UNREADABLE in result.stderr:
             return False
         result.check()
         return True
 
 
-#: Exit codes of ``-o show``/``-o delete`` for an iface that does not exist.
-MISSING = frozenset({IscsiadmExit.NO_OBJS_FOUND})
+# How open-iscsi 2.1.8 says an iface record is not there (lab captures).
+_NO_FILE = "No such file or directory"
+_UNREADABLE = "Could not read iface info"

@@ -159,9 +159,7 @@ class Iscsid:
             refused = self.ifaces.node_new(key)
             if refused is not None:
                 return done(refused)
-            outcome = iscsi_db.node_new(self.st, key)
-            self.ifaces.bind(key)
-            return done(outcome)
+            return done(self.ifaces.bind(key, iscsi_db.node_new(self.st, key)))
         if op == "update":
             return self._listing(lambda: iscsi_db.node_update(self.st, key, a.pairs))
         if op == "delete":
@@ -204,7 +202,7 @@ class Iscsid:
         reachable = (
             self.st.portal_up(portal)
             and latency <= login_timeout
-            and self.ifaces.login_failure(portal, rec) is None
+            and self.ifaces.login_failure(rec) is None
         )
         if reachable:
             duration = latency

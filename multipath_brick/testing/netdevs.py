@@ -44,17 +44,8 @@ class Netdev:
 
     @property
     def running(self) -> bool:
-        """Up with a link: sessions bound to it can reach its subnet."""
+        """Up with a link: sessions bound to it can connect."""
         return self.up and self.carrier
-
-    def reaches(self, address: str) -> bool:
-        """Whether ``address`` is on this netdev's subnet (no gateway is modelled)."""
-        if self.address is None:
-            return False
-        try:
-            return ipaddress.ip_address(address) in self.address.network
-        except ValueError:
-            return False
 
 
 class Netdevs:
