@@ -134,10 +134,10 @@ def is_netdev(value: object) -> bool:
     return isinstance(value, str) and bool(NETDEV.fullmatch(value)) and value not in (".", "..")
 
 
-def check_netdev(value: object) -> None:
+def check_netdev(value: object, field: str = "netdev") -> None:
     """A Linux netdev name: 1-15 of ``A-Z a-z 0-9 . _ -``, not ``.`` or ``..``."""
     if not is_netdev(value):
-        raise InvalidArgument("netdev", f"not a netdev name: {validate.shown(value)}")
+        raise InvalidArgument(field, f"not a netdev name: {validate.shown(value)}")
 
 
 def check_our_iface(value: object) -> None:

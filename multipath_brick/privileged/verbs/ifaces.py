@@ -19,6 +19,7 @@ from multipath_brick.privileged.checks import (
     check_name,
     check_netdev,
     check_our_iface,
+    check_setting_name,
 )
 from multipath_brick.privileged.verbs.base import Command
 
@@ -70,10 +71,9 @@ class IfaceUpdate(_OurIfaceVerb):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.name not in IFACE_SETTINGS:
-            raise InvalidArgument("name", f"not an iface setting we write: {self.name!r}")
+        check_setting_name(self.name, IFACE_SETTINGS, "iface")
         if self.name == "iface.net_ifacename":
-            check_netdev(self.value)
+            check_netdev(self.value, "value")
         elif self.name == "iface.transport_name":
             if self.value != "tcp":
                 raise InvalidArgument("value", f"transport must be 'tcp': {self.value!r}")

@@ -79,8 +79,8 @@ def test_update_writes_only_the_three_settings_each_checked() -> None:
         ("iface.ipaddress", "10.0.0.1", "name"),
         ("iface.hwaddress", "00:11:22:33:44:55", "name"),
         ("iface.transport_name", "iser", "value"),
-        ("iface.net_ifacename", "eth1 eth2", "netdev"),
-        ("iface.net_ifacename", "-x", "netdev"),
+        ("iface.net_ifacename", "eth1 eth2", "value"),
+        ("iface.net_ifacename", "-x", "value"),
         ("iface.initiatorname", "-o", "value"),
         ("iface.initiatorname", "a\nb", "value"),
     ):

@@ -230,7 +230,7 @@ INJECTIONS = [
     ("iface_delete", ("iser",), "iface"),
     ("iface_delete", ("storage0",), "iface"),
     ("iface_update", ("mpb-eth1", "iface.ipaddress", "10.0.0.1"), "name"),
-    ("iface_update", ("mpb-eth1", "iface.net_ifacename", "eth1 -o delete"), "netdev"),
+    ("iface_update", ("mpb-eth1", "iface.net_ifacename", "eth1 -o delete"), "value"),
     ("iface_update", ("mpb-eth1", "iface.transport_name", "iser"), "value"),
     ("iface_update", ("tcp", "iface.net_ifacename", "eth1"), "iface"),
     ("iface_show", ("-o",), "iface"),
