@@ -98,6 +98,13 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         verbs.DiscoverySetSecrets,
         verbs.MultipathdShowDaemon,
         verbs.MultipathdShowPaths,
+        # iface records: ownership is the name itself; the verbs that change one
+        # accept only this library's mpb-<netdev> names (checks.check_our_iface).
+        verbs.IfaceNew,
+        verbs.IfaceUpdate,
+        verbs.IfaceDelete,
+        verbs.IfaceShow,
+        verbs.IfaceList,
     }
 )
 
