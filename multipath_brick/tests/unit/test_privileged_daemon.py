@@ -24,7 +24,7 @@ from oslo_privsep.comm import PrivsepTimeout
 from multipath_brick import privileged
 from multipath_brick.exception import InvalidArgument
 from multipath_brick.host import CommandResult, LinuxHost
-from multipath_brick.privileged import context, entrypoints, verbs
+from multipath_brick.privileged import context, entrypoints, process, verbs
 from multipath_brick.tests.unit.test_privileged import IQN, PORTAL, fake_program
 
 #: A login to this portal takes a second (the fake iscsiadm sleeps).
@@ -253,7 +253,7 @@ class StuckInKernel:
 def test_a_program_that_does_not_die_is_left_to_a_reaper() -> None:
     stuck = StuckInKernel()
     started = time.monotonic()
-    outcome = entrypoints._finish(cast("subprocess.Popen[str]", stuck), started, deadline=started)
+    outcome = process._finish(cast("subprocess.Popen[str]", stuck), started, deadline=started)
     assert time.monotonic() - started < 3  # the daemon thread is free again
     assert outcome[0] == entrypoints.TIMED_OUT
     assert "stuck in the kernel" in outcome[2]
