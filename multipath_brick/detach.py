@@ -102,9 +102,14 @@ class Releaser:
                     if session is not None:
                         self._iscsiadm.logout(target, iface)
                     with NODE_DB.turn(key=target.iqn):
-                        self._iscsiadm.delete_node(target, iface)
+                        deleted = self._iscsiadm.delete_node(target, iface)
                 except CommandError as error:
                     return [f"release {path}: {error}"]
+                if not deleted:
+                    # iscsiadm refused: a session uses the record that sysfs did not
+                    # show us (a read failed, or it was still being set up). Say so,
+                    # so that the caller detaches again, instead of leaving it silently.
+                    return [f"release {path}: a session still uses its node record"]
             return []
         except (LockTimeout, LockPathError) as error:  # this record stays; the rest goes on
             return [f"release {path}: {error}"]
