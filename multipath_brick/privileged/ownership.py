@@ -49,6 +49,7 @@ import re
 
 from multipath_brick.exception import InvalidArgument, NotOwnedError
 from multipath_brick.privileged import verbs
+from multipath_brick.wwid import multipath_wwid
 
 __all__ = [
     "UNCHECKED",
@@ -59,7 +60,6 @@ __all__ = [
     "iscsi_lun",
     "iscsi_wwid",
     "multipath_map",
-    "multipath_wwid",
     "removable_wwid",
 ]
 
@@ -107,27 +107,6 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         verbs.IfaceList,
     }
 )
-
-
-def multipath_wwid(sysfs_wwid: str) -> str:
-    """The WWID multipathd uses, from the kernel's ``device/wwid``.
-
-    The kernel prints the VPD 0x83 designator with its type (``naa.``, ``eui.``,
-    ``t10.``); udev's scsi_id, which multipathd relies on, prefixes the type's
-    number instead (3, 2, 1) and squeezes t10 spaces to underscores.
-
-    :param sysfs_wwid: e.g. ``naa.60000000000000004d42000100010001``.
-    :returns: e.g. ``360000000000000004d42000100010001``.
-    """
-    text = sysfs_wwid.strip()
-    kind, _, value = text.partition(".")
-    if kind == "naa":
-        return "3" + value
-    if kind == "eui":
-        return "2" + value
-    if kind == "t10":
-        return "1" + re.sub(r"\s+", "_", value.strip())
-    return re.sub(r"\s+", "_", text)
 
 
 # --- reading sysfs under a root ---------------------------------------------------------

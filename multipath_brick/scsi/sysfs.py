@@ -25,7 +25,7 @@ from multipath_brick.host.base import Host
 
 # The daemon checks `multipath -a` WWIDs with the same conversion: it lives below
 # the host boundary, in the privileged layer.
-from multipath_brick.privileged.ownership import multipath_wwid
+from multipath_brick.wwid import multipath_wwid
 
 _HOST_DIR = re.compile(r"host(\d+)$")
 _HCTL = re.compile(r"(\d+):(\d+):(\d+):(\d+)$")

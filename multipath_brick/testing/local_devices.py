@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from multipath_brick.privileged.ownership import multipath_wwid
 from multipath_brick.testing.scsi_sim import sd_name
 from multipath_brick.testing.state import SimState
 from multipath_brick.testing.sysfs_tree import sd_dev
+from multipath_brick.wwid import multipath_wwid
 
 #: The SATA ports of the fake's ahci controller (scsi hosts 0 and 1, as made
 #: by :meth:`.SysfsTree.init_host`); one disk each.

@@ -16,8 +16,8 @@ from multipath_brick.iscsi.iscsiadm import (
     login_succeeded,
     parse_targets,
 )
-from multipath_brick.privileged.ownership import multipath_wwid
 from multipath_brick.scsi.sysfs import normalise_portal
+from multipath_brick.wwid import multipath_wwid
 
 FIXTURES = pathlib.Path(__file__).parent.parent / "fixtures"
 LAB_IQN = "iqn.2024-01.org.multipath-brick.lab:target0"
