@@ -2,9 +2,9 @@
 
 It is an os-brick ``InitiatorConnector``: the same constructor arguments and
 method signatures as os-brick's ISCSIConnector, so drivers and agents can swap
-it in. What differs is underneath: properties parsed once into values, logins
-started together in one privileged call, a return as soon as the map is usable,
-per-record and per-WWID locks instead of one host-wide lock.
+it in. What differs is underneath: properties parsed once into values, every
+path logging in at once (one privileged call each), a return as soon as the map
+is usable, per-record and per-WWID locks instead of one host-wide lock.
 """
 
 from __future__ import annotations
