@@ -1,0 +1,129 @@
+"""Scaling benchmark on the FakeHost: does one attach cost more on a full host?
+
+    python bench/scaling.py [--present 0,64,256,1024] [--repeat 5]
+
+For each count N, a FakeHost gets N volumes attached first, then one more
+volume is attached and detached ``--repeat`` times. Two layouts:
+
+* ``own target``: every volume is the LUN of a target of its own on 2 portals
+  (one session per portal per volume, as arrays that export a target per volume);
+* ``shared target``: every volume is a LUN of one target on 2 portals (the
+  sessions exist already; an attach is a scan and a map).
+
+Printed per row: the median attach and detach time in seconds, their ratio to
+the empty host, and the host calls one attach and one detach make (commands,
+sysfs writes, file reads and directory listings): a lookup that walks every
+session or disk of the host shows as calls growing with N. Assert nothing: a
+table to read (issue 15's target: attach with 256 present within 1.2x of empty).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from multipath_brick import ISCSIMultipathConnector  # noqa: E402
+from multipath_brick.attach import AttachSettings  # noqa: E402
+from multipath_brick.testing import FakeHost  # noqa: E402
+from multipath_brick.testing.faults import FaultyHost  # noqa: E402
+
+GIB = 1024**3
+PORTALS = ["10.9.1.2:3260", "10.9.2.2:3260"]
+# No simulated latency: what grows is our own work, not the fake's delays.
+SETTINGS = AttachSettings(grace=0.5, gather=0.0, poll=0.005)
+
+
+def props(iqn: str, lun: int) -> dict[str, Any]:
+    return {
+        "target_portals": PORTALS,
+        "target_iqns": [iqn, iqn],
+        "target_luns": [lun, lun],
+    }
+
+
+class Layout:
+    """Where volume ``i`` lives."""
+
+    def __init__(self, host: FakeHost, shared: bool) -> None:
+        self.host, self.shared = host, shared
+        if shared:
+            host.add_target("iqn.2024-01.bench:shared", PORTALS, luns={})
+
+    def volume(self, i: int) -> dict[str, Any]:
+        if self.shared:
+            self.host.add_lun("iqn.2024-01.bench:shared", i + 1, GIB)
+            return props("iqn.2024-01.bench:shared", i + 1)
+        iqn = f"iqn.2024-01.bench:v{i}"
+        self.host.add_target(iqn, PORTALS, luns={1: GIB})
+        return props(iqn, 1)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.monotonic()
+    out = fn()
+    return time.monotonic() - start, out
+
+
+def row(present: int, shared: bool, repeat: int) -> tuple[float, float, int, int]:
+    """(attach s, detach s, host calls per attach, per detach), medians."""
+    locks = tempfile.mkdtemp(prefix="mpb-bench-")
+    with FakeHost(time_scale=0) as host:
+        layout = Layout(host, shared)
+        filler = ISCSIMultipathConnector(host=host, settings=SETTINGS, lock_path=locks)
+        for i in range(present):
+            filler.connect_volume(layout.volume(i))
+        counted = FaultyHost(host, kinds=("run", "write", "read"))
+        conn = ISCSIMultipathConnector(host=counted, settings=SETTINGS, lock_path=locks)
+        data = layout.volume(present)
+        attach_s, detach_s, attach_calls, detach_calls = [], [], [], []
+        for _ in range(repeat):
+            counted.arm()
+            seconds, info = timed(lambda: conn.connect_volume(data))
+            attach_s.append(seconds)
+            attach_calls.append(counted.calls)
+            counted.arm()
+            seconds, _ = timed(lambda info=info: conn.disconnect_volume(data, info))
+            detach_s.append(seconds)
+            detach_calls.append(counted.calls)
+    return (
+        statistics.median(attach_s),
+        statistics.median(detach_s),
+        int(statistics.median(attach_calls)),
+        int(statistics.median(detach_calls)),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--present", default="0,64,256,1024", help="volumes attached first")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    counts = [int(n) for n in args.present.split(",")]
+
+    print("FakeHost scaling: one volume (2 portals) attached and detached beside N others")
+    print(f"medians of {args.repeat}; host calls = commands + sysfs writes + reads/listings\n")
+    head = f"{'layout':<14} {'N':>5} {'attach s':>9} {'x empty':>8} {'detach s':>9}"
+    print(f"{head} {'x empty':>8} {'calls/attach':>13} {'calls/detach':>13}")
+    print("-" * 84)
+    for shared in (False, True):
+        base: tuple[float, float] | None = None
+        for n in counts:
+            attach, detach, a_calls, d_calls = row(n, shared, args.repeat)
+            base = base or (attach, detach)
+            name = "shared target" if shared else "own target"
+            print(
+                f"{name:<14} {n:>5} {attach:>9.3f} {attach / base[0]:>7.2f}x {detach:>9.3f}"
+                f" {detach / base[1]:>7.2f}x {a_calls:>13} {d_calls:>13}"
+            )
+
+
+if __name__ == "__main__":
+    main()
