@@ -311,7 +311,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
 
     def _volume_disks(self, props: ConnectionProperties) -> list[str]:
         disks = []
-        for session in self._sysfs.sessions():
+        for session in self._sysfs.sessions_to({t.iqn for t in props.targets}):
             for target in props.targets:
                 if session.iqn == target.iqn and (
                     props.needs_discovery or session.portal == target.portal

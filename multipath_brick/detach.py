@@ -93,7 +93,7 @@ class Releaser:
         try:
             with self._locks.node(target.portal, target.iqn, iface):
                 session = self.sysfs.find_session(target.iqn, target.portal, iface)
-                if session is not None and self.sysfs.disk_luns(session):
+                if session is not None and self.sysfs.has_disk_luns(session):
                     # Another LUN still lives on this session, or is arriving: an
                     # attach lets go of this lock once its LUN's SCSI device exists,
                     # before sd has made the block device.
@@ -178,7 +178,7 @@ class Detacher:
         disks: list[str] = []
         session_paths: list[Path] = list(paths)
         luns = {p.target.lun for p in paths}
-        for session in self._sysfs.sessions():
+        for session in self._sysfs.sessions_to({p.target.iqn for p in paths} | iqns):
             exact = [
                 p
                 for p in paths
@@ -192,10 +192,9 @@ class Detacher:
                 session_paths += [
                     Path(Target(session.portal, session.iqn, lun), session.iface) for lun in luns
                 ]
-            if not wanted:
-                continue  # another volume's session: not ours to read (it may be going)
-            for disk in self._sysfs.disks(session):
-                if disk.lun in wanted and disk.device not in disks:
+            for lun in sorted(wanted):  # none: another volume's session, not ours to read
+                disk = self._sysfs.disk(session, lun)
+                if disk is not None and disk.device not in disks:
                     disks.append(disk.device)
         return disks, sorted(set(session_paths))
 

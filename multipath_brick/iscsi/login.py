@@ -238,7 +238,7 @@ class PathBringUp:
     def _scan(self, session: SessionInfo, lun: int) -> bool:
         """Scan exactly H:C:T:L until the LUN's SCSI disk device exists."""
         for _ in range(self._scan_attempts):
-            if lun in self._sysfs.disk_luns(session):
+            if self._sysfs.has_disk_lun(session, lun):
                 return True
             channel, target = self._sysfs.scsi_target(session)
             self._host.write(
@@ -249,7 +249,7 @@ class PathBringUp:
             deadline = self._host.monotonic() + self._scan_timeout / self._scan_attempts
             looks = pauses(self._poll)
             while self._host.monotonic() < deadline:
-                if lun in self._sysfs.disk_luns(session):
+                if self._sysfs.has_disk_lun(session, lun):
                     return True
                 self._host.sleep(next(looks))
         return False

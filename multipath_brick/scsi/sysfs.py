@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from collections.abc import Collection
 
 from multipath_brick.host.base import Host
 
@@ -29,6 +30,9 @@ from multipath_brick.wwid import multipath_wwid
 
 _HOST_DIR = re.compile(r"host(\d+)$")
 _HCTL = re.compile(r"(\d+):(\d+):(\d+):(\d+)$")
+_TARGET_DIR = re.compile(r"target(\d+):(\d+):(\d+)")
+#: multipathd's names for its maps (the WWID, without user_friendly_names).
+MAPPER = "/dev/mapper"
 SECTOR = 512
 #: udev's database: one file per processed device, ``b<major>:<minor>`` for a disk.
 UDEV_DB = "/run/udev/data"
@@ -117,6 +121,17 @@ class Sysfs:
     def sessions(self) -> list[SessionInfo]:
         """Every iSCSI session the kernel has, in session order."""
         found = (self._session(sid) for sid in self._sids())
+        return [info for info in found if info is not None]
+
+    def sessions_to(self, iqns: Collection[str]) -> list[SessionInfo]:
+        """The sessions to these targets, in session order.
+
+        Only a matching session's state and parameters are read: on a host
+        with hundreds of sessions, a volume's detach reads its own (another
+        volume's session may be going away meanwhile: not ours to read).
+        """
+        wanted = set(iqns)
+        found = (self._session(sid) for sid in self._sids() if self._iqn(sid) in wanted)
         return [info for info in found if info is not None]
 
     def find_session(
@@ -215,25 +230,50 @@ class Sysfs:
                         found.append((f"{root}/{target_dir}/{hctl}", address))
         return found
 
-    def disks(self, session: SessionInfo) -> list[ScsiDisk]:
-        """The SCSI disks the kernel created on a session, with their block devices."""
-        disks = []
-        for directory, (h, c, t, lun) in self._scsi_devices(session):
-            if blocks := self._host.list_dir(f"{directory}/block"):
-                disks.append(ScsiDisk(h, c, t, lun, blocks[0]))
-        return disks
+    def has_disk_lun(self, session: SessionInfo, lun: int) -> bool:
+        """Whether the LUN has a SCSI disk device on the session (block device or not).
 
-    def disk_luns(self, session: SessionInfo) -> list[int]:
-        """LUNs with a SCSI disk device on the session, with or without its block
-        device: sd makes that one after the scan returned, in its own time."""
-        return [
-            address[3]
-            for directory, address in self._scsi_devices(session)
-            if self._read(f"{directory}/type") == "0"  # TYPE_DISK
-        ]
+        Reads that one LUN's directory, not every LUN of the session: a target
+        exporting hundreds of LUNs to this host costs one look, not hundreds.
+        """
+        directory = self._lun_dir(session, lun)
+        return directory is not None and self._is_disk(directory)
+
+    def has_disk_luns(self, session: SessionInfo) -> bool:
+        """Whether any LUN still has a SCSI disk device on the session, with or
+        without its block device: sd makes that one after the scan returned, in
+        its own time."""
+        return any(self._is_disk(directory) for directory, _ in self._scsi_devices(session))
 
     def disk(self, session: SessionInfo, lun: int) -> ScsiDisk | None:
-        return next((d for d in self.disks(session) if d.lun == lun), None)
+        """The LUN's disk on the session, once sd has made its block device."""
+        directory = self._lun_dir(session, lun)
+        if directory is None or not (blocks := self._blocks(directory)):
+            return None
+        h, c, t, _ = (int(g) for g in directory.rsplit("/", 1)[1].split(":"))
+        return ScsiDisk(h, c, t, lun, blocks[0])
+
+    def _lun_dir(self, session: SessionInfo, lun: int) -> str | None:
+        """The LUN's SCSI device directory, if the kernel has it.
+
+        Software iSCSI gives a session one SCSI host with one target: the
+        directory is ``targetH:C:T/H:C:T:L`` under the session's device.
+        """
+        root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        if root is None:
+            return None  # logged out meanwhile (another volume's detach)
+        for target_dir in self._host.list_dir(root):
+            if match := _TARGET_DIR.fullmatch(target_dir):
+                directory = f"{root}/{target_dir}/{':'.join(match.groups())}:{lun}"
+                if self._host.exists(directory):
+                    return directory
+        return None
+
+    def _blocks(self, directory: str) -> list[str]:
+        return self._host.list_dir(f"{directory}/block")
+
+    def _is_disk(self, directory: str) -> bool:
+        return self._read(f"{directory}/type") == "0"  # TYPE_DISK
 
     def scsi_target(self, session: SessionInfo) -> tuple[int, int]:
         """(channel, target id) of the session's SCSI target; (0, 0) before it exists.
@@ -285,9 +325,20 @@ class Sysfs:
         return self._read(f"/sys/block/{dm}/dm/name")
 
     def map_for_wwid(self, wwid: str) -> str | None:
-        """The ``dm-N`` multipath map of a WWID, found by its dm uuid."""
+        """The ``dm-N`` multipath map of a WWID, found by its dm uuid.
+
+        multipathd names a map after its WWID unless ``user_friendly_names`` is
+        set: ``/dev/mapper/<wwid>`` then leads straight to it (one link and one
+        uuid read). Otherwise, or before the map exists, every dm device's uuid
+        is read.
+        """
+        uuid = f"mpath-{wwid}"
+        named = self._realpath(f"{MAPPER}/{wwid}")
+        if named is not None and (dm := named.rsplit("/", 1)[1]).startswith("dm-"):
+            if self.dm_uuid(dm) == uuid:
+                return dm
         for name in self._host.list_dir("/sys/block"):
-            if name.startswith("dm-") and self.dm_uuid(name) == f"mpath-{wwid}":
+            if name.startswith("dm-") and self.dm_uuid(name) == uuid:
                 return name
         return None
 

@@ -98,5 +98,7 @@ def test_a_session_logged_out_while_read_has_no_disks(root: pathlib.Path) -> Non
         sid=40, host=7, iqn="iqn.x", portal="10.0.0.1:3260", iface="default", state="LOGGED_IN"
     )
     host = LinuxHost(str(root))
-    assert Sysfs(host).disks(gone) == []
+    assert Sysfs(host).disk(gone, 1) is None
+    assert not Sysfs(host).has_disk_luns(gone)
+    assert not Sysfs(host).has_disk_lun(gone, 1)
     assert Sysfs(host).sessions() == []
