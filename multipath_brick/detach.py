@@ -239,6 +239,7 @@ class Detacher:
             with self._locks.wwid(wwid):
                 self._forget(wwid)
                 map_name = self._sysfs.map_for_wwid(wwid)
+                map_left = False
                 if map_name is not None:
                     disks += [d for d in self._sysfs.slaves(map_name) if d not in disks]
                     self._let_udev_finish(map_name)
@@ -256,8 +257,10 @@ class Detacher:
                                 return
                             raise error
                         errors.append(str(error))
+                        map_left = True
                 errors += _each(self._releaser.remove_disk, disks)
-                errors += self._forget_wwid(wwid)
+                if not map_left:  # a forced detach whose flush failed keeps the WWID
+                    errors += self._forget_wwid(wwid)
         else:
             errors += _each(self._releaser.remove_disk, disks)
         records = {(p.target.portal, p.target.iqn, p.iface): p for p in session_paths}
@@ -269,9 +272,7 @@ class Detacher:
             raise DetachError(errors)
 
     def _forget_wwid(self, wwid: str) -> list[str]:
-        """Take the WWID out of the wwids file once no map of it is left (WWID lock held)."""
-        if self._sysfs.map_for_wwid(wwid) is not None:
-            return []  # still mapped (a forced detach whose flush failed)
+        """Take the WWID out of the wwids file, its map gone (WWID lock held)."""
         try:
             self._multipath.remove_wwid(wwid)
         except CommandError as error:
