@@ -20,7 +20,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -136,16 +135,6 @@ def main() -> None:
                     assert status == 0
     print(row("attach, 4 portals: library call", library))
     print(row("attach, 4 portals: command (in-process)", command))
-
-    startup = timed(
-        lambda: subprocess.run(
-            [sys.executable, "-c", "import multipath_brick.agent.cli"],
-            check=True,
-            env={**os.environ, "PYTHONPATH": sys.path[0], "PYTHONWARNINGS": "ignore"},
-        ),
-        args.repeat,
-    )
-    print(row("command process start (python + imports)", startup))
 
 
 if __name__ == "__main__":

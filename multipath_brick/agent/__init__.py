@@ -6,7 +6,24 @@
 protocol, :mod:`.doctor` checks the host.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from multipath_brick.agent.store import DEFAULT_STORE, State, VolumeRow, VolumeStore
-from multipath_brick.agent.volumes import ManagedVolumes
+
+if TYPE_CHECKING:
+    from multipath_brick.agent.volumes import ManagedVolumes
 
 __all__ = ["DEFAULT_STORE", "ManagedVolumes", "State", "VolumeRow", "VolumeStore"]
+
+
+def __getattr__(name: str) -> Any:
+    # ManagedVolumes pulls in the connector (os-brick's initiator, oslo.privsep):
+    # import it on use, so that the command's entry point, which imports this
+    # package first, can decide how those are imported (see cli.run).
+    if name == "ManagedVolumes":
+        from multipath_brick.agent.volumes import ManagedVolumes
+
+        return ManagedVolumes
+    raise AttributeError(name)

@@ -17,11 +17,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from multipath_brick.agent import doctor, output
+from multipath_brick.agent import output
 from multipath_brick.agent.store import DEFAULT_STORE
-from multipath_brick.agent.volumes import ManagedVolumes
 from multipath_brick.exception import (
     AuthenticationError,
     DeviceNotReadyTimeout,
@@ -31,6 +30,10 @@ from multipath_brick.exception import (
     NoUsablePathError,
     StoreError,
 )
+
+if TYPE_CHECKING:
+    from multipath_brick.agent.doctor import Check
+    from multipath_brick.agent.volumes import ManagedVolumes
 
 PROG = "multipath-brick"
 PASSWORD_ENV = "MULTIPATH_BRICK_AUTH_PASSWORD"  # noqa: S105 - the variable's name, not a secret
@@ -185,12 +188,14 @@ def _run(
         if agent.store.get(args.vol_id) is None:
             raise NotStored(args.vol_id)
         return agent.paths(args.vol_id), Exit.OK
+    from multipath_brick.agent import doctor
+
     checks = doctor.run_checks(volumes().connector.host)
     failed = any(c.status is doctor.Status.FAIL for c in checks)
     return [_check_dict(c) for c in checks], Exit.HOST_NOT_READY if failed else Exit.OK
 
 
-def _check_dict(check: doctor.Check) -> dict[str, str]:
+def _check_dict(check: Check) -> dict[str, str]:
     return {
         "name": check.name,
         "status": check.status.value,
@@ -268,6 +273,8 @@ def _main(
 
 
 def _default_volumes(args: argparse.Namespace) -> ManagedVolumes:
+    from multipath_brick.agent.volumes import ManagedVolumes
+
     return ManagedVolumes(store=args.store, lock_path=args.lock_path, my_ip=args.ip)
 
 
@@ -286,8 +293,25 @@ def _fail(
     return status
 
 
+def _without_eventlet() -> None:
+    """Keep eventlet out of the command's process (never out of an importer's).
+
+    oslo.privsep's daemon module, which os-brick's initiator and our privileged
+    context import, tries ``import eventlet`` only to cooperate with a
+    monkey-patched process. The command's process is never monkey-patched, yet
+    that import (eventlet's DNS resolver and dnspython) cost about 0.19 s of
+    every run and a deprecation warning on stderr. ``None`` in ``sys.modules``
+    makes the import fail as if eventlet were not installed, which oslo.privsep
+    handles. This must run before the connector is imported, hence the lazy
+    imports of :mod:`.volumes` and :mod:`.doctor` in this module.
+    """
+    if "eventlet" not in sys.modules:
+        sys.modules["eventlet"] = None  # type: ignore[assignment]
+
+
 def run() -> None:
     """Console-script entry point."""
+    _without_eventlet()
     sys.exit(main())
 
 

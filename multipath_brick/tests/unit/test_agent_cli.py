@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -224,3 +226,45 @@ def test_progress_goes_to_a_terminal_only(host, tmp_path):
     assert CHAP[1] not in err.getvalue()
     piped = run(host, tmp_path, "detach", VOL)
     assert piped.err == ""
+
+
+#: Run in a fresh interpreter: the console script's entry, then what its process holds.
+ENTRY = """
+import atexit, json, sys
+from multipath_brick.agent import cli
+
+def report():
+    from os_brick.exception import BrickException
+    from multipath_brick import exception
+    errors = [getattr(exception, name) for name in exception.__all__]
+    print(json.dumps({
+        "eventlet": sys.modules.get("eventlet", "absent") is None,
+        "connector": "multipath_brick.connector" in sys.modules,
+        "brick": all(isinstance(e, type) and issubclass(e, BrickException) for e in errors),
+    }), file=sys.stderr)
+
+atexit.register(report)
+sys.argv = ["multipath-brick", "--store", sys.argv[1], "connector-info"]
+cli.run()
+"""
+
+
+def test_the_command_process_keeps_eventlet_out_and_errors_stay_brick_exceptions(tmp_path):
+    # The command's process never imports eventlet (0.19 s and a deprecation
+    # warning, for nothing: oslo.privsep uses it only in monkey-patched
+    # processes), yet every error it can raise is still an os-brick
+    # BrickException, so Python callers' ``except BrickException`` keeps working.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY, str(tmp_path / "volumes.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["multipath"] is True
+    assert "Eventlet" not in done.stderr and "Warning" not in done.stderr, done.stderr
+    held = json.loads(done.stderr.strip().splitlines()[-1])
+    assert held == {"eventlet": True, "connector": True, "brick": True}
