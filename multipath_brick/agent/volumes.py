@@ -27,6 +27,7 @@ from multipath_brick.agent.store import DEFAULT_STORE, State, VolumeRow, VolumeS
 from multipath_brick.connector import ISCSIMultipathConnector, read_initiator_name
 from multipath_brick.exception import (
     ConnectionMismatch,
+    InvalidSettings,
     InvalidVolumeRequest,
     UnsupportedVolumeType,
 )
@@ -79,6 +80,28 @@ def check_connection_info(connection_info: object) -> ConnectionProperties:
     return ConnectionProperties.from_dict(data)
 
 
+def check_multipath(connector: ISCSIMultipathConnector) -> ISCSIMultipathConnector:
+    """The connector, if it attaches through multipath maps.
+
+    Why a ``use_multipath=False`` connector is refused rather than served:
+    :func:`connector_info` tells the engine ``multipath: true`` (as vdsm asks
+    os-brick for), and the engine and vdsm expect ``/dev/mapper/<wwid>`` back
+    (vdsm itself refuses an iSCSI attachment without ``multipath_id``). A
+    single path's ``/dev/sdX`` is renumbered on reboot: the stored path could
+    then name another volume's disk, and ``exists`` or a detach would act on it.
+
+    :raises InvalidSettings: naming ``use_multipath``.
+    """
+    if not connector.use_multipath:
+        raise InvalidSettings(
+            "use_multipath",
+            "ManagedVolumes needs a multipath connector: it answers /dev/mapper/<wwid> "
+            "and reports multipath in connector_info; a single path's /dev/sdX is "
+            "renamed on reboot",
+        )
+    return connector
+
+
 def connector_info(host: Host, my_ip: str | None = None) -> dict[str, Any]:
     """The host's connector info, as os-brick's ``get_connector_properties``.
 
@@ -109,11 +132,13 @@ class ManagedVolumes:
     :param connector: the connector to act through, or a function that makes one
         on first use (so ``info`` never starts privsep). Default: an
         :class:`~multipath_brick.ISCSIMultipathConnector` on this host. Pass one
-        built with ``bond=`` to plan paths from an iSCSI bond.
+        built with ``bond=`` to plan paths from an iSCSI bond. One built with
+        ``use_multipath=False`` is refused (see :func:`check_multipath`).
     :param store: the store, or the path of its file.
     :param lock_path: directory of the per-volume lock files (default: ``locks``
         beside the store, which is root-owned when the store is).
     :param my_ip: reported as ``ip`` by :meth:`connector_info` (os-brick's ``my_ip``).
+    :raises InvalidSettings: the connector has ``use_multipath=False``.
     """
 
     def __init__(
@@ -124,7 +149,9 @@ class ManagedVolumes:
         lock_path: str | None = None,
         my_ip: str | None = None,
     ) -> None:
-        self._connector = connector if isinstance(connector, ISCSIMultipathConnector) else None
+        self._connector = (
+            check_multipath(connector) if isinstance(connector, ISCSIMultipathConnector) else None
+        )
         self._factory = connector if callable(connector) and self._connector is None else None
         self.store = store if isinstance(store, VolumeStore) else VolumeStore(store)
         directory = lock_path or os.path.join(os.path.dirname(self.store.path), "locks")
@@ -135,7 +162,8 @@ class ManagedVolumes:
     def connector(self) -> ISCSIMultipathConnector:
         """The connector, made on first use."""
         if self._connector is None:
-            self._connector = self._factory() if self._factory else ISCSIMultipathConnector()
+            made = self._factory() if self._factory else ISCSIMultipathConnector()
+            self._connector = check_multipath(made)
         return self._connector
 
     def _lock(self, vol_id: str) -> NamedLock:
@@ -155,9 +183,11 @@ class ManagedVolumes:
         :raises UnsupportedVolumeType: ``driver_volume_type`` is not ``iscsi``.
         :raises ConnectionMismatch: the id is stored with another connection.
         :raises NoUsablePathError: no path worked (``AuthenticationError`` for CHAP).
+        :raises InvalidSettings: the connector has ``use_multipath=False``.
         """
         check_vol_id(vol_id)
         check_connection_info(connection_info)
+        connector = self.connector  # refused before the store or the host is touched
         data: dict[str, Any] = connection_info["data"]
         redacted = self.store.redact(connection_info)
         with self._lock(vol_id):
@@ -168,7 +198,7 @@ class ManagedVolumes:
                 return _answer(row)
             self.store.intend(vol_id, State.ATTACHING, redacted)
             try:
-                info = self.connector.connect_volume(data)
+                info = connector.connect_volume(data)
             except Exception:
                 # connect_volume leaves nothing it made on failure: the row goes
                 # back to what it was (a stale attachment stays detachable).
@@ -179,7 +209,7 @@ class ManagedVolumes:
             try:
                 self.store.attached(vol_id, path, info, wwid)
             except Exception:
-                self.connector.disconnect_volume(data, info, force=True, ignore_errors=True)
+                connector.disconnect_volume(data, info, force=True, ignore_errors=True)
                 self._undo(vol_id, row)
                 raise
         return {"vol_id": vol_id, "path": path, "attachment": info}
@@ -195,9 +225,10 @@ class ManagedVolumes:
             row = self.store.get(vol_id)
             if row is None:
                 return
+            connector = self.connector
             self.store.intend(vol_id, State.DETACHING, row.connection_info)
             try:
-                self.connector.disconnect_volume(row.connection_info["data"], row.attachment)
+                connector.disconnect_volume(row.connection_info["data"], row.attachment)
             except Exception:
                 # The host still holds (part of) the volume: keep the row so the
                 # engine's retry knows what to detach.

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.agent import ManagedVolumes, State
 from multipath_brick.exception import (
     AuthenticationError,
     ConnectionMismatch,
     FlushError,
     InvalidConnectionProperties,
+    InvalidSettings,
     InvalidVolumeRequest,
     UnsupportedVolumeType,
 )
@@ -33,7 +35,7 @@ from multipath_brick.tests.unit.agent_helpers import (
     plural_info,
     sessions_of,
 )
-from multipath_brick.tests.unit.conftest import CHAP, IQN, PORTALS, plural
+from multipath_brick.tests.unit.conftest import CHAP, FAST, IQN, PORTALS, plural
 
 
 @pytest.fixture
@@ -140,6 +142,25 @@ def test_bad_connection_data_is_refused_before_the_store(volumes, host):
     with pytest.raises(InvalidConnectionProperties):
         volumes.attach_volume(VOL, iscsi({"target_portals": PORTALS, "target_iqns": [IQN]}))
     assert host.calls == [] and volumes.volumes_info() == []
+
+
+def test_a_single_path_connector_is_refused_naming_use_multipath(host, tmp_path):
+    def single() -> ISCSIMultipathConnector:
+        return ISCSIMultipathConnector(
+            host=host, settings=FAST, lock_path=str(tmp_path / "locks"), use_multipath=False
+        )
+
+    store = str(tmp_path / "volumes.db")
+    with pytest.raises(InvalidSettings) as given:
+        ManagedVolumes(single(), store=store)
+    assert given.value.field == "use_multipath"
+    assert "/dev/mapper/<wwid>" in str(given.value)
+    # Made on first use: refused there, before the store or the host is touched.
+    lazy = ManagedVolumes(single, store=store)
+    with pytest.raises(InvalidSettings, match="use_multipath"):
+        lazy.attach_volume(VOL, plural_info())
+    assert host.calls == [] and lazy.volumes_info() == []
+    assert host.leftovers() == {}
 
 
 def test_failed_attach_leaves_no_row_and_nothing_on_the_host(volumes, host):
