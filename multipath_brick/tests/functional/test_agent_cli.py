@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
+
+from multipath_brick.agent.doctor import MULTIPATH_CONF
 
 from .conftest import volume_props
 from .lab.api import Lab
+from .lab.guest import start_multipathd
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -126,20 +131,84 @@ def test_sessions_gone_behind_its_back_then_attach_brings_every_path(lab: Lab, t
     assert command(store, "detach", "v")[0] == 0
 
 
-def test_doctor_green_on_the_lab_and_names_a_broken_config(lab: Lab, tmp_path) -> None:
-    store = str(tmp_path / "volumes.db")
+def doctor(store: str) -> tuple[int, dict[str, dict[str, str]]]:
+    """The command's exit status and the checks that are not ok, by name."""
     status, report, err = command(store, "doctor")
-    assert status == 0, json.dumps(report, indent=1) + err
-    assert {c["status"] for c in report} == {"ok"}, report
-    with open("/etc/multipath.conf", encoding="utf-8") as f:
-        original = f.read()
+    assert report is not None, err
+    return status, {c["name"]: c for c in report if c["status"] != "ok"}
+
+
+def multipathd_pids() -> list[str]:
+    found = subprocess.run(
+        ["pidof", "multipathd"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return found.stdout.split()
+
+
+def wait(what: str, ready: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not after {timeout}s"
+        time.sleep(0.2)
+
+
+def multipathd_config() -> str:
+    return subprocess.run(
+        ["multipathd", "show", "config"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+
+
+def test_doctor_green_on_the_lab_and_names_each_problem(lab: Lab, tmp_path) -> None:
+    store = str(tmp_path / "volumes.db")
+    status, problems = doctor(store)
+    assert status == 0 and problems == {}, problems
+
+    # multipathd stopped (the lab runs it without systemd: nothing restarts it).
+    subprocess.run(["multipathd", "shutdown"], check=True, timeout=30)
     try:
-        with open("/etc/multipath.conf", "w", encoding="utf-8") as f:
-            f.write(original.replace("user_friendly_names no", "user_friendly_names yes"))
-        status, report, _ = command(store, "doctor")
-        failed = {c["name"]: c for c in report if c["status"] == "fail"}
-        assert status == 6 and set(failed) == {"user_friendly_names"}
-        assert "user_friendly_names no" in failed["user_friendly_names"]["fix"]
+        wait("multipathd gone", lambda: not multipathd_pids())
+        status, problems = doctor(store)
+        assert status == 6 and set(problems) == {"multipathd"}, problems
+        assert problems["multipathd"]["status"] == "fail"
+        assert problems["multipathd"]["fix"] == "systemctl enable --now multipathd"
     finally:
-        with open("/etc/multipath.conf", "w", encoding="utf-8") as f:
+        if not multipathd_pids():
+            start_multipathd()
+
+    # multipath.conf settings the library relies on, each wrong alone and
+    # applied (multipathd reconfigured), each named with the line that fixes it.
+    with open(MULTIPATH_CONF, encoding="utf-8") as f:
+        original = f.read()
+    cases = [
+        ("user_friendly_names no", "user_friendly_names yes"),
+        ("find_multipaths strict", "find_multipaths sometimes"),
+    ]
+    try:
+        for good, bad in cases:
+            assert good in original
+            with open(MULTIPATH_CONF, "w", encoding="utf-8") as f:
+                f.write(original.replace(good, bad))
+            subprocess.run(["multipathd", "reconfigure"], check=True, timeout=30)
+            key = good.split()[0]
+            status, problems = doctor(store)
+            assert status == 6 and set(problems) == {key}, (bad, problems)
+            assert problems[key]["status"] == "fail"
+            assert f"'{good}'" in problems[key]["fix"], problems[key]
+            assert "multipathd reconfigure" in problems[key]["fix"], problems[key]
+    finally:
+        with open(MULTIPATH_CONF, "w", encoding="utf-8") as f:
             f.write(original)
+        subprocess.run(["multipathd", "reconfigure"], check=True, timeout=30)
+
+    # The host as the other tests expect it: the file as it was, and multipathd
+    # running with it again.
+    with open(MULTIPATH_CONF, encoding="utf-8") as f:
+        assert f.read() == original
+    wait(
+        "multipathd reconfigured",
+        lambda: all(
+            re.search(rf'^\s*{key}\s+"?{value}"?\s*$', multipathd_config(), re.MULTILINE)
+            for key, value in (("user_friendly_names", "no"), ("find_multipaths", "strict"))
+        ),
+    )
+    assert doctor(store) == (0, {})
