@@ -18,6 +18,7 @@ through the Host.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import re
 from collections.abc import Collection
@@ -39,6 +40,19 @@ UDEV_DB = "/run/udev/data"
 #: systemd-udevd keeps this file while it has events queued or running
 #: (``udevadm settle`` waits for it to go).
 UDEV_QUEUE = "/run/udev/queue"
+#: How a sysfs read says its object is gone: ENOENT, the file (or a directory
+#: above it) was removed before the open; ENODEV, kernfs deactivated the node
+#: after the lookup or while the file was open (``kernfs_fop_open`` and the
+#: read path return it once ``kernfs_get_active`` fails). Any other error (EIO,
+#: EACCES...) is a real failure and is raised.
+GONE = frozenset({errno.ENOENT, errno.ENODEV})
+#: An iSCSI connection's ``address``/``port`` between logins: iscsi_tcp has no
+#: socket and answers ENOTCONN. Not set yet, like "(null)".
+_NOT_CONNECTED = GONE | {errno.ENOTCONN}
+#: A disk's ``device/wwid``: ``scsi_vpd_lun_id`` answers ENXIO when the disk
+#: has no device identification VPD page (0x83), EINVAL when the page has no
+#: designator it uses. The disk has no WWID; it is not gone.
+_NO_WWID = GONE | {errno.ENXIO, errno.EINVAL}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +119,19 @@ class Sysfs:
         # in progress, or failing for minutes against a dead portal).
         self._iqns: dict[int, str] = {}
 
-    def _read(self, path: str) -> str | None:
+    def _read(self, path: str, absent: frozenset[int] = GONE) -> str | None:
+        """A sysfs file's text, or None when its object is gone.
+
+        :param absent: the errno values that mean "not there" for this file.
+        :raises OSError: any other failure (an I/O error must not pass for a
+            torn-down session or a removed disk).
+        """
         try:
             return self._host.read_text(path).strip()
-        except OSError:
-            return None
+        except OSError as error:
+            if error.errno in absent:
+                return None
+            raise
 
     def _realpath(self, path: str) -> str | None:
         """A sysfs link resolved, or None when it vanished (a session torn down)."""
@@ -213,7 +235,7 @@ class Sysfs:
 
     def _param(self, path: str) -> str | None:
         """An iSCSI parameter; None until iscsid has set it (the kernel shows "(null)")."""
-        value = self._read(path)
+        value = self._read(path, _NOT_CONNECTED)
         return None if not value or value == "(null)" else value
 
     def _scsi_devices(self, session: SessionInfo) -> list[tuple[str, tuple[int, ...]]]:
@@ -290,7 +312,7 @@ class Sysfs:
 
     def wwid(self, device: str) -> str | None:
         """The multipath WWID of a disk, or None when the kernel has none (yet)."""
-        raw = self._read(f"/sys/block/{device}/device/wwid")
+        raw = self._read(f"/sys/block/{device}/device/wwid", _NO_WWID)
         return multipath_wwid(raw) if raw else None
 
     def udev_processed(self, device: str) -> bool:

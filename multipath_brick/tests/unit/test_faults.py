@@ -23,7 +23,7 @@ from multipath_brick.exception import InvalidSettings, MultipathBrickError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.privileged import verbs
 from multipath_brick.testing import FakeHost
-from multipath_brick.testing.faults import FaultyHost, ProcessDied
+from multipath_brick.testing.faults import INJECTED, FaultyHost, ProcessDied
 
 IQN = "iqn.2024-01.test.mpb:faults"
 PORTALS = ["10.0.1.2:3260", "10.0.2.2:3260"]
@@ -103,14 +103,25 @@ def run_cases(
     return problems
 
 
-def attach_fault(mode: str, kinds: tuple[str, ...]) -> Callable[..., None]:
+def attach_fault(
+    mode: str, kinds: tuple[str, ...], seen: list[tuple[str | None, list[str]]] | None = None
+) -> Callable[..., None]:
+    """A case that faults the Nth call of an attach. ``seen`` collects, per case,
+    what was injected and what the attach told: its error, each path's reason."""
+
     def case(n: int, host: FakeHost, locks: pathlib.Path) -> None:
         faulty = FaultyHost(host, kinds=kinds)
         faulty.arm(**{f"{mode}_at": n})
         conn = connector(faulty, locks)
+        told: list[str] = []
+        if seen is not None:
+            seen.append((None, told))
         try:
             info = conn.connect_volume(PROPS)
-        except MultipathBrickError:
+        except MultipathBrickError as error:
+            told.append(str(error))
+            if seen is not None:
+                seen[-1] = (faulty.injected, told)
             if mode == "fail":
                 # connect_volume leaves nothing it made.
                 assert host.leftovers() == {}, (faulty.injected, host.leftovers())
@@ -119,7 +130,12 @@ def attach_fault(mode: str, kinds: tuple[str, ...]) -> Callable[..., None]:
         except ProcessDied:
             attach_detach(host, locks)
             return
-        assert faulty.dead or conn.wait_for_pending(10)
+        report = conn.wait_for_pending(10)
+        told += [p["reason"] or "" for p in info["paths"]]
+        told += [r.reason or "" for r in report.failed]
+        if seen is not None:
+            seen[-1] = (faulty.injected, told)
+        assert faulty.dead or report
         if faulty.dead:
             # Died in a background path after the return: the next process
             # attaches the volume again and detaches it.
@@ -133,7 +149,11 @@ def attach_fault(mode: str, kinds: tuple[str, ...]) -> Callable[..., None]:
     return case
 
 
-def detach_fault(mode: str, kinds: tuple[str, ...]) -> Callable[..., None]:
+def detach_fault(
+    mode: str, kinds: tuple[str, ...], seen: list[tuple[str | None, list[str]]] | None = None
+) -> Callable[..., None]:
+    """A case that faults the Nth call of a detach; ``seen`` as for :func:`attach_fault`."""
+
     def case(n: int, host: FakeHost, locks: pathlib.Path) -> None:
         faulty = FaultyHost(host, kinds=kinds)
         conn = connector(faulty, locks)
@@ -142,12 +162,17 @@ def detach_fault(mode: str, kinds: tuple[str, ...]) -> Callable[..., None]:
         faulty.arm(**{f"{mode}_at": n})
         try:
             conn.disconnect_volume(PROPS, info)
-        except MultipathBrickError:
+        except MultipathBrickError as error:
+            if seen is not None:
+                seen.append((faulty.injected, [str(error)]))
             assert mode == "fail", faulty.injected
             conn.disconnect_volume(PROPS, info)  # the next detach finishes it
             return
         except ProcessDied:
             attach_detach(host, locks)
+            return
+        if seen is not None:
+            seen.append((faulty.injected, []))
 
     return case
 
@@ -165,14 +190,22 @@ def test_a_fault_at_every_command_and_write(phase: str, mode: str, tmp_path: pat
 
 @pytest.mark.parametrize("phase", ["attach", "detach"])
 def test_a_failing_read_of_sysfs_at_every_step(phase: str, tmp_path: pathlib.Path) -> None:
-    # Reads are many (every look of every wait): every third one is enough to
-    # land in every step.
+    # Only ENOENT and ENODEV say a sysfs object is gone. A read failing with
+    # EIO must surface (the call's error, or the failed path's reason) and
+    # never pass for a torn-down session or a removed disk, which would make
+    # a detach skip a session that is still there. Reads are many (every look
+    # of every wait): every third one is enough to land in every step.
     kinds = ("read",)
     attach_calls, detach_calls = calls_of_a_clean_run(kinds, tmp_path / "count")
     count = attach_calls if phase == "attach" else detach_calls
     make = attach_fault if phase == "attach" else detach_fault
-    case = make("fail", kinds)
+    seen: list[tuple[str | None, list[str]]] = []
+    case = make("fail", kinds, seen)
     assert run_cases(count // 3, lambda n, host, locks: case(n * 3, host, locks), tmp_path) == []
+    injected = [(what, told) for what, told in seen if what is not None]
+    assert len(injected) >= count // 3 - 2, seen  # the count varies a little with timing
+    hidden = [what for what, told in injected if not any(INJECTED in t for t in told)]
+    assert hidden == []
 
 
 def test_a_background_path_error_is_logged_and_reported(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import pathlib
 
 import pytest
@@ -24,6 +25,24 @@ class CountingHost(LinuxHost):
 
     def read_text(self, path: str) -> str:
         self.reads.append(path)
+        return super().read_text(path)
+
+
+class FailingHost(LinuxHost):
+    """A LinuxHost whose reads of some files fail with the errno the kernel gives.
+
+    A sysfs attribute's ``show()`` returning ``-E...`` (or kernfs refusing a
+    deactivated node) is the read system call failing with that errno.
+    """
+
+    def __init__(self, root: str, failing: dict[str, int]) -> None:
+        super().__init__(root)
+        self.failing = failing
+
+    def read_text(self, path: str) -> str:
+        if path in self.failing:
+            code = self.failing[path]
+            raise OSError(code, errno.errorcode[code], path)
         return super().read_text(path)
 
 
@@ -116,3 +135,45 @@ def test_another_targets_login_costs_one_read(tree: SysfsTree) -> None:
     host.reads.clear()
     assert sysfs.find_session(IQN, "10.0.1.2:3260", "default") is None
     assert host.reads == []
+
+
+def test_only_enoent_and_enodev_mean_a_session_is_gone(tree: SysfsTree) -> None:
+    session = _session(1)
+    tree.add_session(session, "iqn.init", {})
+    state = "/sys/class/iscsi_session/session1/state"
+    # kernfs answers ENODEV for a node removed after the lookup or while open.
+    assert Sysfs(FailingHost(tree.root, {state: errno.ENODEV})).sessions() == []
+    # An I/O error is not a logout: it is raised, never taken for one.
+    with pytest.raises(OSError) as failed:
+        Sysfs(FailingHost(tree.root, {state: errno.EIO})).sessions()
+    assert failed.value.errno == errno.EIO
+
+
+def test_a_connection_between_logins_has_no_address_yet(tree: SysfsTree) -> None:
+    # iscsi_tcp answers ENOTCONN for address/port while it has no socket.
+    session = _session(2)
+    tree.add_session(session, "iqn.init", {})
+    conn = "/sys/class/iscsi_connection/connection2:0"
+    tree.attr(f"{conn}/persistent_address", "(null)")
+    tree.attr("/sys/class/iscsi_session/session2/state", "FAILED")
+    sysfs = Sysfs(FailingHost(tree.root, {f"{conn}/address": errno.ENOTCONN}))
+    assert sysfs.sessions() == []
+    broken = Sysfs(FailingHost(tree.root, {f"{conn}/address": errno.EIO}))
+    with pytest.raises(OSError):
+        broken.sessions()
+
+
+@pytest.mark.parametrize("code", [errno.ENXIO, errno.EINVAL, errno.ENOENT, errno.ENODEV])
+def test_a_disk_without_device_identification_has_no_wwid(tree: SysfsTree, code: int) -> None:
+    # scsi_vpd_lun_id: ENXIO without VPD page 0x83, EINVAL without a designator.
+    tree.attr("/sys/block/sdb/device/wwid", "naa.6001405aabbccdd")
+    host = FailingHost(tree.root, {"/sys/block/sdb/device/wwid": code})
+    assert Sysfs(host).wwid("sdb") is None
+    assert Sysfs(LinuxHost(tree.root)).wwid("sdb") == "36001405aabbccdd"
+
+
+def test_an_io_error_reading_a_wwid_is_raised(tree: SysfsTree) -> None:
+    tree.attr("/sys/block/sdb/device/wwid", "naa.6001405aabbccdd")
+    host = FailingHost(tree.root, {"/sys/block/sdb/device/wwid": errno.EIO})
+    with pytest.raises(OSError):
+        Sysfs(host).wwid("sdb")
