@@ -14,7 +14,9 @@ Prints a table and asserts nothing. Rows (milliseconds):
   context), then builds its FakeHost; the FakeHost's own import and set-up are
   timed inside the child and taken out of both figures;
 * the same process with eventlet imported, as before ``cli.run`` kept it out;
-* ``python -c pass``: the interpreter alone;
+* ``python -c pass``: the interpreter alone; then the interpreter and what the
+  connector cannot do without (os-brick's ``InitiatorConnector`` and exception
+  module, eventlet kept out): the floor of any process using the connector;
 * the overhead: median command process minus median library call.
 
 Then ``python -X importtime`` of what the command imports: the self time of
@@ -48,6 +50,15 @@ COMMAND_IMPORTS = (
 )
 
 
+#: What the connector cannot do without: it subclasses os-brick's InitiatorConnector
+#: (whose import pulls os_brick, oslo.log, oslo.config, oslo.concurrency and
+#: oslo.privsep's capabilities), and the errors subclass os-brick's.
+FLOOR = (
+    "import sys; sys.modules['eventlet'] = None; "
+    "import os_brick.initiator.initiator_connector, os_brick.exception"
+)
+
+
 def child(keep_eventlet: bool) -> None:
     """One command run in this (fresh) process; prints the FakeHost set-up seconds."""
     from multipath_brick.agent import cli
@@ -63,11 +74,15 @@ def child(keep_eventlet: bool) -> None:
     sys.path.insert(0, HERE)
     from agent_info import GIB, IQN, PORTALS, agent, info
 
+    from multipath_brick.agent.store import VolumeStore
     from multipath_brick.testing import FakeHost
 
     directory = tempfile.mkdtemp()
     host = FakeHost(time_scale=0.01)
     host.add_target(IQN, PORTALS, luns={1: GIB})
+    # On a host the store exists before the command runs: made here, it is
+    # only opened by the command, as there.
+    VolumeStore(os.path.join(directory, "volumes.db")).close()
     setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
     out = io.StringIO()
     status = cli.main(
@@ -183,6 +198,8 @@ def main() -> None:
     print(row("  same, eventlet imported (before), CPU", old_cpus))
     bare = [process([sys.executable, "-c", "pass"])[0] for _ in range(args.repeat)]
     print(row("python -c pass", bare))
+    floor = [process([sys.executable, "-c", FLOOR])[0] for _ in range(args.repeat)]
+    print(row("python + os-brick's InitiatorConnector, no eventlet", floor))
     overhead = statistics.median(walls) - statistics.median(library)
     before = statistics.median(old_walls) - statistics.median(library)
     print(f"command over library call (medians): {overhead * 1000:.0f} ms", end="")
