@@ -7,16 +7,20 @@ Prints a table and asserts nothing. Rows (milliseconds):
 * ``library call``: ``ManagedVolumes.attach_volume()`` of one 4-portal volume in
   a warm process (everything imported), each run on a fresh FakeHost;
 * ``command process``: a new ``python`` running what the console script runs
-  (``cli.run``'s setup, then ``cli.main(["attach", ...])`` with the connection
-  info on stdin), wall time from spawn to exit and CPU time (user + system) of
-  the child. The child imports what the command imports on a real host (the
+  (``cli.start_process()``, ``cli.main(["attach", ...])`` with the connection
+  info on stdin, ``cli.end_process()``), wall time from spawn to exit and CPU
+  time (user + system) of the child, with the child's own timings of its
+  imports and of ``cli.main``. The child imports what the command imports on a real host (the
   agent, the connector, :mod:`multipath_brick.host.linux` and oslo.privsep's
   context), then builds its FakeHost; the FakeHost's own import and set-up are
   timed inside the child and taken out of both figures;
-* the same process with eventlet imported, as before ``cli.run`` kept it out;
+* the same process as the command ran before ``cli.start_process`` and
+  ``cli.end_process`` (eventlet imported, the garbage collector at work during
+  the imports and at exit);
 * ``python -c pass``: the interpreter alone; then the interpreter and what the
   connector cannot do without (os-brick's ``InitiatorConnector`` and exception
-  module, eventlet kept out): the floor of any process using the connector;
+  module, imported as ``cli.start_process`` does): the floor of any process
+  using the connector;
 * the overhead: median command process minus median library call.
 
 Then ``python -X importtime`` of what the command imports: the self time of
@@ -44,7 +48,7 @@ sys.path.insert(0, ROOT)
 
 #: What the command imports on a real host once it runs a verb (cli.run order).
 COMMAND_IMPORTS = (
-    "import multipath_brick.agent.cli as cli; cli._without_eventlet(); "
+    "import multipath_brick.agent.cli as cli; cli.start_process(); "
     "import multipath_brick.agent.volumes, multipath_brick.host.linux, "
     "oslo_privsep.priv_context"
 )
@@ -54,23 +58,27 @@ COMMAND_IMPORTS = (
 #: (whose import pulls os_brick, oslo.log, oslo.config, oslo.concurrency and
 #: oslo.privsep's capabilities), and the errors subclass os-brick's.
 FLOOR = (
-    "import sys; sys.modules['eventlet'] = None; "
-    "import os_brick.initiator.initiator_connector, os_brick.exception"
+    "import gc, sys; sys.modules['eventlet'] = None; gc.disable(); "
+    "import os_brick.initiator.initiator_connector, os_brick.exception; gc.freeze()"
 )
 
 
-def child(keep_eventlet: bool) -> None:
-    """One command run in this (fresh) process; prints the FakeHost set-up seconds."""
+def child(before: bool) -> None:
+    """One command run in this (fresh) process, as ``cli.run`` does it (``before``:
+    as it did before ``start_process``/``end_process``); prints the FakeHost
+    set-up seconds and the child's own timings."""
+    begin = time.perf_counter()
     from multipath_brick.agent import cli
 
-    if not keep_eventlet:
-        cli._without_eventlet()  # noqa: SLF001 - exactly what cli.run does first
+    if not before:
+        cli.start_process()
     import oslo_privsep.priv_context  # noqa: F401
 
     import multipath_brick.agent.volumes  # noqa: F401
     import multipath_brick.host.linux  # noqa: F401
 
     start, cpu = time.perf_counter(), time.process_time()
+    imports = start - begin
     sys.path.insert(0, HERE)
     from agent_info import GIB, IQN, PORTALS, agent, info
 
@@ -85,19 +93,23 @@ def child(keep_eventlet: bool) -> None:
     VolumeStore(os.path.join(directory, "volumes.db")).close()
     setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
     out = io.StringIO()
+    main_start = time.perf_counter()
     status = cli.main(
         ["attach", "v"],
         volumes=lambda _: agent(host, directory),
         stdin=io.StringIO(json.dumps(info(1))),
         stdout=out,
     )
+    main = time.perf_counter() - main_start
+    if not before:
+        cli.end_process()
     if status != 0:
         raise SystemExit(f"attach failed: {out.getvalue()}")
     start, cpu = time.perf_counter(), time.process_time()
     host.close()
     setup += time.perf_counter() - start
     setup_cpu += time.process_time() - cpu
-    print(json.dumps({"setup": setup, "setup_cpu": setup_cpu}))
+    print(json.dumps({"setup": setup, "setup_cpu": setup_cpu, "imports": imports, "main": main}))
 
 
 def process(argv: list[str]) -> tuple[float, float, str]:
@@ -112,17 +124,20 @@ def process(argv: list[str]) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
-def command_runs(repeat: int, keep_eventlet: bool) -> tuple[list[float], list[float]]:
-    walls, cpus = [], []
+def command_runs(repeat: int, before: bool) -> dict[str, list[float]]:
+    """Per run: wall and CPU of the process, and the child's imports and cli.main."""
+    runs: dict[str, list[float]] = {"wall": [], "cpu": [], "imports": [], "main": []}
     argv = [sys.executable, os.path.abspath(__file__), "--child"]
-    if keep_eventlet:
-        argv.append("--keep-eventlet")
+    if before:
+        argv.append("--before")
     for _ in range(repeat):
         wall, cpu, out = process(argv)
         fake = json.loads(out.strip().splitlines()[-1])
-        walls.append(wall - fake["setup"])
-        cpus.append(cpu - fake["setup_cpu"])
-    return walls, cpus
+        runs["wall"].append(wall - fake["setup"])
+        runs["cpu"].append(cpu - fake["setup_cpu"])
+        runs["imports"].append(fake["imports"])
+        runs["main"].append(fake["main"])
+    return runs
 
 
 def library_runs(repeat: int) -> tuple[list[float], list[float]]:
@@ -179,10 +194,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--keep-eventlet", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--before", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.keep_eventlet)
+        child(args.before)
         return
 
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -190,20 +205,23 @@ def main() -> None:
     library, library_cpu = library_runs(args.repeat)
     print(row("attach, 4 portals: library call, wall", library))
     print(row("attach, 4 portals: library call, CPU (+ FakeHost)", library_cpu))
-    walls, cpus = command_runs(args.repeat, keep_eventlet=False)
-    print(row("attach, 4 portals: command process, wall", walls))
-    print(row("attach, 4 portals: command process, CPU", cpus))
-    old_walls, old_cpus = command_runs(args.repeat, keep_eventlet=True)
-    print(row("  same, eventlet imported (before), wall", old_walls))
-    print(row("  same, eventlet imported (before), CPU", old_cpus))
+    now = command_runs(args.repeat, before=False)
+    print(row("attach, 4 portals: command process, wall", now["wall"]))
+    print(row("  of which its imports", now["imports"]))
+    print(row("  of which cli.main (the attach, in a cold process)", now["main"]))
+    print(row("attach, 4 portals: command process, CPU", now["cpu"]))
+    before = command_runs(args.repeat, before=True)
+    print(row("same, as before (eventlet, collector), wall", before["wall"]))
+    print(row("  of which its imports", before["imports"]))
+    print(row("same, as before (eventlet, collector), CPU", before["cpu"]))
     bare = [process([sys.executable, "-c", "pass"])[0] for _ in range(args.repeat)]
     print(row("python -c pass", bare))
     floor = [process([sys.executable, "-c", FLOOR])[0] for _ in range(args.repeat)]
-    print(row("python + os-brick's InitiatorConnector, no eventlet", floor))
-    overhead = statistics.median(walls) - statistics.median(library)
-    before = statistics.median(old_walls) - statistics.median(library)
+    print(row("python + os-brick's InitiatorConnector (the floor)", floor))
+    overhead = statistics.median(now["wall"]) - statistics.median(library)
+    old = statistics.median(before["wall"]) - statistics.median(library)
     print(f"command over library call (medians): {overhead * 1000:.0f} ms", end="")
-    print(f" (eventlet imported: {before * 1000:.0f} ms)")
+    print(f" (as before: {old * 1000:.0f} ms)")
 
     print("\npython -X importtime of what the command imports: self time per package")
     for us, name in importtime(args.top):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import gc
 import json
 import logging
 import os
@@ -293,26 +294,51 @@ def _fail(
     return status
 
 
-def _without_eventlet() -> None:
-    """Keep eventlet out of the command's process (never out of an importer's).
+def start_process() -> None:
+    """Ready the command's own process (never an importer's): run before :func:`main`.
 
-    oslo.privsep's daemon module, which os-brick's initiator and our privileged
-    context import, tries ``import eventlet`` only to cooperate with a
-    monkey-patched process. The command's process is never monkey-patched, yet
-    that import (eventlet's DNS resolver and dnspython) cost about 0.19 s of
-    every run and a deprecation warning on stderr. ``None`` in ``sys.modules``
-    makes the import fail as if eventlet were not installed, which oslo.privsep
-    handles. This must run before the connector is imported, hence the lazy
-    imports of :mod:`.volumes` and :mod:`.doctor` in this module.
+    Eventlet is kept out. oslo.privsep's daemon module, which os-brick's
+    initiator and our privileged context import, tries ``import eventlet`` only
+    to cooperate with a monkey-patched process. The command's process is never
+    monkey-patched, yet that import (eventlet's DNS resolver and dnspython) cost
+    about 0.19 s of every run and a deprecation warning on stderr. ``None`` in
+    ``sys.modules`` makes the import fail as if eventlet were not installed,
+    which oslo.privsep handles. Hence also the lazy imports of :mod:`.volumes`
+    and :mod:`.doctor` in this module: nothing here imports the connector.
+
+    Then the library is imported with the cyclic garbage collector off, and
+    what it made is frozen: a short-lived process gains nothing from the
+    collector scanning the objects of some 400 modules while they load.
     """
     if "eventlet" not in sys.modules:
         sys.modules["eventlet"] = None  # type: ignore[assignment]
+    gc.disable()
+    try:
+        import multipath_brick.agent.volumes
+        import multipath_brick.host.linux  # noqa: F401 - the default connector's host
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def end_process() -> None:
+    """Before the command's process exits: leave its objects to the kernel.
+
+    At exit the interpreter collects every object it still tracks, only to
+    free memory the kernel takes back anyway: about 45 ms with the library
+    loaded (``bench/agent_cli.py``). Frozen objects are left out; atexit
+    handlers (log flushing) and the kernel's closing of files and sockets are
+    not affected, and every store transaction is committed by now.
+    """
+    gc.freeze()
 
 
 def run() -> None:
     """Console-script entry point."""
-    _without_eventlet()
-    sys.exit(main())
+    start_process()
+    status = main()
+    end_process()
+    sys.exit(status)
 
 
 if __name__ == "__main__":
