@@ -31,11 +31,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from multipath_brick.agent.volumes import check_connection_info, connector_info
-from multipath_brick.connector import ISCSIMultipathConnector
+from multipath_brick.agent.cli import end_process, start_process
 from multipath_brick.exception import MultipathBrickError
+
+if TYPE_CHECKING:
+    from multipath_brick.connector import ISCSIMultipathConnector
 
 LOG = logging.getLogger("managedvolume-helper")
 
@@ -60,15 +62,17 @@ def _read(stdin: IO[str]) -> dict[str, Any]:
 def main(
     argv: Sequence[str] | None = None,
     *,
-    connector: Callable[[], ISCSIMultipathConnector] = ISCSIMultipathConnector,
+    connector: Callable[[], ISCSIMultipathConnector] | None = None,
     stdin: IO[str] | None = None,
     stdout: IO[str] | None = None,
 ) -> int:
     """Run one helper command; return the exit status.
 
     :param argv: the arguments after the program name (default ``sys.argv[1:]``).
-    :param connector: makes the connector (tests pass one on a FakeHost).
+    :param connector: makes the connector (tests pass one on a FakeHost);
+        default: an :class:`~multipath_brick.ISCSIMultipathConnector` on this host.
     """
+    make = connector or _default_connector
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     parser = argparse.ArgumentParser(
@@ -93,7 +97,7 @@ def main(
 
     def once() -> ISCSIMultipathConnector:
         if not made:
-            made.append(connector())
+            made.append(make())
         return made[0]
 
     try:
@@ -111,9 +115,18 @@ def main(
     return EXIT_OK
 
 
+def _default_connector() -> ISCSIMultipathConnector:
+    from multipath_brick.connector import ISCSIMultipathConnector
+
+    return ISCSIMultipathConnector()
+
+
 def _run(
     command: str, connector: Callable[[], ISCSIMultipathConnector], stdin: IO[str]
 ) -> dict[str, Any]:
+    # Imported here, after run()'s start_process (see cli.start_process).
+    from multipath_brick.agent.volumes import check_connection_info, connector_info
+
     if command == "connector_info":
         return connector_info(connector().host)
     if command == "attach":
@@ -130,8 +143,12 @@ def _run(
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: the process readied as ``multipath-brick``'s
+    (:func:`~multipath_brick.agent.cli.start_process`), since vdsm runs one per call."""
+    start_process()
+    status = main()
+    end_process()
+    sys.exit(status)
 
 
 if __name__ == "__main__":

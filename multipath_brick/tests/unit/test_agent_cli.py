@@ -228,10 +228,10 @@ def test_progress_goes_to_a_terminal_only(host, tmp_path):
     assert piped.err == ""
 
 
-#: Run in a fresh interpreter: the console script's entry, then what its process holds.
+#: Run in a fresh interpreter: a console script's entry, then what its process holds.
 ENTRY = """
-import atexit, json, sys
-from multipath_brick.agent import cli
+import atexit, importlib, json, sys
+command = importlib.import_module(sys.argv[1])
 
 def report():
     from os_brick.exception import BrickException
@@ -244,19 +244,29 @@ def report():
     }), file=sys.stderr)
 
 atexit.register(report)
-sys.argv = ["multipath-brick", "--store", sys.argv[1], "connector-info"]
-cli.run()
+sys.argv = ["command", *sys.argv[2:]]
+command.run()
 """
 
 
-def test_the_command_process_keeps_eventlet_out_and_errors_stay_brick_exceptions(tmp_path):
-    # The command's process never imports eventlet (0.19 s and a deprecation
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        ("multipath_brick.agent.cli", ["--store", "{store}", "connector-info"]),
+        ("multipath_brick.agent.helper", ["connector_info"]),
+    ],
+)
+def test_the_command_process_keeps_eventlet_out_and_errors_stay_brick_exceptions(
+    tmp_path, module, argv
+):
+    # A command's process never imports eventlet (0.19 s and a deprecation
     # warning, for nothing: oslo.privsep uses it only in monkey-patched
     # processes), yet every error it can raise is still an os-brick
     # BrickException, so Python callers' ``except BrickException`` keeps working.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    args = [a.format(store=tmp_path / "volumes.db") for a in argv]
     done = subprocess.run(
-        [sys.executable, "-c", ENTRY, str(tmp_path / "volumes.db")],
+        [sys.executable, "-c", ENTRY, module, *args],
         capture_output=True,
         text=True,
         timeout=120,
