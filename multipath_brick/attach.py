@@ -62,11 +62,10 @@ LOG = logging.getLogger(__name__)
 # Seconds between two "add path" of a disk multipathd refused, doubling.
 _ADD_PATH_RETRY = 0.25
 _ADD_PATH_RETRY_MAX = 2.0
-# After an "ok", multipathd holds the disk and adds it itself once udev has
-# processed the new map (seconds, in the lab); asking again only costs it a
-# pathinfo under its global lock (93 asks took 120 s of multipathd's time for 8
-# volumes at once in the lab bench). So the next ask, in case it dropped the
-# disk, comes much later.
+# After an "ok", multipathd holds the disk and adds it itself once udev has processed
+# the new map (seconds, in the lab); asking again costs it a pathinfo under its global
+# lock (93 asks took 120 s of its time for 8 volumes at once in the lab bench). So the
+# next ask, in case it dropped the disk, comes much later.
 _ADD_PATH_AFTER_OK = 5.0
 # Longest pause between two looks during a long wait (udev, multipathd). Looks
 # start at ``poll`` and grow by half each time: on a host that is slow because
@@ -86,10 +85,14 @@ class Attachment:
 
 
 class Attacher:
-    """Attaches volumes on one host; shared by every call of a connector."""
+    """Attaches volumes on one host; shared by every call of a connector.
+    ``tagged``: node records under a portal group tag (:meth:`.PathBringUp.tpgt`)."""
 
-    def __init__(self, host: Host, locks: Locks, settings: AttachSettings) -> None:
+    def __init__(
+        self, host: Host, locks: Locks, settings: AttachSettings, *, tagged: bool = False
+    ) -> None:
         self._host = host
+        self._tagged = tagged
         self._locks = locks
         self._settings = settings
         #: One view of sysfs for every attach and detach: it remembers sessions.
@@ -130,6 +133,7 @@ class Attacher:
             poll=s.poll,
             command_timeout=s.command_timeout,
             sysfs=self.sysfs,
+            tagged=self._tagged,
         )
 
     def attach_single(self, paths: Sequence[Path], chap: Chap | None) -> Attachment:

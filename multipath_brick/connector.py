@@ -10,12 +10,16 @@ is usable, per-record and per-WWID locks instead of one host-wide lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from os_brick.initiator import initiator_connector
 
 from multipath_brick.attach import Attacher, Attachment, AttachSettings
+from multipath_brick.bond.connect import bond_routing, collect
+from multipath_brick.bond.ifaces import IfaceChanges
+from multipath_brick.bond.inventory import HostInventory
+from multipath_brick.bond.model import IscsiBond
 from multipath_brick.detach import Detacher
 from multipath_brick.exception import (
     AttachError,
@@ -68,7 +72,12 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
     :param host: the :class:`~multipath_brick.host.base.Host` to act on
         (default: this Linux host; tests pass a FakeHost).
     :param ifaces: iscsiadm ifaces to log in through (default ``["default"]``);
-        every target is logged in once per iface.
+        every target is logged in once per iface. Not with ``bonds``.
+    :param bonds: the data center's iSCSI bonds: every target is logged in
+        through the iface of each netdev carrying a bond network that covers
+        it, ``default`` when none does (:mod:`multipath_brick.bond.connect`).
+    :param inventory: with ``bonds``: this host's
+        :class:`~multipath_brick.bond.HostInventory` (network -> netdev).
     :param grace: seconds to wait for slow paths once the map is usable.
     :param login_timeouts: per-node login timeouts written before login.
     :param lock_path: directory of the cross-process lock files. Default: the
@@ -90,6 +99,8 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         *args: Any,
         host: Host | None = None,
         ifaces: Sequence[str] | None = None,
+        bonds: Iterable[IscsiBond] | None = None,
+        inventory: HostInventory | None = None,
         grace: float = 5.0,
         login_timeouts: LoginTimeouts | None = None,
         lock_path: str | None = None,
@@ -107,14 +118,19 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         self.device_scan_attempts = device_scan_attempts
         self.transport = transport
         self.host = host if host is not None else _linux_host(root_helper)
-        self.ifaces = tuple(ifaces or ("default",))
         self.settings = settings or AttachSettings(
             grace=grace,
             timeouts=login_timeouts or LoginTimeouts(),
             scan_attempts=device_scan_attempts,
         )
+        self.bonds = bond_routing(
+            self.host, bonds, inventory, ifaces, command_timeout=self.settings.command_timeout
+        )
+        self.ifaces = tuple(ifaces or ("default",))
         self.locks = Locks(lock_path, timeout=self.settings.lock_timeout)
-        self._attacher = Attacher(self.host, self.locks, self.settings)
+        self._attacher = Attacher(
+            self.host, self.locks, self.settings, tagged=self.bonds is not None
+        )
         self._detacher = Detacher(
             self.host,
             self.locks,
@@ -200,12 +216,18 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
     def _connect(self, props: ConnectionProperties) -> dict[str, Any]:
         start = self.host.monotonic()
         targets = self._targets(props)
-        paths = [Path(t, iface) for t in targets for iface in self.ifaces]
-        if self.use_multipath:
-            self._multipath.require_running()
-            attachment = self._attacher.attach(paths, props.chap)
+        if self.bonds is None:
+            attachment = self._attach([Path(t, i) for t in targets for i in self.ifaces], props)
         else:
-            attachment = self._attacher.attach_single(paths, props.chap)
+            host_plan = self.bonds.plan(props, targets)
+            if self.use_multipath:
+                self._multipath.require_running()
+            self.bonds.prepare(host_plan)
+            attachment, _ = self.bonds.attach(
+                host_plan,
+                lambda: self._attach(host_plan.paths, props),
+                lambda done: self._undo(done, props),
+            )
         info = _device_info(attachment, self.use_multipath)
         LOG.info(
             "attached %s in %.2fs: %s",
@@ -214,6 +236,16 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             ", ".join(f"{p['portal']}/{p['iface']}={p['state']}" for p in info["paths"]),
         )
         return info
+
+    def _attach(self, paths: Sequence[Path], props: ConnectionProperties) -> Attachment:
+        if self.use_multipath:
+            self._multipath.require_running()
+            return self._attacher.attach(paths, props.chap)
+        return self._attacher.attach_single(paths, props.chap)
+
+    def _undo(self, attachment: Attachment, props: ConnectionProperties) -> None:
+        """Detach what an attach the bond's verdict refused made (everything tried)."""
+        self._detach([r.path for r in attachment.paths], attachment.wwid, props, True, True)
 
     def disconnect_volume(
         self,
@@ -234,19 +266,42 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         start = self.host.monotonic()
         info = device_info or {}
         paths = [p for e in info.get("paths") or () if (p := path_from_dict(e)) is not None]
-        if not paths:
+        if not paths and self.bonds is not None:
+            paths = list(self.bonds.plan(props, props.targets).paths)
+        elif not paths:
             paths = [Path(t, iface) for t in props.targets for iface in self.ifaces]
         wwid = info.get("multipath_id") or info.get("scsi_wwn")
+        wwid = wwid if isinstance(wwid, str) and wwid else None
+        self._detach(paths, wwid, props, force, ignore_errors)
+        LOG.info("detached %s in %.2fs", info.get("path", wwid), self.host.monotonic() - start)
+
+    def _detach(
+        self,
+        paths: Sequence[Path],
+        wwid: str | None,
+        props: ConnectionProperties,
+        force: bool,
+        ignore_errors: bool,
+    ) -> None:
         self._detacher.detach(
             paths,
-            wwid if isinstance(wwid, str) and wwid else None,
+            wwid,
             discovery_iqns=frozenset(t.iqn for t in props.targets)
             if props.needs_discovery
             else frozenset(),
             force=force,
             ignore_errors=ignore_errors,
         )
-        LOG.info("detached %s in %.2fs", info.get("path", wwid), self.host.monotonic() - start)
+
+    def collect_ifaces(self, needed: Iterable[str] | None = None) -> IfaceChanges:
+        """Remove our ``mpb-<netdev>`` ifaces no bond needs, once no session uses them.
+
+        Never part of an attach or a detach; see :func:`.bond.connect.collect`.
+
+        :param needed: the ifaces to keep; default: those this host's bond
+            networks need (none without ``bonds=``). ``()`` keeps none.
+        """
+        return collect(self.host, self.bonds, needed, self.settings.command_timeout)
 
     def extend_volume(self, connection_properties: dict[str, Any]) -> int:
         """Rescan the volume's disks, resize its map; return the new size in bytes."""

@@ -200,8 +200,14 @@ class Iscsiadm:
             )
         return self._host.run(command, timeout=self._timeout)
 
-    def create_node(self, target: Target, iface: str, settings: NodeSettings) -> None:
+    def create_node(
+        self, target: Target, iface: str, settings: NodeSettings, tpgt: int | None = None
+    ) -> None:
         """Create (or refresh) a node record and write its settings, then its secrets.
+
+        :param tpgt: the portal group tag to file the record under; None for
+            open-iscsi's flat layout, one record per (target, portal) whatever
+            the iface (see :class:`~multipath_brick.privileged.verbs.NodeNew`).
 
         In this order, before any login: ``-o new`` resets the record to
         iscsid.conf's defaults, one ``-o update`` writes the settings, and the
@@ -214,7 +220,7 @@ class Iscsiadm:
         # anything is made.
         update = verbs.NodeUpdate(target.portal, target.iqn, iface, settings.settings)
         secrets = settings.secrets(target, iface)
-        self._run(verbs.NodeNew(target.portal, target.iqn, iface), IscsiadmExit.SESS_EXISTS)
+        self._run(verbs.NodeNew(target.portal, target.iqn, iface, tpgt), IscsiadmExit.SESS_EXISTS)
         self._run_listing(update).check()
         if secrets is not None:
             self._run(secrets)

@@ -52,6 +52,13 @@ def pauses(first: float, most: float = _LOOK_MAX) -> Iterator[float]:
         pause = min(pause * 1.5, max(first, most))
 
 
+#: The portal group tag a record is filed under when no session to its portal
+#: tells the real one: the first portal group's tag on tgt and on LIO. Only the
+#: record's file name depends on it: iscsid takes the target's tag from the
+#: login response, so a wrong one still logs in, and the session shows the real
+#: tag (lab: tests/fixtures/node_tpgt_sequence.txt, C).
+DEFAULT_TPGT = 1
+
 # Settings every record of ours carries; iscsid.conf's defaults differ.
 _OURS = (("node.session.scan", "manual"), ("node.startup", "manual"))
 
@@ -84,8 +91,10 @@ class PathBringUp:
         poll: float,
         command_timeout: float,
         sysfs: Sysfs | None = None,
+        tagged: bool = False,
     ) -> None:
         self._host = host
+        self._tagged = tagged
         self._locks = locks
         self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
         self._sysfs = sysfs or Sysfs(host)
@@ -94,6 +103,25 @@ class PathBringUp:
         self._scan_attempts = max(1, scan_attempts)
         self._scan_timeout = scan_timeout
         self._poll = poll
+
+    def tpgt(self, path: Path) -> int | None:
+        """The portal group tag to file the path's node record under; None: none.
+
+        Without a tag open-iscsi keeps one record per (target, portal), so a
+        second iface's record would replace the first's; with one, each iface
+        has a record of its own (``nodes/<iqn>/<addr>,<port>,<tpgt>/<iface>``).
+        So the records of a path through an iface other than ``default`` carry
+        one, and every record of a connector that asks for it (``tagged``: a
+        bond's, so that a flat record of its own never shadows the others:
+        open-iscsi reads and deletes the flat file first, whatever its iface).
+        The tag is the one a live session to the portal got from the target,
+        else :data:`DEFAULT_TPGT`.
+        """
+        if not self._tagged and path.iface == "default":
+            return None
+        target = path.target
+        found = self._sysfs.portal_group_tag(target.iqn, target.portal)
+        return DEFAULT_TPGT if found is None else found
 
     def session(self, path: Path) -> SessionInfo | None:
         """The logged-in session of a path, if any."""
@@ -143,8 +171,9 @@ class PathBringUp:
             new_record = self._record_is_ours(path)
             made.record = new_record
             try:
+                tpgt = self.tpgt(path)
                 with NODE_DB.turn(ticket, key=path.target.iqn):
-                    self._iscsiadm.create_node(path.target, path.iface, self._settings)
+                    self._iscsiadm.create_node(path.target, path.iface, self._settings, tpgt)
             except CommandError as error:
                 self._forget_record(path, new_record)
                 return PathResult(path, Outcome.FAILED, reason=f"node record: {error}")
@@ -159,8 +188,9 @@ class PathBringUp:
             # defaults (an attach killed between -o new and -o update, then a
             # login by another tool): the next reconnect of that session would
             # scan every LUN again (node.session.scan=auto). Rewrite it.
+            tpgt = self.tpgt(path)
             with NODE_DB.turn(ticket, key=path.target.iqn):
-                self._iscsiadm.create_node(path.target, path.iface, self._settings)
+                self._iscsiadm.create_node(path.target, path.iface, self._settings, tpgt)
         if not self._scan(session, path.target.lun):
             return PathResult(
                 path,

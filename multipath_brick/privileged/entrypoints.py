@@ -139,9 +139,9 @@ def _write(write: verbs.SysfsWrite, timeout: float) -> None:
 
 
 @_entrypoint
-def node_new(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
-    """Create the node record of (portal, iqn, iface): :class:`~.verbs.NodeNew`."""
-    return _run(verbs.NodeNew(portal, iqn, iface), timeout)
+def node_new(portal: str, iqn: str, iface: str, tpgt: int | None, timeout: float) -> Outcome:
+    """Create the node record of (portal, iqn, iface[, tpgt]): :class:`~.verbs.NodeNew`."""
+    return _run(verbs.NodeNew(portal, iqn, iface, tpgt), timeout)
 
 
 @_entrypoint

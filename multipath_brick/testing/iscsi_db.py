@@ -156,16 +156,44 @@ def _new_record(key: NodeKey) -> dict[str, str]:
     return rec
 
 
-def node_new(st: SimState, key: NodeKey) -> Outcome:
+def flat_record(st: SimState, portal: str, iqn: str) -> NodeKey | None:
+    """The record of (portal, iqn) kept in the old flat layout, if any.
+
+    ``-o new`` without a tpgt writes ``nodes/<iqn>/<address>,<port>``: one file
+    for the portal whatever the iface (its ``node.tpgt`` is -1). With a tpgt a
+    record is ``nodes/<iqn>/<address>,<port>,<tpgt>/<iface>``, one per iface.
+    At most one flat record exists per (portal, iqn).
+    """
+    for key, rec in st.nodes.items():
+        if key[:2] == (portal, iqn) and rec["node.tpgt"] == "-1":
+            return key
+    return None
+
+
+def node_new(st: SimState, key: NodeKey, tpgt: int | None = None) -> Outcome:
     """``-o new``: like iscsiadm, an existing record is *overwritten with defaults*
-    (idbm_add_node(..., overwrite=1)): settings written earlier are lost."""
+    (idbm_add_node(..., overwrite=1)): settings written earlier are lost.
+
+    Without a tpgt the flat file of the portal is written, so a record of
+    another iface in it is *replaced*: two ifaces to one portal keep one record
+    (lab: ``node_tpgt_sequence.txt`` A). With a tpgt the record has a file of
+    its own, but a flat record of the portal, whatever its iface, is deleted
+    first: ``idbm_rec_read`` finds the flat file before any tpgt directory and
+    the overwrite deletes what it read (D).
+    """
     portal, iqn, iface = key
-    st.nodes[key] = _new_record(key)
+    flat = flat_record(st, portal, iqn)
+    if flat is not None:
+        del st.nodes[flat]
+    rec = _new_record(key)
+    if tpgt is not None:
+        rec["node.tpgt"] = str(tpgt)
+    st.nodes[key] = rec
     address, port = split_portal(portal)
     return Outcome(
         0,
         f"New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if={iface}] "
-        f"{address},{port},-1 {iqn}] added\n",
+        f"{address},{port},{rec['node.tpgt']} {iqn}] added\n",
     )
 
 
@@ -195,7 +223,11 @@ def node_set_secrets(st: SimState, key: NodeKey, values: dict[str, str | None]) 
 
 
 def node_delete(st: SimState, key: NodeKey) -> Outcome:
-    """``-o delete``; refused (15) while a session uses the record."""
+    """``-o delete``; refused (15) while a session uses the record.
+
+    The file removed is the portal's flat record when there is one, whatever
+    its iface (``idbm_delete_node``).
+    """
     if key not in st.nodes:
         return err(ERR_NO_OBJS_FOUND, "No records found")
     if st.session_for(key) is not None:
@@ -208,8 +240,11 @@ def node_delete(st: SimState, key: NodeKey) -> Outcome:
             "then rerun command to remove record.",
             f"Could not execute operation on all records: {ERR_TEXT[ERR_SESS_EXISTS]}",
         )
-    del st.nodes[key]
     portal, iqn, _ = key
+    # idbm_delete_node unlinks the portal's flat file when there is one, before
+    # it looks for the record's own file: with a flat record of another iface
+    # beside it, that one goes and this one stays (node_tpgt_sequence.txt E).
+    del st.nodes[flat_record(st, portal, iqn) or key]
     if not any(k[:2] == (portal, iqn) for k in st.nodes):
         # The record's portal directory goes with its last record, under the
         # lock; iscsiadm's listings (login, update, delete) read directories

@@ -149,7 +149,9 @@ class Iscsid:
     def _node(self, a: Args) -> Plan:
         if a.opts.keys() == {"-m"} and not a.flags:
             return done(self._node_list())
-        key = (a.opts["-p"], a.opts["-T"], a.opts["-I"])
+        # "-p ip:port,tpgt": the tag only places a new record (matching ignores it).
+        portal, _, tag = a.opts["-p"].partition(",")
+        key = (portal, a.opts["-T"], a.opts["-I"])
         op = a.opts.get("-o")
         if "--login" in a.flags:
             return self._login(key)
@@ -159,7 +161,8 @@ class Iscsid:
             refused = self.ifaces.node_new(key)
             if refused is not None:
                 return done(refused)
-            return done(self.ifaces.bind(key, iscsi_db.node_new(self.st, key)))
+            tpgt = int(tag) if tag else None
+            return done(self.ifaces.bind(key, iscsi_db.node_new(self.st, key, tpgt)))
         if op == "update":
             return self._listing(lambda: iscsi_db.node_update(self.st, key, a.pairs))
         if op == "delete":

@@ -15,6 +15,7 @@ from multipath_brick.privileged.checks import (
     DISCOVERY_SETTINGS,
     MASK,
     NODE_SETTINGS,
+    check_int,
     check_iqn,
     check_name,
     check_portal,
@@ -60,12 +61,38 @@ class _NodeVerb(Command):
         return ("iscsiadm", "-m", "node", "-T", self.iqn, "-p", self.portal, "-I", self.iface)
 
 
+#: The largest target portal group tag (RFC 7143: 16 bits).
+MAX_TPGT = 65535
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeNew(_NodeVerb):
+    """Create (or reset to iscsid.conf's defaults) one node record.
+
+    Without ``tpgt`` open-iscsi 2.1.8 keeps ONE record file per (target,
+    portal), ``nodes/<iqn>/<address>,<port>``, whatever the iface: the record
+    of a second iface replaces the first's. With ``tpgt`` it keeps one file per
+    iface, ``nodes/<iqn>/<address>,<port>,<tpgt>/<iface>`` (``idbm_rec_write``;
+    seen in the lab, ``tests/fixtures/node_tpgt_sequence.txt``), so paths to
+    one portal through several ifaces need it.
+    """
+
     entrypoint = "node_new"
+    tpgt: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tpgt is not None:
+            check_int("tpgt", self.tpgt, MAX_TPGT)
 
     def argv(self) -> tuple[str, ...]:
-        return (*self._node(), "-o", "new")
+        if self.tpgt is None:
+            return (*self._node(), "-o", "new")
+        node = self._node()
+        at = node.index("-p") + 1
+        # "-p ip:port,tpgt": iscsiadm's str_to_ipport reads the tag after the comma.
+        portal = f"{self.portal},{self.tpgt}"
+        return (*node[:at], portal, *node[at + 1 :], "-o", "new")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -198,6 +198,7 @@ VALID: dict[str, object] = {
     "channel": 0,
     "target": 0,
     "lun": 1,
+    "tpgt": 1,
     "password": "Pa55-w0rd-S3CRET",
     "password_in": None,
     "timeout": 5.0,

@@ -130,8 +130,11 @@ def test_privsep_appends_our_context_and_socket_to_the_helper_command() -> None:
 INJECTIONS = [
     ("node_login", ("-o", IQN, "default"), "portal"),
     ("node_login", ("--login", IQN, "default"), "portal"),
-    ("node_new", (f"{PORTAL} -o delete", IQN, "default"), "portal"),
-    ("node_new", ("../../etc:3260", IQN, "default"), "portal"),
+    ("node_new", (f"{PORTAL} -o delete", IQN, "default", None), "portal"),
+    ("node_new", ("../../etc:3260", IQN, "default", None), "portal"),
+    ("node_new", (PORTAL, IQN, "mpb-eth1", "1 -o delete"), "tpgt"),
+    ("node_new", (PORTAL, IQN, "mpb-eth1", 65536), "tpgt"),
+    ("node_new", (PORTAL, IQN, "mpb-eth1", True), "tpgt"),
     ("node_login", (PORTAL, "--login", "default"), "iqn"),
     ("node_delete", (PORTAL, f"{IQN}\n-o delete", "default"), "iqn"),
     ("node_show", (PORTAL, f"{IQN} -o update", "default"), "iqn"),
@@ -198,12 +201,12 @@ INJECTIONS = [
     ("scsi_delete", ("../../etc/passwd",), "device"),
     ("scsi_rescan", ("sda/../../../etc",), "device"),
     # open-iscsi builds nodes/<iqn>/... from the name: this made files under /tmp as root.
-    ("node_new", (PORTAL, "../../../tmp/x", "default"), "iqn"),
-    ("node_new", (PORTAL, f"{IQN}/../../x", "default"), "iqn"),
-    ("node_new", (PORTAL, "iqn.2010-10.org.openstack:" + "v" * 200, "default"), "iqn"),
-    ("node_new", ("[fe80::1%eth0]:3260", IQN, "default"), "portal"),
-    ("node_new", ("10.0.0.1", IQN, "default"), "portal"),  # not in normal form
-    ("node_new", (PORTAL, IQN, "../x"), "iface"),
+    ("node_new", (PORTAL, "../../../tmp/x", "default", None), "iqn"),
+    ("node_new", (PORTAL, f"{IQN}/../../x", "default", None), "iqn"),
+    ("node_new", (PORTAL, "iqn.2010-10.org.openstack:" + "v" * 200, "default", None), "iqn"),
+    ("node_new", ("[fe80::1%eth0]:3260", IQN, "default", None), "portal"),
+    ("node_new", ("10.0.0.1", IQN, "default", None), "portal"),  # not in normal form
+    ("node_new", (PORTAL, IQN, "../x", None), "iface"),
     ("multipath_add_wwid", ("8:0",), "wwid"),
     ("multipath_flush", ("8:0",), "map_name"),
     ("multipathd_resize_map", ("253:0",), "map_name"),

@@ -155,7 +155,11 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 
 #: ``capture --part``: which capture script refreshes which fixtures.
-CAPTURE_SCRIPTS = {"all": "capture_fixtures.sh", "ifaces": "capture_ifaces.sh"}
+CAPTURE_SCRIPTS = {
+    "all": "capture_fixtures.sh",
+    "ifaces": "capture_ifaces.sh",
+    "tpgt": "capture_tpgt.sh",
+}
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
