@@ -1,0 +1,103 @@
+"""ISCSIMultipathConnector(bonds=...) on the real stack: 2 portals x 2 netdevs.
+
+The lab's initiator netdevs ``mpbi0`` and ``mpbi1`` carry the bond's two
+networks; an iface bound to one reaches the other's subnet too (Linux assumes
+a bound socket's destination is on-link and the target's namespace answers
+the ARP), so a bond of both networks gives 4 sessions to portals 0 and 1.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from multipath_brick.bond import HostInventory, IscsiBond, Network, StorageConnection
+
+from .conftest import ConnectorFactory, Note, host_state, read_sha256, volume_props, write_random
+from .lab.api import Lab
+from .lab.initiator import ifaces as our_ifaces
+from .lab.shell import read_file, run
+
+
+def _bond(lab: Lab) -> IscsiBond:
+    return IscsiBond(
+        "b1",
+        "san",
+        networks=(Network("n0", "san0"), Network("n1", "san1")),
+        storage_connections=tuple(
+            StorageConnection(f"c{i}", portal, lab.iqn) for i, portal in enumerate(lab.portals[:2])
+        ),
+    )
+
+
+def _session_ifaces() -> list[tuple[str, str, str, str]]:
+    """(portal, ifacename, netdev of its iscsi_host, tpgt) of every session, from sysfs."""
+    found = []
+    for name in sorted(run(["ls", "/sys/class/iscsi_session"]).stdout.split()):
+        base = f"/sys/class/iscsi_session/{name}"
+        sid = name.removeprefix("session")
+        conn = f"/sys/class/iscsi_connection/connection{sid}:0"
+        address = read_file(f"{conn}/persistent_address")
+        port = read_file(f"{conn}/persistent_port")
+        netdev = read_file(f"/sys/class/iscsi_host/{_host_dir(base)}/netdev")
+        found.append(
+            (
+                f"{address}:{port}",
+                read_file(f"{base}/ifacename"),
+                netdev,
+                read_file(f"{base}/tpgt"),
+            )
+        )
+    return sorted(found)
+
+
+def _host_dir(session_dir: str) -> str:
+    """``hostN`` of a session: /sys/class/iscsi_session/sessionK/device is .../hostN/sessionK."""
+    device = run(["readlink", "-f", f"{session_dir}/device"]).stdout.strip()
+    return device.rsplit("/", 2)[-2]
+
+
+def test_bond_of_two_networks_logs_in_4_sessions_each_through_its_netdev(
+    lab: Lab, make_connector: ConnectorFactory, tmp_path: Any, note: Note
+) -> None:
+    lab.add_lun(1, 64)
+    inventory = HostInventory({"san0": "mpbi0", "san1": "mpbi1"})
+    connector = make_connector(bonds=[_bond(lab)], inventory=inventory)
+    props = volume_props(lab, 1, portals=lab.portals[:2])
+
+    t0 = time.monotonic()
+    info = connector.connect_volume(props)
+    note("attach_seconds", round(time.monotonic() - t0, 2))
+    assert connector.wait_for_pending(180)
+    pairs = sorted((p["portal"], p["iface"]) for p in info["paths"])
+    assert pairs == sorted(
+        (portal, iface) for portal in lab.portals[:2] for iface in ("mpb-mpbi0", "mpb-mpbi1")
+    )
+    note("path_states", [(p["portal"], p["iface"], p["state"]) for p in info["paths"]])
+
+    sessions = _session_ifaces()
+    note("sessions", sessions)
+    assert [(portal, iface, netdev) for portal, iface, netdev, _ in sessions] == sorted(
+        (portal, f"mpb-{dev}", dev) for portal in lab.portals[:2] for dev in ("mpbi0", "mpbi1")
+    ), host_state()
+    # Two node records per portal, one per iface, filed under the tag.
+    records = run(["find", "/etc/iscsi/nodes", "-type", "f", "-printf", "%P\n"]).stdout.split()
+    note("node_records", sorted(records))
+    assert len(records) == 4 and all(r.rsplit("/", 1)[-1].startswith("mpb-mpbi") for r in records)
+
+    # The map has the 4 paths and carries I/O.
+    dm = info["path"].rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 60
+    while len(run(["ls", f"/sys/block/{dm}/slaves"]).stdout.split()) < 4:
+        assert time.monotonic() < deadline, host_state()
+        time.sleep(0.5)
+    digest = write_random(info["path"], str(tmp_path), 4)
+    assert read_sha256(info["path"], 4) == digest
+
+    connector.disconnect_volume(props, info)
+    assert run(["iscsiadm", "-m", "session"], check=False).stdout == ""
+    # The ifaces stay while the bond needs them; collected once it does not.
+    assert sorted(our_ifaces()) == ["mpb-mpbi0", "mpb-mpbi1"]
+    changes = connector.collect_ifaces(())
+    assert changes.removed == ("mpb-mpbi0", "mpb-mpbi1")
+    assert our_ifaces() == []
