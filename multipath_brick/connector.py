@@ -9,21 +9,25 @@ is usable, per-record and per-WWID locks instead of one host-wide lock.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from os_brick.initiator import initiator_connector
 
 from multipath_brick.attach import Attacher, Attachment, AttachSettings
 from multipath_brick.bond.connect import bond_routing, collect
+from multipath_brick.bond.edits import AttachedVolume, EditRun, WorkReport, apply_work
 from multipath_brick.bond.ifaces import IfaceChanges
 from multipath_brick.bond.inventory import HostInventory
 from multipath_brick.bond.model import IscsiBond
+from multipath_brick.bond.work import HostWork
 from multipath_brick.detach import Detacher
 from multipath_brick.exception import (
     AttachError,
     DiscoveryError,
+    InvalidSettings,
     MultipathBrickError,
     VolumePathsError,
 )
@@ -219,15 +223,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         if self.bonds is None:
             attachment = self._attach([Path(t, i) for t in targets for i in self.ifaces], props)
         else:
-            host_plan = self.bonds.plan(props, targets)
-            if self.use_multipath:
-                self._multipath.require_running()
-            self.bonds.prepare(host_plan)
-            attachment, _ = self.bonds.attach(
-                host_plan,
-                lambda: self._attach(host_plan.paths, props),
-                lambda done: self._undo(done, props),
-            )
+            attachment = self.bonds.connect(props, targets, self._attach, self._detacher)
         info = _device_info(attachment, self.use_multipath)
         LOG.info(
             "attached %s in %.2fs: %s",
@@ -242,10 +238,6 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             self._multipath.require_running()
             return self._attacher.attach(paths, props.chap)
         return self._attacher.attach_single(paths, props.chap)
-
-    def _undo(self, attachment: Attachment, props: ConnectionProperties) -> None:
-        """Detach what an attach the bond's verdict refused made (everything tried)."""
-        self._detach([r.path for r in attachment.paths], attachment.wwid, props, True, True)
 
     def disconnect_volume(
         self,
@@ -271,37 +263,43 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         elif not paths:
             paths = [Path(t, iface) for t in props.targets for iface in self.ifaces]
         wwid = info.get("multipath_id") or info.get("scsi_wwn")
-        wwid = wwid if isinstance(wwid, str) and wwid else None
-        self._detach(paths, wwid, props, force, ignore_errors)
-        LOG.info("detached %s in %.2fs", info.get("path", wwid), self.host.monotonic() - start)
-
-    def _detach(
-        self,
-        paths: Sequence[Path],
-        wwid: str | None,
-        props: ConnectionProperties,
-        force: bool,
-        ignore_errors: bool,
-    ) -> None:
         self._detacher.detach(
             paths,
-            wwid,
+            wwid if isinstance(wwid, str) and wwid else None,
             discovery_iqns=frozenset(t.iqn for t in props.targets)
             if props.needs_discovery
             else frozenset(),
             force=force,
             ignore_errors=ignore_errors,
         )
+        LOG.info("detached %s in %.2fs", info.get("path", wwid), self.host.monotonic() - start)
 
     def collect_ifaces(self, needed: Iterable[str] | None = None) -> IfaceChanges:
-        """Remove our ``mpb-<netdev>`` ifaces no bond needs, once no session uses them.
-
-        Never part of an attach or a detach; see :func:`.bond.connect.collect`.
-
-        :param needed: the ifaces to keep; default: those this host's bond
-            networks need (none without ``bonds=``). ``()`` keeps none.
-        """
+        """Remove our ``mpb-<netdev>`` ifaces not ``needed`` (default: those the bonds
+        need), once no session uses them: :func:`.bond.connect.collect`."""
         return collect(self.host, self.bonds, needed, self.settings.command_timeout)
+
+    def use_bonds(
+        self, bonds: Iterable[IscsiBond], inventory: HostInventory | None = None
+    ) -> None:
+        """Plan the next attaches with ``bonds`` (after a bond edit); ``inventory``
+        when this host's networks changed too (default: the current one)."""
+        inventory = inventory or (self.bonds.inventory if self.bonds else None)
+        timeout = self.settings.command_timeout
+        self.bonds = bond_routing(self.host, bonds, inventory, None, command_timeout=timeout)
+
+    def apply_bond_work(self, work: HostWork, volumes: Mapping[str, AttachedVolume]) -> WorkReport:
+        """Apply a bond edit's work to the attached volumes: :func:`.bond.edits.apply_work`.
+
+        :raises InvalidSettings: the connector has no ``bonds=``.
+        """
+        if self.bonds is None:
+            raise InvalidSettings("bonds", "a bond edit needs a connector made with bonds=")
+        info = functools.partial(_device_info, multipath=self.use_multipath)
+        run = EditRun(
+            self.bonds, self._attach, self._attacher.releaser, self.locks, self._sysfs, info
+        )
+        return apply_work(run, work, volumes)
 
     def extend_volume(self, connection_properties: dict[str, Any]) -> int:
         """Rescan the volume's disks, resize its map; return the new size in bytes."""

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from multipath_brick.attach import Attachment
 from multipath_brick.bond.ifaces import IfaceChanges, needed_ifaces, reconcile
 from multipath_brick.bond.inventory import HostInventory
 from multipath_brick.bond.model import IscsiBond
 from multipath_brick.bond.plan import HostPlan, Verdict, check_on_host, plan, verdict
+from multipath_brick.detach import Detacher
 from multipath_brick.exception import (
     AuthenticationError,
     HostNonOperationalError,
@@ -46,6 +47,7 @@ from multipath_brick.exception import (
     NoUsablePathError,
 )
 from multipath_brick.host.base import Host
+from multipath_brick.iscsi.paths import Path
 from multipath_brick.iscsi.properties import ConnectionProperties, Target
 
 LOG = logging.getLogger(__name__)
@@ -166,6 +168,31 @@ class BondRouting:
                 "; ".join(f"{r.path}: {r.reason}" for r in judged.failed),
             )
         return attachment, judged
+
+    def connect(
+        self,
+        props: ConnectionProperties,
+        targets: tuple[Target, ...],
+        attach: Callable[[Sequence[Path], ConnectionProperties], Attachment],
+        detacher: Detacher,
+    ) -> Attachment:
+        """The connector's attach through the bonds: plan, prepare, attach, verdict.
+
+        :param targets: the volume's targets (the properties', or discovery's).
+        :param attach: the connector's attach through given paths.
+        :param detacher: the connector's detach, for an attach the verdict refuses.
+        :raises HostNonOperationalError: no path through a bond came up; nothing
+            of the attach is left.
+        """
+        host_plan = self.plan(props, targets)
+        self.prepare(host_plan)
+
+        def undo(done: Attachment) -> None:
+            paths = [r.path for r in done.paths]
+            detacher.detach(paths, done.wwid, force=True, ignore_errors=True)
+
+        attachment, _ = self.attach(host_plan, lambda: attach(host_plan.paths, props), undo)
+        return attachment
 
     def collect(self, needed: Iterable[str] | None = None) -> IfaceChanges:
         """Remove the ifaces of ours no bond needs, once no session uses them.

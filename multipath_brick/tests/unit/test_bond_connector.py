@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from multipath_brick import ISCSIMultipathConnector
-from multipath_brick.bond import HostInventory, IscsiBond, StorageConnection
+from multipath_brick.bond import (
+    HostInventory,
+    HostState,
+    HostWork,
+    IscsiBond,
+    Session,
+    StorageConnection,
+)
+from multipath_brick.bond.edits import AttachedVolume
 from multipath_brick.exception import (
     AuthenticationError,
     HostNonOperationalError,
@@ -17,9 +25,20 @@ from multipath_brick.exception import (
     InvalidSettings,
     NetdevError,
 )
+from multipath_brick.iscsi.paths import path_from_dict
 from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost
-from multipath_brick.tests.unit.bondutil import C1, C2, IQN, P1, P2, SAN1, SAN2, bond
+from multipath_brick.tests.unit.bondutil import (
+    C1,
+    C2,
+    IQN,
+    P1,
+    P2,
+    SAN1,
+    SAN2,
+    bond,
+    datacenter,
+)
 from multipath_brick.tests.unit.conftest import FAST, GIB
 
 CHAP = ("mpb-user", "Pa55-w0rd-S3CRET")
@@ -291,3 +310,93 @@ def test_a_connection_the_bond_lists_by_another_id_is_covered(host, tmp_path):
     assert pairs(info) == [(P1, "default", "active"), (P2, "mpb-eth2", "active")]
     connector.disconnect_volume(props(), info)
     assert C2.portal == P2
+
+
+# --- bond edits applied to attached volumes ---------------------------------------------
+
+
+def state(dc: Any, volumes: dict[str, Any]) -> HostState:
+    """This host ("me") as the engine sees it: its networks and attached paths."""
+    paths = {
+        vid: [path_from_dict(e) for e in v.device_info["paths"]] for vid, v in volumes.items()
+    }
+    return HostState({"me": dict(ALL.networks)}, {"me": paths})
+
+
+def test_network_added_then_removed_with_a_volume_attached(host, tmp_path):
+    dc = datacenter(bond(networks=(SAN1,)))
+    connector = bonded(host, tmp_path, bonds=dc.iscsi_bonds)
+    info = connector.connect_volume(props())
+    dm = info["path"]
+    assert session_pairs(host) == [(P1, "mpb-eth1"), (P2, "mpb-eth1")]
+    volumes = {"vol1": AttachedVolume(props(), info)}
+
+    added = dc.add_network_to_bond("b1", SAN2.id, state(dc, volumes))
+    work = added.work.for_host("me")
+    assert sorted(s.iface for s in work.logins) == ["mpb-eth2", "mpb-eth2"]
+    connector.use_bonds(added.datacenter.iscsi_bonds)
+    report = connector.apply_bond_work(work, volumes)
+    assert report.logged_in == work.logins and report.failed == ()
+    info = dict(report.device_info["vol1"])
+    assert info["path"] == dm  # the same map, four paths now
+    assert connector.wait_for_pending(30)
+    assert session_pairs(host) == [
+        (P1, "mpb-eth1"),
+        (P1, "mpb-eth2"),
+        (P2, "mpb-eth1"),
+        (P2, "mpb-eth2"),
+    ]
+    (slaves,) = host.maps().values()
+    assert len(slaves) == 4
+
+    volumes = {"vol1": AttachedVolume(props(), info)}
+    removed = added.datacenter.remove_network_from_bond("b1", SAN1.id, state(dc, volumes))
+    work = removed.work.for_host("me")
+    assert sorted(s.iface for s in work.logouts) == ["mpb-eth1", "mpb-eth1"] and not work.held
+    connector.use_bonds(removed.datacenter.iscsi_bonds)
+    report = connector.apply_bond_work(work, volumes)
+    assert report.logged_out == work.logouts and report.kept == () and report.held == ()
+    assert report.ifaces.removed == ("mpb-eth1",)
+    assert session_pairs(host) == [(P1, "mpb-eth2"), (P2, "mpb-eth2")]
+    (slaves,) = host.maps().values()
+    assert len(slaves) == 2
+    info = dict(report.device_info["vol1"])
+    assert sorted((p["portal"], p["iface"]) for p in info["paths"]) == [
+        (P1, "mpb-eth2"),
+        (P2, "mpb-eth2"),
+    ]
+    connector.disconnect_volume(props(), info)
+    assert host.leftovers() == {"ifaces": ["mpb-eth2"]}
+
+
+def test_a_session_a_volume_depends_on_alone_is_held(host, tmp_path):
+    connector = bonded(host, tmp_path, inventory=SOME)
+    info = connector.connect_volume(props())
+    volumes = {"vol1": AttachedVolume(props(), info)}
+    leaving = tuple(sorted(Session(p, IQN, "mpb-eth1") for p in (P1, P2)))
+    report = connector.apply_bond_work(HostWork("me", logouts=leaving), volumes)
+    assert report.logged_out == ()
+    assert [(h.session, h.volumes) for h in report.held] == [(s, ("vol1",)) for s in leaving]
+    assert session_pairs(host) == [(P1, "mpb-eth1"), (P2, "mpb-eth1")]
+    connector.disconnect_volume(props(), info)
+
+
+def test_a_session_whose_other_paths_are_dead_is_held(host, tmp_path):
+    # The engine thinks vol1 keeps mpb-eth2's paths; sysfs says they are gone.
+    connector = bonded(host, tmp_path)
+    info = connector.connect_volume(props(P1))
+    for _sid, portal, iqn, iface in host.sessions():
+        if iface == "mpb-eth2":
+            assert host.run(v.NodeLogout(portal, iqn, iface), timeout=5).ok
+    volumes = {"vol1": AttachedVolume(props(P1), info)}
+    leaving = (Session(P1, IQN, "mpb-eth1"),)
+    report = connector.apply_bond_work(HostWork("me", logouts=leaving), volumes)
+    assert [h.session for h in report.held] == list(leaving) and report.logged_out == ()
+    connector.disconnect_volume(props(P1), info)
+    assert host.leftovers() == {"ifaces": ["mpb-eth1", "mpb-eth2"]}
+
+
+def test_a_bond_edit_needs_a_bond_connector(host, tmp_path):
+    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    with pytest.raises(InvalidSettings, match="bonds"):
+        connector.apply_bond_work(HostWork("me"), {})
