@@ -315,10 +315,11 @@ def test_a_connection_the_bond_lists_by_another_id_is_covered(host, tmp_path):
 # --- bond edits applied to attached volumes ---------------------------------------------
 
 
-def state(dc: Any, volumes: dict[str, Any]) -> HostState:
+def state(volumes: dict[str, AttachedVolume]) -> HostState:
     """This host ("me") as the engine sees it: its networks and attached paths."""
     paths = {
-        vid: [path_from_dict(e) for e in v.device_info["paths"]] for vid, v in volumes.items()
+        vid: [p for e in v.device_info["paths"] if (p := path_from_dict(e))]
+        for vid, v in volumes.items()
     }
     return HostState({"me": dict(ALL.networks)}, {"me": paths})
 
@@ -331,7 +332,8 @@ def test_network_added_then_removed_with_a_volume_attached(host, tmp_path):
     assert session_pairs(host) == [(P1, "mpb-eth1"), (P2, "mpb-eth1")]
     volumes = {"vol1": AttachedVolume(props(), info)}
 
-    added = dc.add_network_to_bond("b1", SAN2.id, state(dc, volumes))
+    added = dc.add_network_to_bond("b1", SAN2.id, state(volumes))
+    assert added.datacenter is not None
     work = added.work.for_host("me")
     assert sorted(s.iface for s in work.logins) == ["mpb-eth2", "mpb-eth2"]
     connector.use_bonds(added.datacenter.iscsi_bonds)
@@ -350,7 +352,8 @@ def test_network_added_then_removed_with_a_volume_attached(host, tmp_path):
     assert len(slaves) == 4
 
     volumes = {"vol1": AttachedVolume(props(), info)}
-    removed = added.datacenter.remove_network_from_bond("b1", SAN1.id, state(dc, volumes))
+    removed = added.datacenter.remove_network_from_bond("b1", SAN1.id, state(volumes))
+    assert removed.datacenter is not None
     work = removed.work.for_host("me")
     assert sorted(s.iface for s in work.logouts) == ["mpb-eth1", "mpb-eth1"] and not work.held
     connector.use_bonds(removed.datacenter.iscsi_bonds)
