@@ -18,9 +18,11 @@ The host side, through the :class:`~multipath_brick.host.base.Host` door:
   :func:`check_on_host`, and the :func:`verdict` on the per-path results;
 * :mod:`.ifaces`: :func:`reconcile` of the host's iscsiadm ifaces, with the
   garbage collection of ours;
-* :mod:`.subnets`: several bond netdevs on one subnet, refused with the sysctls.
-
-Not built yet: the connector's ``bond=`` integration.
+* :mod:`.subnets`: several bond netdevs on one subnet, refused with the sysctls;
+* :mod:`.connect`: what ``ISCSIMultipathConnector(bonds=..., inventory=...)``
+  does with them on every attach;
+* :mod:`.edits`: a bond edit applied to the volumes attached on this host
+  (``ISCSIMultipathConnector.apply_bond_work``).
 """
 
 from __future__ import annotations
