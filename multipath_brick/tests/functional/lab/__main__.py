@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         "--part",
         choices=sorted(CAPTURE_SCRIPTS),
         default="all",
-        help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs)",
+        help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs); "
+        "tpgt: capture_tpgt.sh (node records of one portal through two ifaces)",
     )
     sp.set_defaults(func=cmd_capture)
 
