@@ -11,7 +11,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from multipath_brick.bond import HostInventory, IscsiBond, Network, StorageConnection
+from multipath_brick.bond import (
+    DataCenter,
+    HostInventory,
+    HostState,
+    IscsiBond,
+    Network,
+    StorageConnection,
+)
+from multipath_brick.bond.edits import AttachedVolume
+from multipath_brick.iscsi.paths import path_from_dict
 
 from .conftest import ConnectorFactory, Note, host_state, read_sha256, volume_props, write_random
 from .lab.api import Lab
@@ -101,3 +110,67 @@ def test_bond_of_two_networks_logs_in_4_sessions_each_through_its_netdev(
     changes = connector.collect_ifaces(())
     assert changes.removed == ("mpb-mpbi0", "mpb-mpbi1")
     assert our_ifaces() == []
+
+
+def _slaves(dm: str) -> list[str]:
+    return sorted(run(["ls", f"/sys/block/{dm}/slaves"]).stdout.split())
+
+
+def _wait_slaves(dm: str, count: int) -> list[str]:
+    deadline = time.monotonic() + 90
+    while len(slaves := _slaves(dm)) != count:
+        assert time.monotonic() < deadline, host_state()
+        time.sleep(0.5)
+    return slaves
+
+
+def test_network_added_then_removed_while_the_volume_is_attached(
+    lab: Lab, make_connector: ConnectorFactory, tmp_path: Any, note: Note
+) -> None:
+    lab.add_lun(1, 64)
+    san0, san1 = Network("n0", "san0"), Network("n1", "san1")
+    connections = tuple(
+        StorageConnection(f"c{i}", portal, lab.iqn) for i, portal in enumerate(lab.portals[:2])
+    )
+    dc = DataCenter("dc", "lab", (san0, san1), connections)
+    before = dc.add_bond(IscsiBond("b1", "san", "", (san0,), connections)).datacenter
+    assert before is not None
+    inventory = HostInventory({"san0": "mpbi0", "san1": "mpbi1"})
+    connector = make_connector(bonds=before.iscsi_bonds, inventory=inventory)
+    props = volume_props(lab, 1, portals=lab.portals[:2])
+    info = connector.connect_volume(props)
+    assert connector.wait_for_pending(180)
+    dm = info["path"].rsplit("/", 1)[-1]
+    assert len(_wait_slaves(dm, 2)) == 2
+    digest = write_random(info["path"], str(tmp_path), 4)
+    volumes = {"vol": AttachedVolume(props, info)}
+
+    def hosts() -> HostState:
+        paths = [p for e in volumes["vol"].device_info["paths"] if (p := path_from_dict(e))]
+        return HostState({"me": dict(inventory.networks)}, {"me": {"vol": paths}})
+
+    added = before.add_network_to_bond("b1", "n1", hosts())
+    assert added.datacenter is not None
+    connector.use_bonds(added.datacenter.iscsi_bonds)
+    report = connector.apply_bond_work(added.work.for_host("me"), volumes)
+    assert connector.wait_for_pending(180)
+    note("added", {"logged_in": [str(s) for s in report.logged_in], "failed": report.failed})
+    assert len(report.logged_in) == 2 and report.failed == ()
+    assert report.device_info["vol"]["path"] == info["path"]  # the same map
+    assert len(_wait_slaves(dm, 4)) == 4
+    assert read_sha256(info["path"], 4) == digest
+    volumes = {"vol": AttachedVolume(props, report.device_info["vol"])}
+
+    removed = added.datacenter.remove_network_from_bond("b1", "n0", hosts())
+    assert removed.datacenter is not None
+    connector.use_bonds(removed.datacenter.iscsi_bonds)
+    report = connector.apply_bond_work(removed.work.for_host("me"), volumes)
+    note("removed", {"logged_out": [str(s) for s in report.logged_out], "held": report.held})
+    assert len(report.logged_out) == 2 and report.held == () and report.kept == ()
+    assert report.ifaces.removed == ("mpb-mpbi0",)
+    assert len(_wait_slaves(dm, 2)) == 2
+    assert sorted(i for _, i, _, _ in _session_ifaces()) == ["mpb-mpbi1", "mpb-mpbi1"]
+    assert read_sha256(info["path"], 4) == digest
+
+    connector.disconnect_volume(props, report.device_info["vol"])
+    assert connector.collect_ifaces(()).removed == ("mpb-mpbi1",)
