@@ -407,3 +407,18 @@ def test_a_bond_edit_needs_a_bond_connector(host, tmp_path):
     connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
     with pytest.raises(InvalidSettings, match="bonds"):
         connector.apply_bond_work(HostWork("me"), {})
+
+
+def test_ifaces_without_a_bond_get_a_record_each_too(host, tmp_path):
+    for name, dev in (("mpb-eth1", "eth1"), ("mpb-eth2", "eth2")):
+        assert host.run(v.IfaceNew(name), timeout=5).ok
+        assert host.run(v.IfaceUpdate(name, "iface.net_ifacename", dev), timeout=5).ok
+    connector = ISCSIMultipathConnector(
+        host=host, settings=FAST, lock_path=str(tmp_path), ifaces=["mpb-eth1", "mpb-eth2"]
+    )
+    info = connector.connect_volume(props(P1))
+    assert pairs(info) == [(P1, "mpb-eth1", "active"), (P1, "mpb-eth2", "active")]
+    assert host.node_records() == [(P1, IQN, "mpb-eth1"), (P1, IQN, "mpb-eth2")]
+    connector.disconnect_volume(props(P1), info)
+    assert connector.collect_ifaces(()).removed == ("mpb-eth1", "mpb-eth2")
+    assert host.leftovers() == {}
