@@ -71,7 +71,9 @@ class WorkReport:
 
     :ivar device_info: volume id -> its ``device_info`` now (paths added and
         removed); only the volumes the work touched.
-    :ivar logged_in: the sessions of the work that are logged in now.
+    :ivar logged_in: the sessions of the work that are logged in now, or still
+        logging in when the attach returned (``wait_for_pending`` reports
+        those that fail later).
     :ivar failed: ``(session, reason)`` of the logins that did not come up.
     :ivar logged_out: the sessions logged out.
     :ivar held: the sessions kept because volumes have no other working path,
@@ -120,6 +122,10 @@ class EditRun:
     def logins(
         self, work: HostWork, volumes: Mapping[str, AttachedVolume], out: dict[str, Any]
     ) -> tuple[list[Session], list[tuple[Session, str]]]:
+        """Attach again every volume a login concerns; (sessions up, failures).
+
+        ``out`` gets each such volume's new ``device_info``.
+        """
         wanted = set(work.logins)
         up: dict[Session, None] = {}
         failed: dict[Session, str] = {}
