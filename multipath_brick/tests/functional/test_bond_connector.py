@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from multipath_brick.bond import (
     DataCenter,
     HostInventory,
@@ -20,6 +22,8 @@ from multipath_brick.bond import (
     StorageConnection,
 )
 from multipath_brick.bond.edits import AttachedVolume
+from multipath_brick.exception import HostNonOperationalError
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.iscsi.paths import path_from_dict
 
 from .conftest import ConnectorFactory, Note, host_state, read_sha256, volume_props, write_random
@@ -174,3 +178,45 @@ def test_network_added_then_removed_while_the_volume_is_attached(
 
     connector.disconnect_volume(props, report.device_info["vol"])
     assert connector.collect_ifaces(()).removed == ("mpb-mpbi1",)
+
+
+def test_dead_portal_degrades_and_all_dead_is_non_operational(
+    lab: Lab, make_connector: ConnectorFactory, note: Note
+) -> None:
+    lab.add_lun(1, 64)
+    inventory = HostInventory({"san0": "mpbi0", "san1": "mpbi1"})
+    connector = make_connector(
+        bonds=[_bond(lab)],
+        inventory=inventory,
+        grace=2,
+        login_timeouts=LoginTimeouts(login_timeout=3, retries=1),
+    )
+    props = volume_props(lab, 1, portals=lab.portals[:2])
+    lab.portal_down(1)
+    try:
+        info = connector.connect_volume(props)
+        late = connector.wait_for_pending(120)
+        failed = {(r.path.target.portal, r.path.iface) for r in late.failed} | {
+            (p["portal"], p["iface"]) for p in info["paths"] if p["state"] == "failed"
+        }
+        note("degraded", [(p["portal"], p["iface"], p["state"]) for p in info["paths"]])
+        assert failed == {(lab.portals[1], "mpb-mpbi0"), (lab.portals[1], "mpb-mpbi1")}
+        assert {(p["portal"], p["iface"]) for p in info["paths"] if p["state"] == "active"} == {
+            (lab.portals[0], "mpb-mpbi0"),
+            (lab.portals[0], "mpb-mpbi1"),
+        }
+        connector.disconnect_volume(props, info)
+
+        lab.portal_down(0)
+        with pytest.raises(HostNonOperationalError) as caught:
+            connector.connect_volume(props)
+        note("non_operational", str(caught.value))
+        assert caught.value.networks == ("san0", "san1")
+        assert len(caught.value.failures) == 4
+        assert run(["iscsiadm", "-m", "session"], check=False).stdout == ""
+        records = run(["find", "/etc/iscsi/nodes", "-type", "f"], check=False).stdout.split()
+        assert records == [], records
+    finally:
+        lab.portal_up(0)
+        lab.portal_up(1)
+    assert connector.collect_ifaces(()).removed == ("mpb-mpbi0", "mpb-mpbi1")
