@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 
 from . import initiator
+from .bondnet import BondNet
 from .config import LabConfig, load_state
 from .shell import run
 from .target import TargetControl, TargetInfo
@@ -29,6 +30,8 @@ class Lab:
     Target side:  add_lun / resize_lun / remove_lun / add_target /
                   remove_target / portal_down / portal_up / set_latency /
                   target_sessions.
+    Bond side:    bond_portals / bond_nics / nic_down / nic_up / pair_nics /
+                  pair_portal / set_pair_sysctls / sessions_by_route (bondnet.py).
     Host side:    leftovers() (what a detach must remove), cleanup(), and
                   small sysfs lookups (disks_for_wwid, dm_for_wwid, dm_slaves).
     """
@@ -36,6 +39,7 @@ class Lab:
     def __init__(self, cfg: LabConfig, adopt_default_target: bool = True) -> None:
         self.config = cfg
         self.target = TargetControl(cfg)
+        self.bondnet = BondNet(cfg)
         if adopt_default_target:
             # setup() created the default target as tid 1 in another process.
             self.target.targets[cfg.iqn] = TargetInfo(
@@ -122,6 +126,42 @@ class Lab:
     def target_show(self) -> str:
         return self.target.show()
 
+    # --- bond topology (lab/bondnet.py) -------------------------------------
+    @property
+    def bond_portals(self) -> list[str]:
+        """The two portals both routed NICs reach."""
+        return self.config.bond_portal_list
+
+    @property
+    def bond_nics(self) -> list[str]:
+        """The routed initiator NICs, one subnet each: ``mpbn0``, ``mpbn1``."""
+        return [self.config.bond_nic(j) for j in range(self.config.bond_nic_count)]
+
+    @property
+    def pair_nics(self) -> list[str]:
+        """The initiator NICs on one subnet: ``mpbs0``, ``mpbs1``."""
+        return [self.config.pair_nic(j) for j in range(self.config.bond_nic_count)]
+
+    @property
+    def pair_portal(self) -> str:
+        """The portal on the same-subnet NICs' subnet."""
+        return self.config.pair_portal
+
+    def nic_down(self, j: int) -> None:
+        """Routed NIC j loses its link (its switch port goes down)."""
+        self.bondnet.nic_down(j)
+
+    def nic_up(self, j: int) -> None:
+        self.bondnet.nic_up(j)
+
+    def set_pair_sysctls(self, tuned: bool) -> None:
+        """arp_ignore=1, arp_announce=2, rp_filter=2 on the same-subnet NICs, or defaults."""
+        self.bondnet.set_pair_sysctls(tuned)
+
+    def sessions_by_route(self) -> list[initiator.SessionRoute]:
+        """Every iSCSI session with its iface, portal and the NIC it leaves by (sysfs)."""
+        return initiator.session_routes()
+
     # --- initiator side ----------------------------------------------------
     def leftovers(self) -> dict[str, list[str]]:
         return initiator.leftovers()
@@ -131,6 +171,8 @@ class Lab:
 
     def reset(self) -> list[str]:
         """Initiator cleanup, then target back to its initial state."""
+        # Links first: sessions on a cut NIC log out at once once it is back.
+        self.bondnet.reset()
         errors = initiator.cleanup()
         self.target.reset()
         if not initiator.sessions():

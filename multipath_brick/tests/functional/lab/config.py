@@ -9,6 +9,12 @@ target side (namespace ``netns``) on .2. These addresses exist only inside the
 QEMU guest's own namespaces: no packet ever leaves the guest. Separate subnets
 per path avoid the arp_ignore/rp_filter tuning that several NICs on one subnet
 need (see LESSONS.md, iSCSI bond).
+
+The bond topology (lab/bondnet.py) adds, for every run, two initiator NICs
+``mpbn0``/``mpbn1`` on 192.168.200.0/24 and 192.168.201.0/24 that both reach
+the two bond portals 192.168.210.1 and .2 by routing, and two NICs
+``mpbs0``/``mpbs1`` on one subnet (192.168.220.0/24, a bridge in the target
+namespace) in front of the portal 192.168.220.2.
 """
 
 from __future__ import annotations
@@ -66,6 +72,51 @@ class LabConfig:
     @property
     def portal_list(self) -> list[str]:
         return [self.portal(k) for k in range(self.portals)]
+
+    # --- the bond topology (lab/bondnet.py) ---------------------------------
+    # Fixed shape: two NICs per variant, two routed portals; see bondnet.py.
+    bond_nic_count = 2
+    bond_portal_count = 2
+
+    def bond_nic(self, j: int) -> str:
+        """Initiator NIC j of the routed variant (its own subnet)."""
+        return f"mpbn{j}"
+
+    def bond_nic_ip(self, j: int) -> str:
+        return f"192.168.{200 + j}.1"
+
+    def bond_router_ip(self, j: int) -> str:
+        """The router's address on NIC j's subnet (target namespace)."""
+        return f"192.168.{200 + j}.2"
+
+    def bond_router_veth(self, j: int) -> str:
+        return f"mpbr{j}"
+
+    def bond_portal(self, k: int) -> str:
+        return f"192.168.210.{k + 1}:{ISCSI_PORT}"
+
+    @property
+    def bond_portal_list(self) -> list[str]:
+        return [self.bond_portal(k) for k in range(self.bond_portal_count)]
+
+    bond_portal_subnet = "192.168.210.0/24"
+
+    def pair_nic(self, j: int) -> str:
+        """Initiator NIC j of the same-subnet variant."""
+        return f"mpbs{j}"
+
+    def pair_nic_ip(self, j: int) -> str:
+        return f"192.168.220.{11 + j}"
+
+    def pair_switch_port(self, j: int) -> str:
+        return f"mpbsp{j}"
+
+    pair_switch = "mpbsw"
+    pair_target_ip = "192.168.220.2"
+
+    @property
+    def pair_portal(self) -> str:
+        return f"{self.pair_target_ip}:{ISCSI_PORT}"
 
     # --- persistence ------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

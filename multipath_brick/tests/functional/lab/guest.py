@@ -13,6 +13,10 @@ Layout after ``setup()``::
     mpbi1 192.168.101.1/24  <---- veth ---->  mpbt1 192.168.101.2/24
     ...                                        ...
 
+plus the bond topology (lab/bondnet.py): two routed NICs mpbn0/mpbn1 that
+both reach the bond portals 192.168.210.1/.2, and two NICs mpbs0/mpbs1 on
+one subnet in front of the portal 192.168.220.2.
+
 One target (``cfg.iqn``) with CHAP (incoming user) and an ACL on the
 initiator name; it starts with no LUN: tests add the LUNs they need.
 """
@@ -25,6 +29,7 @@ import re
 import subprocess
 import time
 
+from . import bondnet
 from .config import MULTIPATHD_LOG, STATE_DIR, STATE_FILE, LabConfig
 from .shell import run, wait_for, write_file
 from .target import TargetControl
@@ -36,6 +41,7 @@ MODULES = (
     "dm_round_robin",  # path selectors multipath.conf may name
     "dm_service_time",  # Debian's default path selector ("service-time 0")
     "veth",  # one veth pair per portal
+    "bridge",  # the same-subnet NICs' switch (bondnet.py)
     "sch_netem",  # per-portal latency (lab.set_latency)
 )
 
@@ -156,8 +162,8 @@ def start_target(cfg: LabConfig) -> TargetControl:
     run(["ip", "netns", "exec", cfg.netns, "tgtd", "--iscsi", f"portal={cfg.portal(0)}"])
     tc = TargetControl(cfg)
     wait_for("tgtd control socket", tc.alive, timeout=20)
-    for k in range(1, cfg.portals):
-        tc.tgtadm("--op", "new", "--mode", "portal", "--param", f"portal={cfg.portal(k)}")
+    for portal in [*cfg.portal_list[1:], *bondnet.portals(cfg)]:
+        tc.tgtadm("--op", "new", "--mode", "portal", "--param", f"portal={portal}")
     tc.add_target(cfg.iqn, chap=(cfg.chap_user, cfg.chap_password))
     return tc
 
@@ -206,6 +212,8 @@ def setup(cfg: LabConfig) -> dict[str, float]:
     t = _step(timings, "config_files", t)
     create_network(cfg)
     t = _step(timings, "network", t)
+    bondnet.create(cfg)
+    t = _step(timings, "bond_network", t)
     start_target(cfg)
     t = _step(timings, "tgtd", t)
     start_iscsid()
@@ -228,4 +236,6 @@ def export_env(cfg: LabConfig) -> dict[str, str]:
         "MPB_LAB_NETNS": cfg.netns,
         "MPB_LAB_INITIATOR": cfg.initiator_name,
         "MPB_LAB_LUN_DIR": cfg.lun_dir,
+        "MPB_LAB_BOND_PORTALS": " ".join(cfg.bond_portal_list),
+        "MPB_LAB_BOND_NICS": " ".join(cfg.bond_nic(j) for j in range(cfg.bond_nic_count)),
     }

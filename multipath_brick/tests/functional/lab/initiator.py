@@ -7,8 +7,10 @@ dmsetup, sysfs) and none of the library's code.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+import re
 import time
 
 from .shell import read_file, run
@@ -89,6 +91,51 @@ def dm_for_wwid(wwid: str) -> str | None:
 
 def dm_slaves(dm: str) -> list[str]:
     return sorted(os.listdir(f"/sys/block/{dm}/slaves"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionRoute:
+    """One session as sysfs shows it: which iface, which portal, which NIC.
+
+    ``netdev`` is what iscsid told the kernel the iface is bound to
+    (``iscsi_host/hostH/netdev``, empty for ``default``); ``ipaddress`` is the
+    local address of the session's TCP connection (``iscsi_host/hostH/ipaddress``):
+    the NIC the packets actually leave by.
+    """
+
+    sid: int
+    iface: str
+    portal: str
+    netdev: str
+    ipaddress: str
+    state: str
+
+
+def _null(value: str) -> str:
+    return "" if value == "(null)" else value
+
+
+def session_routes() -> list[SessionRoute]:
+    routes = []
+    for base in glob.glob("/sys/class/iscsi_session/session*"):
+        sid = int(base.rsplit("session", 1)[1])
+        conn = f"/sys/class/iscsi_connection/connection{sid}:0"
+        host_dir = os.path.dirname(os.path.realpath(f"{base}/device"))
+        match = re.search(r"host(\d+)$", host_dir)
+        ihost = f"/sys/class/iscsi_host/host{match.group(1)}" if match else "/nonexistent"
+        address = _null(read_file(f"{conn}/persistent_address"))
+        port = _null(read_file(f"{conn}/persistent_port"))
+        routes.append(
+            SessionRoute(
+                sid=sid,
+                iface=_null(read_file(f"{base}/ifacename")) or "default",
+                portal=f"{address}:{port}",
+                netdev=_null(read_file(f"{ihost}/netdev")),
+                ipaddress=_null(read_file(f"{ihost}/ipaddress")),
+                state=read_file(f"{base}/state"),
+            )
+        )
+    return sorted(routes, key=lambda r: r.sid)
 
 
 # --- reset --------------------------------------------------------------------
