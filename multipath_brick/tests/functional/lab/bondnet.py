@@ -2,7 +2,7 @@
 
 Built at boot for every run (one ``ip -batch`` per namespace, three more tgt
 portals: about a second under TCG), so any test may use it; the per-portal
-veths of the other tests are untouched. Layout after :func:`create`::
+veths of the other tests are untouched. Layout (:func:`commands`)::
 
     root namespace (initiator)                namespace "mpbtgt" (router + tgtd)
     routed: two SAN fabrics, the array behind a router
@@ -28,8 +28,10 @@ route): the routed NICs get loose ``rp_filter``, as on any host with two
 routes to one storage network.
 
 Same subnet: both NICs answer ARP for each other's address and reach the
-portal's subnet by two connected routes; the library refuses them until
-``arp_ignore``/``arp_announce``/``rp_filter`` are set (:func:`set_pair_sysctls`).
+portal's subnet by two connected routes. They start with strict ``rp_filter``
+(RHEL's default, where vdsm BZ 1112861 was seen; the kernel's own is 0) and the
+kernel's ARP defaults; the library refuses them until
+``arp_ignore``/``arp_announce``/``rp_filter`` are set (:meth:`BondNet.set_pair_sysctls`).
 
 A NIC "fails" by losing its link: its switch port (the veth peer in the
 target namespace) goes down, the NIC loses carrier, its routes stay (flagged
@@ -41,9 +43,9 @@ from __future__ import annotations
 from .config import LabConfig
 from .shell import run
 
-#: The sysctls the same-subnet NICs need (bond/subnets.py) and the kernel's
-#: defaults they are reset to; rp_filter's default is read at boot.
-PAIR_SYSCTLS = {"arp_ignore": (1, 0), "arp_announce": (2, 0), "rp_filter": (2, None)}
+#: The same-subnet NICs' sysctls: name -> (the value bond/subnets.py asks for,
+#: the untuned value they start with and are reset to).
+PAIR_SYSCTLS = {"arp_ignore": (1, 0), "arp_announce": (2, 0), "rp_filter": (2, 1)}
 
 
 def _sysctl_path(dev: str, name: str) -> str:
@@ -55,22 +57,24 @@ def _write(path: str, value: int) -> None:
         f.write(f"{value}\n")
 
 
-def create(cfg: LabConfig) -> None:
-    """Build both variants (root and target namespace); the netns must exist."""
+def commands(cfg: LabConfig) -> tuple[list[str], list[str]]:
+    """The ``ip -batch`` lines of both variants: (root namespace, target namespace).
+
+    guest.create_network runs them in its own two batches (root first: it
+    creates the veth pairs), so the topology costs no extra process at boot.
+    """
     root = []
     ns = []
-    routes = []
     for j in range(cfg.bond_nic_count):
         nic, peer = cfg.bond_nic(j), cfg.bond_router_veth(j)
         root += [
             f"link add {nic} type veth peer name {peer} netns {cfg.netns}",
             f"addr add {cfg.bond_nic_ip(j)}/24 dev {nic}",
             f"link set {nic} up",
-        ]
-        routes.append(
+            # onlink: the gateway is on the NIC's subnet, whose far end is not up yet.
             f"route add {cfg.bond_portal_subnet} via {cfg.bond_router_ip(j)}"
-            f" dev {nic} metric {100 + j}"
-        )
+            f" dev {nic} metric {100 + j} onlink",
+        ]
         ns += [f"addr add {cfg.bond_router_ip(j)}/24 dev {peer}", f"link set {peer} up"]
     for k in range(cfg.bond_portal_count):
         ns.append(f"addr add {cfg.bond_portal(k).split(':')[0]}/32 dev lo")
@@ -87,12 +91,21 @@ def create(cfg: LabConfig) -> None:
             f"link set {nic} up",
         ]
         ns += [f"link set {port} master {cfg.pair_switch}", f"link set {port} up"]
-    run(["ip", "-batch", "-"], input="\n".join(root) + "\n")
-    run(["ip", "-n", cfg.netns, "-batch", "-"], input="\n".join(ns) + "\n")
-    # Last: a route via a gateway needs the gateway's subnet up on both ends.
-    run(["ip", "-batch", "-"], input="\n".join(routes) + "\n")
+    return root, ns
+
+
+def configure(cfg: LabConfig) -> None:
+    """After the links exist: loose rp_filter on the routed NICs, the
+    same-subnet NICs untuned (see above)."""
     for j in range(cfg.bond_nic_count):
         _write(_sysctl_path(cfg.bond_nic(j), "rp_filter"), 2)
+    write_pair_sysctls(cfg, tuned=False)
+
+
+def write_pair_sysctls(cfg: LabConfig, tuned: bool) -> None:
+    for j in range(cfg.bond_nic_count):
+        for name, (good, untuned) in PAIR_SYSCTLS.items():
+            _write(_sysctl_path(cfg.pair_nic(j), name), good if tuned else untuned)
 
 
 def portals(cfg: LabConfig) -> list[str]:
@@ -111,8 +124,6 @@ class BondNet:
         self.cfg = cfg
         self._down: set[int] = set()
         self._tuned = False
-        with open(_sysctl_path("default", "rp_filter"), encoding="utf-8") as f:
-            self._rp_default = int(f.read().strip())
 
     def _check(self, j: int) -> None:
         if not 0 <= j < self.cfg.bond_nic_count:
@@ -135,10 +146,7 @@ class BondNet:
 
     def set_pair_sysctls(self, tuned: bool) -> None:
         """Give the same-subnet NICs the ARP and rp_filter settings, or take them back."""
-        for j in range(self.cfg.bond_nic_count):
-            for name, (good, default) in PAIR_SYSCTLS.items():
-                value = good if tuned else (self._rp_default if default is None else default)
-                _write(_sysctl_path(self.cfg.pair_nic(j), name), value)
+        write_pair_sysctls(self.cfg, tuned)
         self._tuned = tuned
 
     def reset(self) -> None:

@@ -148,8 +148,10 @@ def create_network(cfg: LabConfig) -> None:
             f"addr add {cfg.target_ip(k)}/24 dev {ti}",
             f"link set {ti} up",
         ]
-    run(["ip", "-batch", "-"], input="\n".join(root_cmds) + "\n")
-    run(["ip", "-n", cfg.netns, "-batch", "-"], input="\n".join(ns_cmds) + "\n")
+    bond_root, bond_ns = bondnet.commands(cfg)
+    run(["ip", "-batch", "-"], input="\n".join(root_cmds + bond_root) + "\n")
+    run(["ip", "-n", cfg.netns, "-batch", "-"], input="\n".join(ns_cmds + bond_ns) + "\n")
+    bondnet.configure(cfg)
 
 
 def start_target(cfg: LabConfig) -> TargetControl:
@@ -212,8 +214,6 @@ def setup(cfg: LabConfig) -> dict[str, float]:
     t = _step(timings, "config_files", t)
     create_network(cfg)
     t = _step(timings, "network", t)
-    bondnet.create(cfg)
-    t = _step(timings, "bond_network", t)
     start_target(cfg)
     t = _step(timings, "tgtd", t)
     start_iscsid()
