@@ -164,6 +164,44 @@ def write_random(device: str, tmp_dir: str, mib: int, *, timeout: float = 300) -
     return hashlib.sha256(data).hexdigest()
 
 
+class BackgroundWrite:
+    """``mib`` MiB of random data written to ``device`` by dd in the background,
+    one 64 KiB O_DIRECT write at a time (then fsync), so a fault injected while
+    it runs lands mid-I/O; :meth:`wait` fails the test if dd failed."""
+
+    def __init__(self, device: str, tmp_dir: str, mib: int) -> None:
+        data = os.urandom(mib << 20)
+        self.mib = mib
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self._src = os.path.join(tmp_dir, f"bg-{os.path.basename(device)}-{os.getpid()}.bin")
+        with open(self._src, "wb") as f:
+            f.write(data)
+        self.proc = subprocess.Popen(
+            [
+                "dd",
+                f"if={self._src}",
+                f"of={device}",
+                "bs=64k",
+                f"count={(mib << 20) // 65536}",
+                "oflag=direct",
+                "conv=fsync",
+                "status=none",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float = 300) -> None:
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        finally:
+            os.unlink(self._src)
+        assert self.proc.returncode == 0, f"dd failed: {err.decode()}"
+
+
 def read_sha256(device: str, mib: int, *, timeout: float = 300) -> str:
     """sha256 of the first `mib` MiB of `device`, read with O_DIRECT (no page cache)."""
     proc = subprocess.run(

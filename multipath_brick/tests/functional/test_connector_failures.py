@@ -5,9 +5,6 @@ what is already gone. Every test ends with the autouse no-leftovers check.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
 import threading
 import time
 from typing import Any
@@ -18,6 +15,7 @@ from multipath_brick.exception import AuthenticationError, NoUsablePathError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 
 from .conftest import (
+    BackgroundWrite,
     ConnectorFactory,
     Note,
     attach_every_path,
@@ -153,40 +151,22 @@ def test_portal_dies_during_io(
     props = volume_props(lab, 1)
     info, dm = attach_every_path(lab, connector, props)
 
-    data = os.urandom(mib << 20)
-    src = tmp_path / "src.bin"
-    src.write_bytes(data)
-    expected = hashlib.sha256(data).hexdigest()
     # One 64 KiB direct write at a time, each a round trip delayed by 10 ms on
     # every portal: 512 writes take several seconds, so the cut lands mid-I/O.
     for k in range(len(lab.portals)):
         lab.set_latency(k, 10)
     t0 = time.monotonic()
-    dd = subprocess.Popen(
-        [
-            "dd",
-            f"if={src}",
-            f"of={info['path']}",
-            "bs=64k",
-            f"count={(mib << 20) // 65536}",
-            "oflag=direct",
-            "conv=fsync",
-            "status=none",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    writer = BackgroundWrite(info["path"], str(tmp_path), mib)
     time.sleep(1.5)
     lab.portal_down(1)
     t_cut = time.monotonic()
-    still_running = dd.poll() is None
-    _, err = dd.communicate(timeout=300)
+    still_running = writer.running()
+    writer.wait()
     done = time.monotonic()
     note("io_before_cut_seconds", round(t_cut - t0, 2))
     note("io_after_cut_seconds", round(done - t_cut, 2))
     assert still_running, "dd finished before the portal was cut; make the I/O longer"
-    assert dd.returncode == 0, err.decode()
-    assert read_sha256(info["path"], mib) == expected
+    assert read_sha256(info["path"], mib) == writer.sha256
     # The cut path is failed in the map; the other three carry the I/O.
     for k in range(len(lab.portals)):
         lab.set_latency(k, 0)

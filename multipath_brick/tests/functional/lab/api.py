@@ -30,8 +30,9 @@ class Lab:
     Target side:  add_lun / resize_lun / remove_lun / add_target /
                   remove_target / portal_down / portal_up / set_latency /
                   target_sessions.
-    Bond side:    bond_portals / bond_nics / nic_down / nic_up / pair_nics /
-                  pair_portal / set_pair_sysctls / sessions_by_route (bondnet.py).
+    Bond side:    bond_portals / bond_nics / nic_down / nic_up / set_nic_latency /
+                  pair_nics / pair_portal / set_pair_sysctls / sessions_by_route
+                  (bondnet.py).
     Host side:    leftovers() (what a detach must remove), cleanup(), and
                   small sysfs lookups (disks_for_wwid, dm_for_wwid, dm_slaves).
     """
@@ -153,6 +154,10 @@ class Lab:
 
     def nic_up(self, j: int) -> None:
         self.bondnet.nic_up(j)
+
+    def set_nic_latency(self, j: int, ms: int) -> None:
+        """Delay the replies routed NIC j receives by ms (netem on the router; 0: none)."""
+        self.bondnet.set_latency(j, ms)
 
     def set_pair_sysctls(self, tuned: bool) -> None:
         """arp_ignore=1, arp_announce=2, rp_filter=2 on the same-subnet NICs, or defaults."""

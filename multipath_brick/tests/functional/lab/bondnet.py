@@ -123,6 +123,7 @@ class BondNet:
     def __init__(self, cfg: LabConfig) -> None:
         self.cfg = cfg
         self._down: set[int] = set()
+        self._delayed: set[int] = set()
         self._tuned = False
 
     def _check(self, j: int) -> None:
@@ -144,6 +145,18 @@ class BondNet:
         self._switch_port(j, "up")
         self._down.discard(j)
 
+    def set_latency(self, j: int, ms: int) -> None:
+        """Delay what the router sends back on routed NIC j's subnet by ms (0: none)."""
+        self._check(j)
+        peer = self.cfg.bond_router_veth(j)
+        tc = ["ip", "netns", "exec", self.cfg.netns, "tc", "qdisc"]
+        if ms <= 0:
+            run([*tc, "del", "dev", peer, "root"], check=False)
+            self._delayed.discard(j)
+        else:
+            run([*tc, "replace", "dev", peer, "root", "netem", "delay", f"{int(ms)}ms"])
+            self._delayed.add(j)
+
     def set_pair_sysctls(self, tuned: bool) -> None:
         """Give the same-subnet NICs the ARP and rp_filter settings, or take them back."""
         write_pair_sysctls(self.cfg, tuned)
@@ -152,5 +165,7 @@ class BondNet:
     def reset(self) -> None:
         for j in sorted(self._down):
             self.nic_up(j)
+        for j in sorted(self._delayed):
+            self.set_latency(j, 0)
         if self._tuned:
             self.set_pair_sysctls(False)

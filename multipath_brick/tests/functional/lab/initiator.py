@@ -109,6 +109,7 @@ class SessionRoute:
     netdev: str
     ipaddress: str
     state: str
+    disks: tuple[str, ...] = ()
 
 
 def _null(value: str) -> str:
@@ -133,9 +134,37 @@ def session_routes() -> list[SessionRoute]:
                 netdev=_null(read_file(f"{ihost}/netdev")),
                 ipaddress=_null(read_file(f"{ihost}/ipaddress")),
                 state=read_file(f"{base}/state"),
+                disks=tuple(
+                    sorted(
+                        os.path.basename(d) for d in glob.glob(f"{base}/device/target*/*/block/*")
+                    )
+                ),
             )
         )
     return sorted(routes, key=lambda r: r.sid)
+
+
+def path_states() -> dict[str, str]:
+    """multipathd's view of every path: sdX -> "<dm state> <checker state>"
+    (``active ready``, ``failed faulty``...)."""
+    out = run(["multipathd", "show", "paths", "raw", "format", "%d %t %T"], check=False).stdout
+    return {f[0]: f"{f[1]} {f[2]}" for f in (ln.split() for ln in out.splitlines()) if len(f) == 3}
+
+
+def path_groups(wwid: str) -> list[list[str]]:
+    """The map's path groups in order (1-based for ``multipathd switchgroup``),
+    each the sdX it holds, from ``multipath -ll``."""
+    groups: list[list[str]] = []
+    for line in run(["multipath", "-ll", wwid], check=False).stdout.splitlines():
+        if "policy=" in line:
+            groups.append([])
+        elif groups and (m := re.search(r"\d+:\d+:\d+:\d+ (sd[a-z]+) ", line)):
+            groups[-1].append(m.group(1))
+    return groups
+
+
+def tx_bytes(netdev: str) -> int:
+    return int(read_file(f"/sys/class/net/{netdev}/statistics/tx_bytes", "0"))
 
 
 # --- reset --------------------------------------------------------------------
