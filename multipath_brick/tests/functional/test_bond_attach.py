@@ -18,8 +18,17 @@ from typing import Any
 
 import pytest
 
-from multipath_brick.bond import HostInventory, IscsiBond, Network, StorageConnection
+from multipath_brick.bond import (
+    DataCenter,
+    HostInventory,
+    HostState,
+    IscsiBond,
+    Network,
+    StorageConnection,
+)
+from multipath_brick.bond.edits import AttachedVolume
 from multipath_brick.exception import SameSubnetError
+from multipath_brick.iscsi.paths import path_from_dict
 
 from .conftest import (
     BackgroundWrite,
@@ -190,6 +199,77 @@ def test_nic_down_during_io_then_back(
     except TimeoutError:
         raise AssertionError(f"{split()}\n{host_state()}") from None
     note("paths_back_after_seconds", round(time.monotonic() - t_up, 2))
+
+    detach(connector, props, info)
+
+
+def test_network_added_then_removed_while_attached(
+    lab: Lab, make_connector: ConnectorFactory, note: Note, tmp_path
+):
+    """A bond edit with the volume attached and written to: san-b added ->
+    its 2 sessions through mpbn1 join the map while the write goes on; san-a
+    removed -> its 2 sessions through mpbn0 go, the volume stays on mpbn1's."""
+    wwid = lab.add_lun(1, 64)
+    full = routed_bond(lab)
+    networks = full.networks
+    dc = DataCenter(
+        "dc-1",
+        "lab",
+        networks=networks,
+        storage_connections=full.storage_connections,
+        iscsi_bonds=(routed_bond(lab, SAN[:1]),),
+    )
+    inventory = routed_inventory(lab)
+    connector = make_connector(bonds=dc.iscsi_bonds, inventory=inventory, grace=10)
+    props, info, dm = attach(lab, connector, lab.bond_portals, 2)
+    on_a, on_b = ({p for p in routed_paths(lab) if p[2] == nic} for nic in lab.bond_nics)
+    assert seen_paths(lab) == on_a, host_state()
+
+    def hosts(device_info: dict[str, Any]) -> HostState:
+        paths = [p for e in device_info["paths"] if (p := path_from_dict(e)) is not None]
+        return HostState({"host-1": dict(inventory.networks)}, {"host-1": {"vol-1": paths}})
+
+    # san-b joins while a write goes through the map (each 64 KiB write waits
+    # 10 ms more for its reply, so the write outlasts the logins).
+    for j in range(len(lab.bond_nics)):
+        lab.set_nic_latency(j, 10)
+    writer = BackgroundWrite(info["path"], str(tmp_path), 32)
+    edit = dc.add_network_to_bond("bond-1", networks[1].id, hosts(info))
+    assert edit.datacenter is not None
+    connector.use_bonds(edit.datacenter.iscsi_bonds)
+    t0 = time.monotonic()
+    report = connector.apply_bond_work(
+        edit.work.for_host("host-1"), {"vol-1": AttachedVolume(props, info)}
+    )
+    note("add_network_apply_seconds", round(time.monotonic() - t0, 2))
+    still_running = writer.running()
+    assert not report.failed, report.failed
+    assert len(report.logged_in) == 2, report
+    info = dict(report.device_info["vol-1"])
+    wait_slaves(lab, dm, 4)
+    writer.wait()
+    assert still_running, "the write ended before the new paths joined; make it longer"
+    assert read_sha256(info["path"], writer.mib) == writer.sha256
+    assert seen_paths(lab) == on_a | on_b, host_state()
+    for j in range(len(lab.bond_nics)):
+        lab.set_nic_latency(j, 0)
+
+    # san-a leaves: the volume keeps working paths through mpbn1, so its
+    # sessions go now, their disks out of the map first.
+    dc = edit.datacenter
+    edit = dc.remove_network_from_bond("bond-1", networks[0].id, hosts(info))
+    assert edit.datacenter is not None
+    connector.use_bonds(edit.datacenter.iscsi_bonds)
+    report = connector.apply_bond_work(
+        edit.work.for_host("host-1"), {"vol-1": AttachedVolume(props, info)}
+    )
+    assert len(report.logged_out) == 2 and not report.held and not report.kept, report
+    info = dict(report.device_info["vol-1"])
+    assert seen_paths(lab) == on_b, host_state()
+    assert len(initiator.dm_slaves(dm)) == 2
+    assert lab.dm_for_wwid(wwid) == dm
+    assert read_sha256(info["path"], writer.mib) == writer.sha256
+    assert initiator.ifaces() == ["mpb-mpbn1"], report.ifaces
 
     detach(connector, props, info)
 
