@@ -129,9 +129,10 @@ def test_bond_of_both_networks(lab: Lab, make_connector: ConnectorFactory, note:
 
     assert seen_paths(lab) == routed_paths(lab), host_state()
     assert len(lab.sessions_by_route()) == 4
-    assert sorted((p["portal"], p["iface"], p["state"]) for p in info["paths"]) == sorted(
-        (portal, iface, "active") for portal, iface, _, _ in routed_paths(lab)
+    assert sorted((p["portal"], p["iface"]) for p in info["paths"]) == sorted(
+        (portal, iface) for portal, iface, _, _ in routed_paths(lab)
     )
+    assert not [p for p in info["paths"] if p["state"] == "failed"], info["paths"]
 
     mib = 8
     grown: dict[str, dict[str, int]] = {}
@@ -180,9 +181,14 @@ def test_nic_down_during_io_then_back(
             for nic in (cut, kept)
         }
 
-    degraded = {cut: ["failed faulty"] * 2, kept: ["active ready"] * 2}
+    def degraded() -> bool:
+        # The checker's word for a path whose session is in recovery varies
+        # (faulty, shaky, i/o pending); the map has failed it either way.
+        now = split()
+        return all(s.startswith("failed") for s in now[cut]) and now[kept] == ["active ready"] * 2
+
     try:
-        wait_for("the cut NIC's paths failed", lambda: split() == degraded, timeout=30)
+        wait_for("the cut NIC's paths failed", degraded, timeout=30)
     except TimeoutError:
         raise AssertionError(f"{split()}\n{host_state()}") from None
     assert sorted(nics) == initiator.dm_slaves(dm_name(info["path"]))
