@@ -235,11 +235,11 @@ def test_network_added_then_removed_while_attached(
         paths = [p for e in device_info["paths"] if (p := path_from_dict(e)) is not None]
         return HostState({"host-1": dict(inventory.networks)}, {"host-1": {"vol-1": paths}})
 
-    # san-b joins while a write goes through the map (each 64 KiB write waits
-    # 10 ms more for its reply, so the write outlasts the logins).
+    # san-b joins while a write goes through the map (768 writes of 64 KiB,
+    # each waiting 20 ms more for its reply: the write outlasts the logins).
     for j in range(len(lab.bond_nics)):
-        lab.set_nic_latency(j, 10)
-    writer = BackgroundWrite(info["path"], str(tmp_path), 32)
+        lab.set_nic_latency(j, 20)
+    writer = BackgroundWrite(info["path"], str(tmp_path), 48)
     edit = dc.add_network_to_bond("bond-1", networks[1].id, hosts(info))
     assert edit.datacenter is not None
     connector.use_bonds(edit.datacenter.iscsi_bonds)
