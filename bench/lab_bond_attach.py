@@ -6,7 +6,8 @@ Runs inside the QEMU lab guest, on the bond topology of
     python -m multipath_brick.tests.functional.lab shell-cmd \\
         'python bench/lab_bond_attach.py --json /run/mpb-lab-out/lab_bond_attach.json'
 
-(from the repository root; ``python`` is the interpreter that booted the lab).
+(from the repository root; ``python`` is the interpreter that booted the lab),
+or ``tox -e bench-lab-bond [-- --repeat 9]``.
 Three modes, interleaved run by run, each run on a fresh LUN, attach then
 detach, with ``lab_attach.run_once`` (the same timing, map watching and
 leftover checks as ``bench/lab_attach.py``):
