@@ -172,8 +172,12 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         return BY_PATH
 
     def get_volume_paths(self, connection_properties: dict[str, Any]) -> list[str]:
-        """The by-path links of the volume's paths that exist now."""
-        props = ConnectionProperties.from_dict(connection_properties)
+        """The by-path links of the volume's paths that exist now.
+
+        Parsed as for a detach (:meth:`ConnectionProperties.for_cleanup`): what
+        os-brick takes is never refused here.
+        """
+        props = ConnectionProperties.for_cleanup(connection_properties)
         links = [_by_path(t) for t in props.targets]
         return [link for link in links if self.host.exists(link)]
 
@@ -252,8 +256,11 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         :raises DetachError: some steps failed (``force``), listing each.
         :raises LockPathError: no lock directory, or an unsafe one (nothing was run).
         :raises LockTimeout: the volume's WWID lock stayed held by someone else.
+        :raises InvalidConnectionProperties: only for a hazard (see
+            :meth:`ConnectionProperties.for_cleanup`): whatever os-brick's
+            ``connect_volume`` could have been given is detached.
         """
-        props = ConnectionProperties.from_dict(connection_properties)
+        props = ConnectionProperties.for_cleanup(connection_properties)
         self.locks.prepare()
         start = self.host.monotonic()
         info = device_info or {}
@@ -262,6 +269,9 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
             paths = list(self.bonds.plan(props, props.targets).paths)
         elif not paths:
             paths = [Path(t, iface) for t in props.targets for iface in self.ifaces]
+        if not paths:
+            LOG.warning("nothing to detach: no usable path in the connection properties")
+            return
         wwid = info.get("multipath_id") or info.get("scsi_wwn")
         self._detacher.detach(
             paths,
@@ -303,7 +313,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
 
     def extend_volume(self, connection_properties: dict[str, Any]) -> int:
         """Rescan the volume's disks, resize its map; return the new size in bytes."""
-        props = ConnectionProperties.from_dict(connection_properties)
+        props = ConnectionProperties.for_cleanup(connection_properties)
         disks = self._volume_disks(props)
         if not disks:
             raise VolumePathsError("no disk of the volume is attached")

@@ -15,11 +15,22 @@ Discovery rule: a volume *needs discovery* when the dict names only one path,
 that is when it has no ``target_iqns`` (singular only, or ``target_portals``
 without ``target_iqns``, which os-brick also ignores). ``targets`` then holds the
 singular target, and the connector asks that portal (sendtargets) for the others.
+
+Leniency is os-brick's: whatever its ``ISCSIConnector`` takes is taken here,
+coerced when that is harmless (an int ``volume_id``, ``encrypted`` as 0/1,
+plural lists of unequal length cut to the shortest with a warning, as os-brick's
+``zip`` does silently). What is still refused is a value that would be unsafe to
+hand to ``iscsiadm`` as root, or one no session could ever be made with (see
+``doc/source/user/properties.rst``). :meth:`ConnectionProperties.for_cleanup`
+is the detach side: it never refuses what os-brick's ``connect_volume`` could
+have been given, except a hazard, and drops (with a warning) targets no session
+can exist for.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -28,6 +39,8 @@ from multipath_brick.exception import InvalidConnectionProperties
 from multipath_brick.validate import DEFAULT_PORT, ValidationError
 
 __all__ = ["DEFAULT_PORT", "Chap", "ConnectionProperties", "Target"]
+
+LOG = logging.getLogger(__name__)
 
 # Flat-space addressing (SAM-2/SAM-3) has 14 bits of LUN.
 _FLAT_SPACE = 16384
@@ -127,6 +140,26 @@ class ConnectionProperties:
 
         :raises InvalidConnectionProperties: naming the key and the reason.
         """
+        return cls._parse(data, cleanup=False)
+
+    @classmethod
+    def for_cleanup(cls, data: object) -> ConnectionProperties:
+        """Parse for a detach, a path lookup or a cleanup: never stricter than os-brick.
+
+        A target whose portal or LUN no session can exist for (``ip1:port1``, a
+        missing portal, LUN ``"x"``) is left out with a warning instead of
+        refusing the whole dict: os-brick's ``connect_volume`` could have been
+        given it, and could not have logged in with it, so nothing of it is on
+        this host. ``targets`` may then be empty: nothing to do.
+
+        :raises InvalidConnectionProperties: a hazard only (a target name that
+            would name a path in the node database, an option-like or
+            whitespace-holding value, a malformed CHAP credential), or not a dict.
+        """
+        return cls._parse(data, cleanup=True)
+
+    @classmethod
+    def _parse(cls, data: object, *, cleanup: bool) -> ConnectionProperties:
         if not isinstance(data, Mapping):
             raise InvalidConnectionProperties("data", f"expected a dict, got {_kind(data)}")
         inner = data.get("data")
@@ -134,21 +167,25 @@ class ConnectionProperties:
             kind = data["driver_volume_type"]
             if not isinstance(kind, str) or kind.lower() != "iscsi":
                 raise InvalidConnectionProperties("driver_volume_type", "not an iSCSI volume")
-            return cls._from_mapping(inner)
-        return cls._from_mapping(data)
+            return cls._from_mapping(inner, cleanup)
+        return cls._from_mapping(data, cleanup)
 
     @classmethod
-    def _from_mapping(cls, data: Mapping[str, Any]) -> ConnectionProperties:
+    def _from_mapping(cls, data: Mapping[str, Any], cleanup: bool) -> ConnectionProperties:
         mode = _addressing_mode(data)
-        targets, needs_discovery = _targets(data, mode)
+        targets, needs_discovery = _Targets(data, mode, cleanup).parse()
         return cls(
             targets=targets,
             needs_discovery=needs_discovery,
-            chap=_chap(data, "auth_", with_mutual=True),
-            discovery_chap=_chap(data, "discovery_auth_", with_mutual=False),
-            volume_id=_optional_str(data, "volume_id"),
-            encrypted=_flag(data, "encrypted"),
-            access_mode=_optional_str(data, "access_mode"),
+            # A detach never logs in: credentials are not read, so a malformed
+            # one (os-brick's tests send discovery method 'CHAP1') cannot stop it.
+            chap=None if cleanup else _chap(data, "auth_", with_mutual=True),
+            discovery_chap=None if cleanup else _chap(data, "discovery_auth_", with_mutual=False),
+            volume_id=_volume_id(data.get("volume_id")),
+            # os-brick's decorators test ``connection_properties.get('encrypted')``
+            # for truth; the same test here, so both agree on which volumes get a link.
+            encrypted=bool(data.get("encrypted")),
+            access_mode=_optional_str(data.get("access_mode")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,14 +195,11 @@ class ConnectionProperties:
         emitted. A value that needs discovery is written in singular form only,
         which is what keeps it needing discovery.
         """
-        first = self.targets[0]
-        out: dict[str, Any] = {
-            "target_portal": first.portal,
-            "target_iqn": first.iqn,
-            "target_lun": first.lun,
-            "encrypted": self.encrypted,
-        }
-        if not self.needs_discovery:
+        out: dict[str, Any] = {"encrypted": self.encrypted}
+        if self.targets:
+            first = self.targets[0]
+            out.update(target_portal=first.portal, target_iqn=first.iqn, target_lun=first.lun)
+        if self.targets and not self.needs_discovery:
             out["target_portals"] = [t.portal for t in self.targets]
             out["target_iqns"] = [t.iqn for t in self.targets]
             out["target_luns"] = [t.lun for t in self.targets]
@@ -188,48 +222,102 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _targets(data: Mapping[str, Any], mode: str) -> tuple[tuple[Target, ...], bool]:
-    portals = _plural(data, "target_portals")
-    iqns = _plural(data, "target_iqns")
-    luns = _plural(data, "target_luns")
-    if iqns is not None and portals is None:
-        raise InvalidConnectionProperties("target_portals", "required with target_iqns")
-    if portals is None or iqns is None:
-        # One path named: the singular triple, and sendtargets finds the rest.
-        lun = _lun("target_lun", data.get("target_lun", 0), mode)
-        portal = _portal("target_portal", data.get("target_portal"))
-        iqn = _iqn("target_iqn", data.get("target_iqn"))
-        return (Target(portal, iqn, lun),), True
-    if len(iqns) != len(portals):
-        raise InvalidConnectionProperties(
-            "target_iqns", f"has {len(iqns)} entries but target_portals has {len(portals)}"
-        )
-    if luns is not None and len(luns) != len(portals):
-        raise InvalidConnectionProperties(
-            "target_luns", f"has {len(luns)} entries but target_portals has {len(portals)}"
-        )
-    # Parsed even when unused, so that a bad singular value is never silently accepted.
-    default_lun = _lun("target_lun", data.get("target_lun", 0), mode)
-    for key in ("target_portal", "target_iqn"):
-        if isinstance(data.get(key), (list, tuple)):
-            raise InvalidConnectionProperties(key, "expected a single value, got a list")
-    seen: dict[Target, None] = {}
-    for i, (raw_portal, raw_iqn) in enumerate(zip(portals, iqns, strict=True)):
-        lun = default_lun if luns is None else _lun(f"target_luns[{i}]", luns[i], mode)
-        target = Target(
-            _portal(f"target_portals[{i}]", raw_portal), _iqn(f"target_iqns[{i}]", raw_iqn), lun
-        )
-        seen.setdefault(target, None)
-    return tuple(seen), False
+class _Targets:
+    """The paths of a dict; in cleanup mode a path no session can exist for is dropped."""
+
+    def __init__(self, data: Mapping[str, Any], mode: str, cleanup: bool) -> None:
+        self.data = data
+        self.mode = mode
+        self.cleanup = cleanup
+
+    def parse(self) -> tuple[tuple[Target, ...], bool]:
+        data = self.data
+        portals = _plural(data, "target_portals", empty_ok=self.cleanup)
+        iqns = _plural(data, "target_iqns", empty_ok=self.cleanup)
+        # os-brick: ``target_luns or [target_lun] * n``, so an empty list means "absent".
+        luns = _plural(data, "target_luns", empty_ok=True) or None
+        if iqns is not None and portals is None and not self.cleanup:
+            raise InvalidConnectionProperties("target_portals", "required with target_iqns")
+        if portals is None or iqns is None:
+            # One path named: the singular triple, and sendtargets finds the rest.
+            one = self._target(
+                ("target_portal", self._single(data.get("target_portal"))),
+                ("target_iqn", self._single(data.get("target_iqn"))),
+                ("target_lun", self._single(data.get("target_lun", 0))),
+            )
+            return (() if one is None else (one,)), True
+        self._warn_unequal(portals, iqns, luns)
+        for key in ("target_portal", "target_iqn"):
+            if isinstance(data.get(key), (list, tuple)):
+                raise InvalidConnectionProperties(key, "expected a single value, got a list")
+        default_lun: object = data.get("target_lun", 0)
+        if luns is None and not self.cleanup:
+            # Parsed even when unused, so that a bad singular value is never silently accepted.
+            _lun("target_lun", default_lun, self.mode)
+        seen: dict[Target, None] = {}
+        # zip, not zip(strict=True): os-brick cuts unequal lists to the shortest.
+        for i, (raw_portal, raw_iqn) in enumerate(zip(portals, iqns, strict=False)):
+            if luns is None:
+                lun_field: tuple[str, object] = ("target_lun", default_lun)
+            elif i < len(luns):
+                lun_field = (f"target_luns[{i}]", luns[i])
+            else:
+                break
+            target = self._target(
+                (f"target_portals[{i}]", raw_portal), (f"target_iqns[{i}]", raw_iqn), lun_field
+            )
+            if target is not None:
+                seen.setdefault(target, None)
+        return tuple(seen), False
+
+    def _target(
+        self, portal: tuple[str, object], iqn: tuple[str, object], lun: tuple[str, object]
+    ) -> Target | None:
+        # The target name is checked first and always: a hostile name is refused
+        # even on detach, where every other unusable value only drops its path.
+        name = _iqn(*iqn) if iqn[1] is not None or not self.cleanup else None
+        try:
+            number = _lun(lun[0], lun[1], self.mode)
+            address = _portal(*portal)
+        except InvalidConnectionProperties as error:
+            if not self.cleanup:
+                raise
+            LOG.warning("leaving out a path no session can exist for: %s", error)
+            return None
+        if name is None:
+            LOG.warning("leaving out %s: no target name", address)
+            return None
+        return Target(address, name, number)
+
+    def _single(self, value: object) -> object:
+        # os-brick's own tests give the singular keys as one-element lists; no
+        # attach can have been made with them (iscsiadm's argv would hold a
+        # list), but a lookup or a detach takes them rather than refuse.
+        if self.cleanup and isinstance(value, (list, tuple)) and len(value) == 1:
+            return value[0]
+        return value
+
+    @staticmethod
+    def _warn_unequal(portals: list[Any], iqns: list[Any], luns: list[Any] | None) -> None:
+        lengths = {"target_portals": len(portals), "target_iqns": len(iqns)}
+        if luns is not None:
+            lengths["target_luns"] = len(luns)
+        if len(set(lengths.values())) > 1:
+            LOG.warning(
+                "plural lists of unequal length (%s): "
+                "using the first %d entries, as os-brick does",
+                ", ".join(f"{k} has {n}" for k, n in lengths.items()),
+                min(lengths.values()),
+            )
 
 
-def _plural(data: Mapping[str, Any], key: str) -> list[Any] | None:
+def _plural(data: Mapping[str, Any], key: str, *, empty_ok: bool) -> list[Any] | None:
     value = data.get(key)
     if value is None:
         return None
     if not isinstance(value, (list, tuple)):
         raise InvalidConnectionProperties(key, f"expected a list, got {_kind(value)}")
-    if not value:
+    if not value and not empty_ok:
         raise InvalidConnectionProperties(key, "is empty")
     return list(value)
 
@@ -296,19 +384,14 @@ def _chap(data: Mapping[str, Any], prefix: str, *, with_mutual: bool) -> Chap | 
     return Chap(username, password, username_in, password_in)
 
 
-def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise InvalidConnectionProperties(key, f"expected a string, got {_kind(value)}")
+def _optional_str(value: object) -> str | None:
+    # access_mode and the like are informational: a value of another type is
+    # ignored, as os-brick ignores it, rather than refusing the attach.
+    return value if isinstance(value, str) else None
 
 
-def _flag(data: Mapping[str, Any], key: str) -> bool:
-    value = data.get(key, False)
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InvalidConnectionProperties(key, f"expected a boolean, got {validate.shown(value)}")
+def _volume_id(value: object) -> str | None:
+    # Cinder's generic driver data and os-brick's own tests give an int.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _optional_str(value)

@@ -140,7 +140,7 @@ def test_bad_requests_name_the_field_and_touch_nothing(volumes, host, vol_id, in
 
 def test_bad_connection_data_is_refused_before_the_store(volumes, host):
     with pytest.raises(InvalidConnectionProperties):
-        volumes.attach_volume(VOL, iscsi({"target_portals": PORTALS, "target_iqns": [IQN]}))
+        volumes.attach_volume(VOL, iscsi({"target_portals": PORTALS, "target_iqns": ["..", IQN]}))
     assert host.calls == [] and volumes.volumes_info() == []
 
 

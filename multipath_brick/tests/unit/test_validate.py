@@ -16,8 +16,7 @@ from multipath_brick.validate import ValidationError
 
 # Target names os-brick's own ISCSIConnector unit tests use
 # (os_brick/tests/initiator/connectors/test_iscsi.py, test_linuxscsi.py). The
-# placeholders 'tgt1'..'tgt4' there come with portals like 'ip1:port1', which no
-# parser accepts either; they are refused here too (see test_placeholders...).
+# placeholders 'tgt1'..'tgt4' there are accepted too (see test_names_outside...).
 OS_BRICK_TEST_IQNS = [
     "iqn.2010-10.org.openstack:volume-00000001",
     "iqn.2010-10.org.openstack:volume-00000001-1",
@@ -108,7 +107,9 @@ def _error(name: str) -> ValidationError | None:
         ("../../../tmp/x", "contains '/'"),
         ("iqn.2024-01.org.example:a/../../etc", "contains '/'"),
         ("/", "contains '/'"),
-        ("..", "is not iqn."),
+        ("..", "starts with '.'"),
+        (".", "starts with '.'"),
+        (".hidden", "starts with '.'"),
         ("iqn.2024-01.org.example:a\x00b", "control characters"),
         ("iqn.2024-01.org.example:a\nb", "control characters"),
         ("iqn.2024-01.org.example:a b", "whitespace"),
@@ -120,14 +121,6 @@ def _error(name: str) -> ValidationError | None:
         ("\uff49qn.2010-10.org.openstack:volume-1", "non-ASCII"),  # fullwidth i
         ("iqn.2024-01.org.example:a;rm", "characters other than"),
         ("iqn.2024-01.org.example:a%b", "characters other than"),
-        ("iqn.x", "is not iqn."),
-        ("tgt1", "is not iqn."),
-        ("IQN.2024-01.org.example:a", "is not iqn."),
-        ("iqn.2024-1.org.example:a", "is not iqn."),
-        ("iqn.2024-01..example:a", "is not iqn."),
-        ("iqn.2024-01.-org:a", "is not iqn."),
-        ("eui.02004567A425678", "is not iqn."),
-        ("naa.52004567BA64678D0", "is not iqn."),
         ("", "missing"),
         (None, "missing"),
         (5, "expected a string"),
@@ -140,9 +133,11 @@ def test_hostile_target_names_are_refused_with_the_reason(value: object, words: 
     assert info.value.field == "iqn"
 
 
-def test_placeholders_of_os_brick_tests_are_refused() -> None:
-    for name in ("tgt1", "tgt2", "target_1", "fake_iqn"):
-        assert "is not iqn." in refused(validate.target_name, name)
+def test_names_outside_rfc_forms_are_accepted_when_harmless() -> None:
+    # open-iscsi, tgt and LIO take any name, and os-brick's own tests use these:
+    # a volume os-brick attached to such a target must be detachable here.
+    for name in ("tgt1", "tgt2", "target_1", "fake_iqn", "iqn.x", "IQN.2024-01.org.example:a"):
+        assert validate.target_name(name) == name
 
 
 def test_223_bytes_is_the_limit() -> None:
