@@ -20,6 +20,8 @@
      +-- VolumePathsError               (os_brick VolumePathsNotFound)
      +-- LockPathError                  the lock directory is unset or unsafe
      +-- LockTimeout                    a lock was not free in time
+     +-- OsBrickMapsError               os-brick's factory maps are not the ones we know
+     +-- UnsupportedTransportError      (ValueError) an iface/transport we do not attach through
      +-- BondError                      the iSCSI bond model refused something
      |    +-- BondValueError            (ValueError) a field of a bond value, bad
      |    |    +-- BondXmlError         ... or a REST body that is hostile or malformed
@@ -78,6 +80,8 @@ __all__ = [
     "SameSubnetError",
     "InvalidArgument",
     "InvalidConnectionProperties",
+    "OsBrickMapsError",
+    "UnsupportedTransportError",
     "InvalidSettings",
     "InvalidVolumeRequest",
     "LockPathError",
@@ -537,3 +541,37 @@ class HostNonOperationalError(BondHostError):
             self.networks,
             self.failures,
         )
+
+
+# --- added for the os-brick drop-in -------------------------------------------------------
+
+
+class OsBrickMapsError(MultipathBrickError):
+    """os-brick's connector factory is not laid out as this library knows it.
+
+    :ivar version: the installed os-brick version.
+    :ivar reason: what differs (a map missing or unknown, an iSCSI entry that
+        is neither os-brick's class nor ours).
+    """
+
+    def __init__(self, version: str, reason: str) -> None:
+        self.version = version
+        self.reason = reason
+        super().__init__(
+            f"cannot plug into os-brick {version}'s connector factory: {reason}",
+            version,
+            reason,
+        )
+
+
+class UnsupportedTransportError(MultipathBrickError, ValueError):
+    """A ``transport`` (an iscsiadm iface) this connector cannot attach through.
+
+    :ivar transport: the iface name given.
+    :ivar reason: why, and what to do instead.
+    """
+
+    def __init__(self, transport: str, reason: str) -> None:
+        self.transport = transport
+        self.reason = reason
+        super().__init__(f"transport {transport!r}: {reason}", transport, reason)
