@@ -52,7 +52,10 @@ def info(lun: int) -> dict[str, object]:
 
 def agent(host: FakeHost, directory: str) -> ManagedVolumes:
     connector = ISCSIMultipathConnector(
-        host=host, settings=SETTINGS, lock_path=os.path.join(directory, "locks")
+        use_multipath=True,
+        host=host,
+        settings=SETTINGS,
+        lock_path=os.path.join(directory, "locks"),
     )
     return ManagedVolumes(connector, store=os.path.join(directory, "volumes.db"))
 

@@ -47,7 +47,9 @@ def props(iqn: str, ports: list[str]) -> dict[str, Any]:
 
 def connector(host: FakeHost, grace: float) -> ISCSIMultipathConnector:
     settings = AttachSettings(grace=grace, timeouts=LoginTimeouts(login_timeout=15, retries=8))
-    return ISCSIMultipathConnector(host=host, settings=settings, lock_path=tempfile.mkdtemp())
+    return ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=settings, lock_path=tempfile.mkdtemp()
+    )
 
 
 def timed(fn: Callable[[], Any]) -> float:

@@ -211,6 +211,7 @@ class Ours(Library):
         start_daemon(None)  # fork the privsep daemon now, outside any timing
         self.grace = grace
         self.conn = ISCSIMultipathConnector(
+            use_multipath=True,
             root_helper=None,
             host=TimingHost(LinuxHost(), self.recorder),
             grace=grace,

@@ -16,6 +16,7 @@ from typing import Any
 
 from os_brick.initiator import initiator_connector
 
+from multipath_brick import brick_contract
 from multipath_brick.attach import Attacher, Attachment, AttachSettings
 from multipath_brick.bond.connect import bond_routing, collect
 from multipath_brick.bond.edits import AttachedVolume, EditRun, WorkReport, apply_work
@@ -23,9 +24,13 @@ from multipath_brick.bond.ifaces import IfaceChanges
 from multipath_brick.bond.inventory import HostInventory
 from multipath_brick.bond.model import IscsiBond
 from multipath_brick.bond.work import HostWork
+from multipath_brick.brick_contract import INITIATOR_FILE as INITIATOR_FILE  # re-exported
+from multipath_brick.brick_contract import OsBrickMethods
+from multipath_brick.brick_contract import read_initiator_name as read_initiator_name
 from multipath_brick.detach import Detacher
 from multipath_brick.exception import (
     AttachError,
+    DeviceNotReadyTimeout,
     DiscoveryError,
     InvalidSettings,
     MultipathBrickError,
@@ -39,10 +44,9 @@ from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
 from multipath_brick.pending import PendingReport
 from multipath_brick.privileged import verbs
+from multipath_brick.scsi.bypath import BY_PATH, by_path
 
 LOG = logging.getLogger(__name__)
-INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
-BY_PATH = "/dev/disk/by-path"
 
 
 def _linux_host(root_helper: str | None) -> Host:
@@ -51,31 +55,19 @@ def _linux_host(root_helper: str | None) -> Host:
     return LinuxHost(root_helper=root_helper)
 
 
-def read_initiator_name(host: Host) -> str | None:
-    """The host's initiator IQN from /etc/iscsi/initiatorname.iscsi."""
-    try:
-        text = host.read_text(INITIATOR_FILE)
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key.strip() == "InitiatorName":
-            return value.strip()
-    return None
-
-
-class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: ignore[misc]
+class ISCSIMultipathConnector(OsBrickMethods, initiator_connector.InitiatorConnector):  # type: ignore[misc]
     """Attach iSCSI volumes over every path at once.
 
     :param root_helper: how to reach root when the caller is not root (e.g.
         ``sudo``); used to start the privsep daemon. Ignored when root.
     :param use_multipath: attach through a multipath map (True) or the first
-        working path's disk (False), like os-brick.
+        working path's disk (False, the default, as os-brick's).
     :param device_scan_attempts: targeted scans per path before giving up.
-    :param transport: kept for os-brick compatibility; only ``default`` (tcp).
+    :param transport: os-brick's iface (nova's ``iscsi_iface``), used when
+        ``ifaces`` is not given: see ``brick_contract.iface_for_transport``.
     :param host: the :class:`~multipath_brick.host.base.Host` to act on
         (default: this Linux host; tests pass a FakeHost).
-    :param ifaces: iscsiadm ifaces to log in through (default ``["default"]``);
+    :param ifaces: iscsiadm ifaces to log in through (default: ``transport``'s);
         every target is logged in once per iface. Not with ``bonds``.
     :param bonds: the data center's iSCSI bonds: every target is logged in
         through the iface of each netdev carrying a bond network that covers
@@ -97,7 +89,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         root_helper: str | None = None,
         driver: Any = None,
         execute: Any = None,
-        use_multipath: bool = True,
+        use_multipath: bool = False,
         device_scan_attempts: int = 3,
         transport: str = "default",
         *args: Any,
@@ -130,7 +122,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         self.bonds = bond_routing(
             self.host, bonds, inventory, ifaces, command_timeout=self.settings.command_timeout
         )
-        self.ifaces = tuple(ifaces or ("default",))
+        self.ifaces = tuple(ifaces) if ifaces else (self.transport_iface(transport),)
         self.locks = Locks(lock_path, timeout=self.settings.lock_timeout)
         self._attacher = Attacher(
             self.host, self.locks, self.settings, tagged=self.bonds is not None
@@ -178,22 +170,13 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         os-brick takes is never refused here.
         """
         props = ConnectionProperties.for_cleanup(connection_properties)
-        links = [_by_path(t) for t in props.targets]
-        return [link for link in links if self.host.exists(link)]
+        links = [by_path(t.portal, t.iqn, t.lun) for t in props.targets]
+        return [link for link in links if link is not None and self.host.exists(link)]
 
     def get_all_available_volumes(self, connection_properties: Any = None) -> list[str]:
         return [f"{BY_PATH}/{name}" for name in self.host.list_dir(BY_PATH) if "-iscsi-" in name]
 
-    def check_valid_device(self, path: str, run_as_root: bool = True) -> bool:
-        """Whether the device exists and (for a map) has a usable path."""
-        if not self.host.exists(path):
-            return False
-        device = self.host.realpath(path).rsplit("/", 1)[-1]
-        if device.startswith("dm-"):
-            uuid = self._sysfs.dm_uuid(device) or ""
-            return uuid.startswith("mpath-") and self._multipath.usable(uuid[len("mpath-") :])
-        return True
-
+    @brick_contract.prepare_result
     def connect_volume(self, connection_properties: dict[str, Any]) -> dict[str, Any]:
         """Attach the volume; return os-brick's ``device_info`` plus ``paths``.
 
@@ -214,21 +197,26 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         props = ConnectionProperties.from_dict(connection_properties)
         self.locks.prepare()  # an unsafe lock directory stops us before any command
         try:
-            return self._connect(props)
+            multipath = self.check_multipath(connection_properties)
+            enforce = brick_contract.enforce_multipath(connection_properties)
+            return self._connect(props, multipath, enforce)
         except MultipathBrickError:
             raise
         except Exception as error:
             LOG.warning("attach failed", exc_info=True)
             raise AttachError(str(error) or type(error).__name__) from error
 
-    def _connect(self, props: ConnectionProperties) -> dict[str, Any]:
+    def _connect(
+        self, props: ConnectionProperties, multipath: bool, enforce: bool
+    ) -> dict[str, Any]:
         start = self.host.monotonic()
-        targets = self._targets(props)
+        targets = self._targets(props, multipath)
+        attach = functools.partial(self._attach, multipath=multipath, enforce=enforce)
         if self.bonds is None:
-            attachment = self._attach([Path(t, i) for t in targets for i in self.ifaces], props)
+            attachment = attach([Path(t, i) for t in targets for i in self.ifaces], props)
         else:
-            attachment = self.bonds.connect(props, targets, self._attach, self._detacher)
-        info = _device_info(attachment, self.use_multipath)
+            attachment = self.bonds.connect(props, targets, attach, self._detacher)
+        info = _device_info(attachment, attachment.map_name is not None)
         LOG.info(
             "attached %s in %.2fs: %s",
             info["path"],
@@ -237,12 +225,25 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         )
         return info
 
-    def _attach(self, paths: Sequence[Path], props: ConnectionProperties) -> Attachment:
-        if self.use_multipath:
-            self._multipath.require_running()
-            return self._attacher.attach(paths, props.chap)
+    def _attach(
+        self,
+        paths: Sequence[Path],
+        props: ConnectionProperties,
+        *,
+        multipath: bool = True,
+        enforce: bool = False,
+    ) -> Attachment:
+        if multipath:
+            try:
+                return self._attacher.attach(paths, props.chap)
+            except DeviceNotReadyTimeout as error:
+                if enforce:
+                    raise
+                # os-brick returns the sdX when no map forms: undone, then one path.
+                LOG.warning("%s; attaching one path: multipath not enforced", error)
         return self._attacher.attach_single(paths, props.chap)
 
+    @brick_contract.undo_prepare_result(unlink_after=True)
     def disconnect_volume(
         self,
         connection_properties: dict[str, Any],
@@ -311,6 +312,7 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         )
         return apply_work(run, work, volumes)
 
+    @brick_contract.undo_prepare_result()
     def extend_volume(self, connection_properties: dict[str, Any]) -> int:
         """Rescan the volume's disks, resize its map; return the new size in bytes."""
         props = ConnectionProperties.for_cleanup(connection_properties)
@@ -346,8 +348,8 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
         """
         return self._attacher.pending.wait(None, timeout)
 
-    def _targets(self, props: ConnectionProperties) -> tuple[Target, ...]:
-        if not (props.needs_discovery and self.use_multipath):
+    def _targets(self, props: ConnectionProperties, multipath: bool) -> tuple[Target, ...]:
+        if not (props.needs_discovery and multipath):
             return props.targets
         given = props.targets[0]
         try:
@@ -383,10 +385,6 @@ class ISCSIMultipathConnector(initiator_connector.InitiatorConnector):  # type: 
                     if disk is not None and disk.device not in disks:
                         disks.append(disk.device)
         return disks
-
-
-def _by_path(target: Target) -> str:
-    return f"{BY_PATH}/ip-{target.portal}-iscsi-{target.iqn}-lun-{target.lun}"
 
 
 def _device_info(attachment: Attachment, multipath: bool) -> dict[str, Any]:

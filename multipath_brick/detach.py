@@ -259,7 +259,10 @@ class Detacher:
                         errors.append(str(error))
                         map_left = True
                 errors += _each(self._releaser.remove_disk, disks)
-                if not map_left:  # a forced detach whose flush failed keeps the WWID
+                if map_left:  # os-brick drops a map it could not flush, paths gone
+                    errors += self._del_map(wwid)
+                    map_left = self._sysfs.map_for_wwid(wwid) is not None
+                if not map_left:  # a forced detach whose map stayed keeps the WWID
                     errors += self._forget_wwid(wwid)
         else:
             errors += _each(self._releaser.remove_disk, disks)
@@ -270,6 +273,19 @@ class Detacher:
                 LOG.warning("detach finished with errors: %s", "; ".join(errors))
                 return
             raise DetachError(errors)
+
+    def _del_map(self, wwid: str) -> list[str]:
+        """A forced detach whose flush failed: its paths are gone now, so the map,
+        which would otherwise stay in multipathd with no path, is dropped as
+        os-brick drops it (``multipathd del map``). It fails as the flush did
+        while something really holds it open; that is reported."""
+        map_name = self._sysfs.map_for_wwid(wwid)
+        if map_name is None:
+            return []
+        result = self._multipath.del_map(self._sysfs.dm_name(map_name) or wwid)
+        if result.ok or self._sysfs.map_for_wwid(wwid) is None:
+            return []
+        return [f"remove map {map_name}: {_why(result)}"]
 
     def _forget_wwid(self, wwid: str) -> list[str]:
         """Take the WWID out of the wwids file, its map gone (WWID lock held)."""

@@ -162,7 +162,9 @@ class ManagedVolumes:
     def connector(self) -> ISCSIMultipathConnector:
         """The connector, made on first use."""
         if self._connector is None:
-            made = self._factory() if self._factory else ISCSIMultipathConnector()
+            made = (
+                self._factory() if self._factory else ISCSIMultipathConnector(use_multipath=True)
+            )
             self._connector = check_multipath(made)
         return self._connector
 
@@ -198,7 +200,8 @@ class ManagedVolumes:
                 return _answer(row)
             self.store.intend(vol_id, State.ATTACHING, redacted)
             try:
-                info = connector.connect_volume(data)
+                # Maps only (check_multipath): no single-path fallback here.
+                info = connector.connect_volume({**data, "enforce_multipath": True})
             except Exception:
                 # connect_volume leaves nothing it made on failure: the row goes
                 # back to what it was (a stale attachment stays detachable).

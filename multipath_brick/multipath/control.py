@@ -107,6 +107,11 @@ class Multipath:
         timeout = self._timeout * _FLUSH_TIMEOUTS
         return self._retried(verbs.MultipathFlush(map_name), _busy, pause, timeout)
 
+    def del_map(self, map_name: str) -> CommandResult:
+        """``multipathd del map``: multipathd drops the map and removes it, as
+        os-brick's forced detach does for a map it could not flush."""
+        return self._run(verbs.MultipathdDelMap(map_name))
+
     def usable(self, wwid: str) -> bool:
         """Whether the WWID's map has a path that can take I/O.
 

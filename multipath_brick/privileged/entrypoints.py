@@ -6,19 +6,18 @@ its validation runs in the daemon, where the privilege is: a compromised caller
 can only send field values, and every value is checked again here. No function
 accepts an argv or a path, and none runs anything but its verb's argv.
 
-Every verb that deletes, scans, rescans, flushes, resizes or hands a device
-to multipathd is also checked for ownership (:mod:`.ownership`) before it
-acts: the disk, host or map it names must be an iSCSI one, as sysfs shows it.
-A refusal raises :class:`~multipath_brick.exception.NotOwnedError` and runs
-nothing. The checks live in :func:`_run`, :func:`_ask` and :func:`_write`,
-which every entrypoint goes through, so no verb can skip them.
+Every verb that deletes, scans, rescans, flushes, resizes, reads, links or
+hands a device to multipathd is also checked for ownership (:mod:`.ownership`)
+first: the disk, host or map it names must be an iSCSI one, as sysfs shows it,
+or :class:`~multipath_brick.exception.NotOwnedError` is raised and nothing
+runs. The checks live in :func:`_run`, :func:`_ask` and :func:`_write`, which
+every entrypoint goes through, so no verb can skip them.
 
-Commands and record writes return ``(exit_code, stdout, stderr, duration)``, a
-tuple msgpack can carry; a command killed at its timeout returns :data:`TIMED_OUT`. A program
-that is missing returns 127 and one that cannot be executed 126, as a shell
-would, so callers see one kind of answer. A command naming a disk or map that
-does not exist is not run and returns 1, as the tool would. Sysfs writes
-return None or raise.
+Commands and record writes return ``(exit_code, stdout, stderr, duration)``
+(msgpack carries tuples); one killed at its timeout returns :data:`TIMED_OUT`,
+a missing program 127 and one that cannot be executed 126, as a shell would. A
+command naming a disk or map that does not exist is not run and returns 1, as
+the tool would. Sysfs writes return None or raise.
 
 Every entrypoint also takes an optional keyword ``deadline``: a
 ``time.monotonic()`` instant after which the caller no longer waits for the
@@ -62,9 +61,8 @@ def _entrypoint(func: _F) -> _F:
         return func(*args)
 
     wrapped = context.entrypoint(bounded)
-    # privsep returns a functools.partial; give it the function's name, docstring
-    # and __wrapped__ so that inspect.signature() and the docs show the real
-    # parameters.
+    # privsep returns a functools.partial: with the function's name, docstring and
+    # __wrapped__, inspect.signature() and the docs show the real parameters.
     functools.update_wrapper(wrapped, func)
     return wrapped  # type: ignore[return-value]
 
@@ -80,8 +78,7 @@ def _check_deadline(deadline: object) -> float:
 
 
 def _check_timeout(timeout: object) -> float:
-    # Bounded (a day): communicate() and a thread wait overflow on 1e300, after
-    # the command was started.
+    # Bounded (a day): communicate() and a thread wait overflow on 1e300, late.
     return check_timeout(timeout)
 
 
@@ -255,6 +252,12 @@ def multipath_flush(map_name: str, timeout: float) -> Outcome:
 
 
 @_entrypoint
+def multipathd_del_map(map_name: str, timeout: float) -> Outcome:
+    """Drop and remove a map: :class:`~.verbs.MultipathdDelMap`."""
+    return _ask(verbs.MultipathdDelMap(map_name), timeout)
+
+
+@_entrypoint
 def multipathd_resize_map(map_name: str, timeout: float) -> Outcome:
     """Resize a map after its paths grew: :class:`~.verbs.MultipathdResizeMap`."""
     return _ask(verbs.MultipathdResizeMap(map_name), timeout)
@@ -376,3 +379,21 @@ def iface_show(iface: str, timeout: float) -> Outcome:
 def iface_list(timeout: float) -> Outcome:
     """List iface records: :class:`~.verbs.IfaceList`."""
     return _run(verbs.IfaceList(), timeout)
+
+
+@_entrypoint
+def read_block(device: str, timeout: float) -> Outcome:
+    """Read a block of an iSCSI disk or map: :class:`~.verbs.ReadBlock`."""
+    return _run(verbs.ReadBlock(device), timeout)
+
+
+@_entrypoint
+def link_encrypted(device: str, timeout: float) -> Outcome:
+    """os-brick's link to an iSCSI disk or map: :class:`~.verbs.LinkEncrypted`."""
+    return _run(verbs.LinkEncrypted(device), timeout)
+
+
+@_entrypoint
+def unlink_encrypted(device: str, timeout: float) -> Outcome:
+    """Remove os-brick's link of a device: :class:`~.verbs.UnlinkEncrypted`."""
+    return _run(verbs.UnlinkEncrypted(device), timeout)

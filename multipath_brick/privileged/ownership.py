@@ -14,11 +14,9 @@ under an iSCSI session, and only the kernel writes sysfs::
     /sys/block/dm-N/dm/uuid               mpath-<WWID>   (a multipath map)
     /sys/block/dm-N/slaves/sdX            (each an iSCSI disk as above)
 
-(``...`` is ``/sys/devices/platform`` for software iSCSI.)
-
-Every check takes ``root`` (``/`` in the daemon; a FakeHost's tree in tests)
-and either returns what it checked, raises
-:class:`~multipath_brick.exception.NotOwnedError` (or
+(``...`` is ``/sys/devices/platform`` for software iSCSI.) Every check takes
+``root`` (``/`` in the daemon; a FakeHost's tree in tests) and either returns
+what it checked, raises :class:`~multipath_brick.exception.NotOwnedError` (or
 :class:`~multipath_brick.exception.InvalidArgument` for a device number), or
 raises :class:`FileNotFoundError` when the thing named does not exist (any
 more): the verb would then act on nothing, and the daemon answers as the tool
@@ -105,6 +103,7 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         verbs.IfaceDelete,
         verbs.IfaceShow,
         verbs.IfaceList,
+        verbs.UnlinkEncrypted,  # only os-brick's link named after the device
     }
 )
 
@@ -351,9 +350,8 @@ def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
     interrupted after the paths went). A resize needs a path to take the size
     from.
 
-    :returns: None when the command may run; when what it names does not
-        exist, the error to answer instead of running it (exit status 1, as
-        multipath and multipathd answer for an unknown map or path).
+    :returns: None when the command may run; when what it names does not exist,
+        the error to answer instead (exit status 1, as the tools answer).
     :raises NotOwnedError: it names something that is not the library's, or
         it is a verb with no rule here and not in :data:`UNCHECKED`.
     :raises InvalidArgument: it names a device number.
@@ -361,7 +359,7 @@ def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
     try:
         if isinstance(command, (verbs.MultipathdAddPath, verbs.MultipathdDelPath)):
             iscsi_disk(command.device, root=root)
-        elif isinstance(command, verbs.MultipathFlush):
+        elif isinstance(command, (verbs.MultipathFlush, verbs.MultipathdDelMap)):
             multipath_map(command.map_name, root=root, empty_ok=True)
         elif isinstance(command, verbs.MultipathdResizeMap):
             multipath_map(command.map_name, root=root)
@@ -369,6 +367,11 @@ def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
             iscsi_wwid(command.wwid, root=root)
         elif isinstance(command, verbs.MultipathRemoveWwid):
             removable_wwid(command.wwid, root=root)
+        elif isinstance(command, (verbs.ReadBlock, verbs.LinkEncrypted)):
+            dm = command.device.startswith("dm-")
+            multipath_map(command.device, root=root) if dm else iscsi_disk(
+                command.device, root=root
+            )
         elif type(command) not in UNCHECKED:
             raise NotOwnedError("command", f"{type(command).__name__} has no ownership rule")
     except FileNotFoundError as gone:

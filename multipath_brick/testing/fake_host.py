@@ -13,7 +13,7 @@ Example::
         target = host.add_target("iqn.2003-01.org.example:t1",
                                  ["10.0.0.1:3260", "10.0.0.2:3260"], luns={1: 2**30})
         host.set_unreachable("10.0.0.2:3260", True)
-        ...  # attach with ISCSIMultipathConnector(host=host, lock_path=tmp_dir)
+        ...  # ISCSIMultipathConnector(use_multipath=True, host=host, lock_path=tmp_dir)
         assert not host.leftovers()
 """
 
@@ -30,6 +30,7 @@ from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import ownership
 from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite
+from multipath_brick.testing.devnodes import DevNodes
 from multipath_brick.testing.ifaces import FakeIfaces, NetworkScenario
 from multipath_brick.testing.iscsi_sim import Iscsid
 from multipath_brick.testing.multipath_sim import Multipathd
@@ -79,6 +80,7 @@ class FakeHost(Scenario, NetworkScenario):
         self._kernel = Kernel(self._st, self._mpathd.on_udev_add, self._mpathd.on_removed)
         self._ifaces = FakeIfaces(self._st, Netdevs(tree))
         self._iscsid = Iscsid(self._st, self._kernel, self._ifaces)
+        self._devnodes = DevNodes(self._st)
         self.calls: list[Call] = []
         self.writes: list[tuple[str, str, int, float, float]] = []
 
@@ -154,6 +156,8 @@ class FakeHost(Scenario, NetworkScenario):
             return self._iscsid.handle(argv)
         if argv and argv[0] in ("multipath", "multipathd"):
             return self._mpathd.handle(argv)
+        if argv and argv[0] in ("dd", "ln", "rm"):
+            return self._devnodes.handle(argv)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:

@@ -13,7 +13,7 @@ the same FakeHost then stands for the next process.
 Example::
 
     faulty = FaultyHost(host)
-    ISCSIMultipathConnector(host=faulty).connect_volume(props)  # counts
+    ISCSIMultipathConnector(use_multipath=True, host=faulty).connect_volume(props)  # counts
     clean = faulty.calls
     faulty.arm(crash_at=clean // 2)
 """

@@ -272,12 +272,14 @@ class NetworkScenario:
         with self._st.lock:
             self._ifaces.netdevs.set_sysctl(netdev, name, value)
 
-    def add_other_iface(self, name: str, netdev: str = "") -> None:
-        """An iface record another program made (an admin's, vdsm's), which the
-        library's verbs could not create: it must never be touched."""
+    def add_other_iface(self, name: str, netdev: str = "", transport: str = "tcp") -> None:
+        """An iface record another program made (an admin's, vdsm's, an offload
+        card's ``bnx2i.<mac>``), which the library's verbs could not create: it
+        must never be touched. ``transport`` is its ``iface.transport_name``."""
         with self._st.lock:
             self._ifaces.records[name] = self._ifaces.new_record(name)
             self._ifaces.records[name]["iface.net_ifacename"] = netdev
+            self._ifaces.records[name]["iface.transport_name"] = transport
 
     def iface_records(self) -> dict[str, dict[str, str]]:
         """The iface records (built-in ones excepted): name -> settings."""

@@ -74,6 +74,10 @@ class Multipathd:
             return self._add_path(dev) if words[0] == "add" else self._del_path(dev)
         if len(words) == 3 and words[:2] == ("resize", "map"):
             return self._resize(words[2])
+        if len(words) == 3 and words[:2] == ("del", "map"):
+            # multipathd flushes the map itself: refused the same way when open.
+            m = self.find_map(words[2])
+            return FAIL if m is None or self._flush(m.name).exit_code else OK
         raise NotImplementedError(f"fake host does not emulate: multipathd {' '.join(words)}")
 
     # --- lookups -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ in :mod:`.fake_host`; every method takes the state lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 from multipath_brick.testing import local_devices
@@ -288,10 +289,13 @@ class Scenario:
 
         :returns: only the non-empty kinds among ``sessions``, ``node_records``,
             ``discovery_records``, ``disks``, ``maps``, ``wwids`` (entries of
-            ``/etc/multipath/wwids``) and ``ifaces`` (iface records other than the
-            built-in ones); ``{}`` on a clean host.
+            ``/etc/multipath/wwids``), ``ifaces`` (iface records other than the
+            built-in ones) and ``links`` (os-brick's links for encrypted
+            volumes in ``/dev/disk/by-id``); ``{}`` on a clean host.
         """
         with self._st.lock:
+            by_id = self._st.tree.local("/dev/disk/by-id")
+            links = sorted(n for n in os.listdir(by_id) if n.startswith("os-brick"))
             found = {
                 "sessions": [" ".join(s.key) for s in self._st.sessions.values()],
                 "node_records": [" ".join(k) for k in sorted(self._st.nodes)],
@@ -300,5 +304,6 @@ class Scenario:
                 "maps": sorted(self._st.maps),
                 "wwids": sorted(self._st.wwids),
                 "ifaces": self._ifaces.leftovers(),
+                "links": links,
             }
         return {kind: items for kind, items in found.items() if items}

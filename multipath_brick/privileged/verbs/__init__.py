@@ -30,9 +30,11 @@ from multipath_brick.privileged.checks import (
     check_value,
 )
 from multipath_brick.privileged.verbs.base import Command, RecordWrite, SysfsWrite, Verb
+from multipath_brick.privileged.verbs.blockdev import LinkEncrypted, ReadBlock, UnlinkEncrypted
 from multipath_brick.privileged.verbs.devices import (
     MultipathAddWwid,
     MultipathdAddPath,
+    MultipathdDelMap,
     MultipathdDelPath,
     MultipathdResizeMap,
     MultipathdShowDaemon,
@@ -90,6 +92,7 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     MultipathdDelPath,
     MultipathAddWwid,
     MultipathFlush,
+    MultipathdDelMap,
     MultipathdResizeMap,
     MultipathRemoveWwid,
     ScsiScan,
@@ -101,6 +104,9 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     IfaceDelete,
     IfaceShow,
     IfaceList,
+    ReadBlock,
+    LinkEncrypted,
+    UnlinkEncrypted,
 )
 
 __all__ = [
@@ -117,11 +123,13 @@ __all__ = [
     "IfaceNew",
     "IfaceShow",
     "IfaceUpdate",
+    "LinkEncrypted",
     "MASK",
     "MultipathAddWwid",
     "MultipathFlush",
     "MultipathRemoveWwid",
     "MultipathdAddPath",
+    "MultipathdDelMap",
     "MultipathdDelPath",
     "MultipathdResizeMap",
     "MultipathdShowDaemon",
@@ -135,6 +143,7 @@ __all__ = [
     "NodeSetSecrets",
     "NodeShow",
     "NodeUpdate",
+    "ReadBlock",
     "RecordWrite",
     "SECRET_SETTINGS",
     "ScsiDelete",
@@ -142,6 +151,7 @@ __all__ = [
     "ScsiRescan",
     "ScsiScan",
     "SessionList",
+    "UnlinkEncrypted",
     "SysfsWrite",
     "Verb",
     "check_device",

@@ -106,6 +106,17 @@ class MultipathFlush(_MapVerb):
 
 
 @dataclasses.dataclass(frozen=True)
+class MultipathdDelMap(_MapVerb):
+    """Have multipathd drop a map and remove it: what os-brick's forced detach
+    does once it removed the paths of a map it could not flush."""
+
+    entrypoint = "multipathd_del_map"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "del", "map", self.map_name)
+
+
+@dataclasses.dataclass(frozen=True)
 class MultipathdResizeMap(_MapVerb):
     entrypoint = "multipathd_resize_map"
 

@@ -255,7 +255,7 @@ def make_connector() -> Iterator[ConnectorFactory]:
     made: list[ISCSIMultipathConnector] = []
 
     def make(**kwargs: Any) -> ISCSIMultipathConnector:
-        connector = ISCSIMultipathConnector(**kwargs)
+        connector = ISCSIMultipathConnector(**{"use_multipath": True, **kwargs})
         made.append(connector)
         return connector
 

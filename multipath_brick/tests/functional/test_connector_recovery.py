@@ -31,7 +31,7 @@ CHILD = """
 import json, sys
 from multipath_brick import ISCSIMultipathConnector
 props = json.load(open(sys.argv[1]))
-connector = ISCSIMultipathConnector(lock_path=sys.argv[2], grace=2.0)
+connector = ISCSIMultipathConnector(use_multipath=True, lock_path=sys.argv[2], grace=2.0)
 print("start", flush=True)
 connector.connect_volume(props)
 print("attached", flush=True)

@@ -50,7 +50,10 @@ def agent(host: Host, directory: str, store: VolumeStore | None = None) -> Manag
     paths); the store file and the lock directory are shared.
     """
     connector = ISCSIMultipathConnector(
-        host=host, settings=FAST, lock_path=os.path.join(directory, "connector-locks")
+        use_multipath=True,
+        host=host,
+        settings=FAST,
+        lock_path=os.path.join(directory, "connector-locks"),
     )
     return ManagedVolumes(
         connector,

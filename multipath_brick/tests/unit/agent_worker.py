@@ -43,7 +43,7 @@ def main(store_path: str, lock_path: str, log_path: str, name: str) -> int:
     with FakeHost(time_scale=0.02) as host:
         host.add_target(IQN, PORTALS, luns={n: GIB for n in range(1, 13)}, chap=CHAP)
         connector = RecordingConnector(
-            host=host, settings=FAST, lock_path=os.path.join(lock_path, name)
+            use_multipath=True, host=host, settings=FAST, lock_path=os.path.join(lock_path, name)
         )
         connector.log = []
         volumes = ManagedVolumes(connector, store=VolumeStore(store_path), lock_path=lock_path)

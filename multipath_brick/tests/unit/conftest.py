@@ -45,13 +45,17 @@ def host() -> Iterator[FakeHost]:
 
 @pytest.fixture
 def connector(host: FakeHost, tmp_path: Any) -> ISCSIMultipathConnector:
-    return ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path / "locks"))
+    return ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=FAST, lock_path=str(tmp_path / "locks")
+    )
 
 
 def connector_with(host: FakeHost, tmp_path: Any, **changes: Any) -> ISCSIMultipathConnector:
     """A connector on ``host`` whose settings are :data:`FAST` with ``changes``."""
     settings = dataclasses.replace(FAST, **changes)
-    return ISCSIMultipathConnector(host=host, settings=settings, lock_path=str(tmp_path))
+    return ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=settings, lock_path=str(tmp_path)
+    )
 
 
 def plural(

@@ -169,6 +169,7 @@ def test_no_reachable_portal_exits_5(host, tmp_path):
 
 
 def test_multipathd_down_exits_6(host, tmp_path):
+    # The agent answers maps only: it enforces multipath, whatever the data says.
     host.set_multipathd_running(False)
     result = run(host, tmp_path, "attach", VOL, stdin=json.dumps(plural_info()))
     assert result.status == Exit.HOST_NOT_READY

@@ -46,7 +46,7 @@ def call(host: FakeHost, tmp_path: Any, *argv: str, stdin: str = "") -> tuple[in
     status = helper.main(
         list(argv),
         connector=lambda: ISCSIMultipathConnector(
-            host=host, settings=FAST, lock_path=str(tmp_path)
+            use_multipath=True, host=host, settings=FAST, lock_path=str(tmp_path)
         ),
         stdin=io.StringIO(stdin),
         stdout=out,

@@ -163,11 +163,25 @@ def test_waits_for_the_map_to_be_ready(connector, host):
     connector.disconnect_volume(plural(), info)
 
 
-def test_map_never_ready_raises_and_cleans_up(host, tmp_path):
+def test_map_never_ready_raises_and_cleans_up_when_multipath_is_enforced(host, tmp_path):
     host.set_map_ready_delay(10_000)
     connector = connector_with(host, tmp_path, ready_timeout=0.5)
     with pytest.raises(DeviceNotReadyTimeout):
-        connector.connect_volume(plural())
+        connector.connect_volume(plural(enforce_multipath=True))
+    assert_nothing_left(host)
+
+
+def test_map_never_ready_gives_one_disk_with_a_warning_as_os_brick(host, tmp_path, caplog):
+    # os-brick returns the sdX when no dm forms ("connection to volume is probably
+    # bad"); here the failed map is undone first, then one path is attached.
+    host.set_map_ready_delay(10_000)
+    connector = connector_with(host, tmp_path, ready_timeout=0.5)
+    with caplog.at_level(logging.WARNING):
+        info = connector.connect_volume(plural())
+    assert info["path"].startswith("/dev/sd")
+    assert "multipath_id" not in info
+    assert "attaching one path" in caplog.text
+    connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
 
 
@@ -238,10 +252,24 @@ def test_wrong_chap_is_an_authentication_error(connector, host):
     assert_nothing_left(host)
 
 
-def test_multipathd_down_is_a_clear_error(connector, host):
+def test_multipathd_down_and_enforced_is_a_clear_error(connector, host):
     host.set_multipathd_running(False)
-    with pytest.raises(MultipathUnavailableError):
-        connector.connect_volume(plural())
+    with pytest.raises(MultipathUnavailableError) as info:
+        connector.connect_volume(plural(enforce_multipath=True))
+    assert "enforce_multipath" in str(info.value)
+    assert isinstance(info.value, brick_exception.BrickException)
+    assert_nothing_left(host)
+
+
+def test_multipathd_down_not_enforced_attaches_one_path_with_a_warning(connector, host, caplog):
+    # cinder's image transfer relies on this (os-brick's check_multipath).
+    host.set_multipathd_running(False)
+    with caplog.at_level(logging.WARNING):
+        info = connector.connect_volume(plural())
+    assert "doesn't support multipathing" in caplog.text
+    assert info["path"].startswith("/dev/sd")
+    assert len(host.sessions()) == 1
+    connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
 
 

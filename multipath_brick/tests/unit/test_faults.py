@@ -56,7 +56,9 @@ def new_host() -> FakeHost:
 
 
 def connector(host: Any, locks: pathlib.Path) -> ISCSIMultipathConnector:
-    return ISCSIMultipathConnector(host=host, settings=SETTINGS, lock_path=str(locks))
+    return ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=SETTINGS, lock_path=str(locks)
+    )
 
 
 def attach_detach(host: FakeHost, locks: pathlib.Path) -> None:
@@ -224,7 +226,9 @@ def test_a_background_path_error_is_logged_and_reported(
             command_timeout=2.0,
             poll=0.005,
         )
-        conn = ISCSIMultipathConnector(host=faulty, settings=settings, lock_path=str(tmp_path))
+        conn = ISCSIMultipathConnector(
+            use_multipath=True, host=faulty, settings=settings, lock_path=str(tmp_path)
+        )
         info = conn.connect_volume(PROPS)
         assert [p["state"] for p in info["paths"]] == ["active", "pending"]
         # The late path's scan write fails.

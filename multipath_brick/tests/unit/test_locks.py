@@ -379,7 +379,7 @@ def test_a_connector_without_lock_path_uses_os_brick_lock_path(
 ) -> None:
     cfg.CONF.set_override("lock_path", str(tmp_path / "brick"), "os_brick")
     try:
-        connector = ISCSIMultipathConnector(host=host, settings=FAST)
+        connector = ISCSIMultipathConnector(use_multipath=True, host=host, settings=FAST)
         info = connector.connect_volume(plural())
         connector.disconnect_volume(plural(), info)
     finally:

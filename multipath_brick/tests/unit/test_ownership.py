@@ -235,8 +235,28 @@ def test_a_write_goes_to_the_attribute_that_was_checked(h: Host) -> None:
         assert os.path.realpath(h.root + checked) == h.root + checked
 
 
+def test_reading_and_linking_go_to_iscsi_disks_and_maps_only(h: Host) -> None:
+    for verb in (v.ReadBlock, v.LinkEncrypted):
+        assert ownership.check_command(verb(h.dm), root=h.root) is None
+        assert ownership.check_command(verb(h.disks[0]), root=h.root) is None
+        with pytest.raises(NotOwnedError, match="not under an iSCSI session"):
+            ownership.check_command(verb(h.local), root=h.root)
+        for dm in ("dm-0", "dm-1"):  # the local disk's multipath map, the LVM one
+            with pytest.raises(NotOwnedError):
+                ownership.check_command(verb(dm), root=h.root)
+        assert "not run" in str(ownership.check_command(verb("dm-99"), root=h.root))
+    # Removing os-brick's link of a device needs no device: it may be gone.
+    assert ownership.check_command(v.UnlinkEncrypted("dm-99"), root=h.root) is None
+    for bad in ("dm-0x", "../sda", "sda1", "mapper/x", "dm-01"):
+        with pytest.raises(InvalidArgument):
+            v.ReadBlock(bad)
+
+
 def test_every_verb_has_a_rule_and_a_new_one_is_refused() -> None:
     ruled = {
+        v.ReadBlock,
+        v.MultipathdDelMap,
+        v.LinkEncrypted,
         v.MultipathdAddPath,
         v.MultipathdDelPath,
         v.MultipathFlush,

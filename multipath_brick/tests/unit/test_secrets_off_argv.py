@@ -76,7 +76,9 @@ def test_attach_with_chap_mutual_chap_and_discovery_chap_puts_no_secret_on_an_ar
             mutual_chap=(USER_IN, SECRET_IN),
             discovery_chap=(D_USER, D_SECRET),
         )
-        connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+        connector = ISCSIMultipathConnector(
+            use_multipath=True, host=host, settings=FAST, lock_path=str(tmp_path)
+        )
         # Singular properties: the connector discovers the portals (discovery CHAP),
         # then logs in to each with mutual CHAP; the logins prove the secrets arrived.
         info = connector.connect_volume(props())
@@ -148,7 +150,9 @@ def test_record_writes_mask_their_secrets(write: v.RecordWrite) -> None:
 
 
 def test_a_wrong_secret_fails_the_login_as_before(host: FakeHost, tmp_path: Any) -> None:
-    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    connector = ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=FAST, lock_path=str(tmp_path)
+    )
     wrong = {
         "target_portals": PORTALS,
         "target_iqns": [IQN] * 4,

@@ -175,7 +175,7 @@ def main(lab: Lab | None = None) -> int:
     say(indent(json.dumps(masked(props), indent=2)))
     say()
 
-    conn = ISCSIMultipathConnector(root_helper=None)
+    conn = ISCSIMultipathConnector(use_multipath=True, root_helper=None)
     info: dict[str, Any] | None = None
     failed: str | None = None
     try:

@@ -35,7 +35,7 @@ def run_soak(lab: Lab, params: SoakParams) -> Tally:
     from multipath_brick.connector import ISCSIMultipathConnector
 
     tally = Tally()
-    connector = ISCSIMultipathConnector(grace=10)
+    connector = ISCSIMultipathConnector(use_multipath=True, grace=10)
     print(f"[soak] {params} (seed {params.seed})", flush=True)
     for rnd in range(params.rounds):
         t0 = time.monotonic()
