@@ -12,6 +12,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
+from multipath_brick.scsi.bypath import BY_PATH, lun_part
 from multipath_brick.scsi.sysfs import UDEV_DB
 
 if TYPE_CHECKING:
@@ -240,9 +241,10 @@ class SysfsTree:
     @staticmethod
     def by_path(d: Disk) -> str:
         """The disk's ``/dev/disk/by-path`` link."""
-        # udev's path_id: the persistent address, never bracketed (even IPv6).
+        # udev's path_id: the persistent address, never bracketed (even IPv6),
+        # and a LUN of 256 or more in its hex form (multipath_brick.scsi.bypath).
         s = d.session
-        return f"/dev/disk/by-path/ip-{s.address}:{s.port}-iscsi-{s.iqn}-lun-{d.lun}"
+        return f"{BY_PATH}/ip-{s.address}:{s.port}-iscsi-{s.iqn}-{lun_part(d.lun)}"
 
     def udev_disk(self, d: Disk) -> None:
         """The database entry, device node and by-path link udev makes for a new disk."""
