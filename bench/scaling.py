@@ -77,11 +77,15 @@ def row(present: int, shared: bool, repeat: int) -> tuple[float, float, int, int
     locks = tempfile.mkdtemp(prefix="mpb-bench-")
     with FakeHost(time_scale=0) as host:
         layout = Layout(host, shared)
-        filler = ISCSIMultipathConnector(host=host, settings=SETTINGS, lock_path=locks)
+        filler = ISCSIMultipathConnector(
+            use_multipath=True, host=host, settings=SETTINGS, lock_path=locks
+        )
         for i in range(present):
             filler.connect_volume(layout.volume(i))
         counted = FaultyHost(host, kinds=("run", "write", "read"))
-        conn = ISCSIMultipathConnector(host=counted, settings=SETTINGS, lock_path=locks)
+        conn = ISCSIMultipathConnector(
+            use_multipath=True, host=counted, settings=SETTINGS, lock_path=locks
+        )
         data = layout.volume(present)
         attach_s, detach_s, attach_calls, detach_calls = [], [], [], []
         for _ in range(repeat):

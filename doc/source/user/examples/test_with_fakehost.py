@@ -45,7 +45,7 @@ def connection_info() -> dict[str, Any]:
 
 
 def test_attach_uses_every_portal(host: FakeHost, tmp_path: Path) -> None:
-    connector = ISCSIMultipathConnector(host=host, lock_path=str(tmp_path))
+    connector = ISCSIMultipathConnector(host=host, use_multipath=True, lock_path=str(tmp_path))
     path = attach_and_write(connector, connection_info())
     assert path.startswith("/dev/dm-")
     assert len(host.sessions()) == 2  # one session per portal
@@ -55,7 +55,9 @@ def test_attach_uses_every_portal(host: FakeHost, tmp_path: Path) -> None:
 
 def test_a_dead_portal_degrades_but_attaches(host: FakeHost, tmp_path: Path) -> None:
     host.set_unreachable(PORTALS[1])
-    connector = ISCSIMultipathConnector(host=host, lock_path=str(tmp_path), grace=0.5)
+    connector = ISCSIMultipathConnector(
+        host=host, use_multipath=True, lock_path=str(tmp_path), grace=0.5
+    )
     device = connector.connect_volume(connection_info())
     states = {p["portal"]: p["state"] for p in device["paths"]}
     assert states[PORTALS[0]] == "active"
@@ -68,7 +70,7 @@ def test_a_dead_portal_degrades_but_attaches(host: FakeHost, tmp_path: Path) -> 
 def test_wrong_chap_is_an_authentication_error(host: FakeHost, tmp_path: Path) -> None:
     from multipath_brick.exception import AuthenticationError
 
-    connector = ISCSIMultipathConnector(host=host, lock_path=str(tmp_path))
+    connector = ISCSIMultipathConnector(host=host, use_multipath=True, lock_path=str(tmp_path))
     info = dict(connection_info(), auth_password="wrong-password")
     with pytest.raises(AuthenticationError):
         connector.connect_volume(info)
