@@ -8,7 +8,9 @@
 #  - Debian packages: a stock kernel to boot in QEMU (only adds /boot and
 #    /lib/modules files; the running kernel is untouched), QEMU, busybox
 #    (virtme-ng's initramfs), and the storage stack the guest runs from the
-#    host's shared / : open-iscsi, multipath-tools, tgt, iptables, iproute2.
+#    host's shared / : open-iscsi, multipath-tools, tgt, iptables, iproute2,
+#    and sudo and cryptsetup for the drop-in tests (a non-root caller through
+#    sudo + rootwrap, LUKS on an attached volume).
 #    Their services do not start in a container; nothing here needs them to.
 #  - virtme-ng in its own venv ($MPB_LAB_VENV, default /var/tmp/mpb-lab-venv):
 #    it only runs on the host, so /var/tmp is fine for it.
@@ -23,7 +25,7 @@ VENV=${MPB_LAB_VENV:-/var/tmp/mpb-lab-venv}
 VIRTME_NG_VERSION=${MPB_LAB_VIRTME_NG_VERSION:-1.42}
 PYTHON=${PYTHON:-python3}
 PACKAGES=(linux-image-amd64 qemu-system-x86 busybox-static open-iscsi
-          multipath-tools tgt iptables iproute2)
+          multipath-tools tgt iptables iproute2 sudo cryptsetup-bin)
 REPO_ROOT=$(cd "$(dirname "$0")/../../../.." && pwd)
 
 log() { printf '[prepare_host] %s\n' "$*"; }

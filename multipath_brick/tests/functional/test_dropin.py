@@ -1,0 +1,227 @@
+"""The drop-in on the real kernel: as nova or cinder would use it.
+
+* A non-root user, with the documented sudoers line, rootwrap configuration
+  and the shipped filter, attaches and detaches through
+  ``InitiatorConnector.factory("ISCSI", "sudo <rootwrap> <conf>",
+  use_multipath=True)`` once :func:`multipath_brick.osbrick.install` ran: the
+  privsep daemon starts through sudo and rootwrap.
+* multipathd stopped: ``enforce_multipath`` false attaches one path and
+  detaches clean; true is the clear error.
+* An encrypted volume: the returned path is os-brick's link; LUKS is made on
+  it with cryptsetup, opened (the encryptor's ``ln -sf``), written, closed,
+  and the volume detached with nothing left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from os_brick.initiator import connector as brick_connector
+
+from multipath_brick import osbrick
+from multipath_brick.exception import MultipathUnavailableError
+from multipath_brick.privileged.verbs.blockdev import LINK_PREFIX
+
+from .conftest import ConnectorFactory, volume_props
+from .lab.api import Lab
+from .lab.guest import start_multipathd
+from .lab.shell import run, wait_for
+
+USER = "mpbdropin"
+ETC = "/etc/multipath-brick"
+BIN = os.path.dirname(sys.executable)
+ROOTWRAP = os.path.join(BIN, "oslo-rootwrap")
+REPO = str(Path(__file__).resolve().parents[3])
+# The venv's interpreter may live where the user cannot reach (/root): the
+# user runs the system python3 of the same version over the venv's packages.
+SITE = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(BIN[:-4]))
+CLIENT = textwrap.dedent(
+    """
+    import json, sys
+    from multipath_brick import osbrick
+    from os_brick.initiator import connector
+    osbrick.install()
+    props, root_helper, locks = json.load(sys.stdin)
+    conn = connector.InitiatorConnector.factory(
+        "ISCSI", root_helper, use_multipath=True, lock_path=locks)
+    info = conn.connect_volume(props)
+    valid = conn.check_valid_device(info["path"])
+    conn.wait_for_pending(120)
+    conn.disconnect_volume(props, info)
+    print(json.dumps({"class": type(conn).__name__, "path": info["path"],
+                      "paths": [p["state"] for p in info["paths"]], "valid": valid}))
+    """
+)
+
+
+def _need(*programs: str) -> None:
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"not installed on the host (prepare_host.sh installs them): {missing}")
+
+
+@pytest.fixture
+def nonroot(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A user with the documented sudoers line and rootwrap configuration."""
+    _need("sudo", "runuser", "/usr/bin/python3")
+    if not os.path.exists(ROOTWRAP):
+        pytest.skip("oslo.rootwrap is not installed (test-requirements.txt)")
+    run(["useradd", "--no-create-home", "--shell", "/bin/sh", USER], check=False)
+    user = pwd.getpwnam(USER)
+    shipped = resources.files("multipath_brick") / "rootwrap"
+    os.makedirs(f"{ETC}/rootwrap.d", exist_ok=True)
+    shutil.copy(str(shipped / "multipath-brick.filters"), f"{ETC}/rootwrap.d/")
+    conf = (shipped / "rootwrap.conf").read_text()
+    # privsep-helper is in this venv's bin, which must be in exec_dirs.
+    conf = conf.replace("exec_dirs=", f"exec_dirs={BIN},")
+    Path(f"{ETC}/rootwrap.conf").write_text(conf)
+    sudoers = (shipped / "sudoers").read_text().replace("svc ALL", f"{USER} ALL")
+    sudoers = sudoers.replace("/usr/bin/oslo-rootwrap", ROOTWRAP)
+    Path("/etc/sudoers.d/multipath-brick").write_text(sudoers)
+    os.chmod("/etc/sudoers.d/multipath-brick", 0o440)
+    # The user's own lock directory (pytest's tmp_path is under a root-only one).
+    home = Path(f"/tmp/{USER}")
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "locks").mkdir(mode=0o700, parents=True)
+    for path in (home, home / "locks"):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    try:
+        yield {
+            "home": str(home),
+            "locks": str(home / "locks"),
+            "root_helper": f"sudo {ROOTWRAP} {ETC}/rootwrap.conf",
+        }
+    finally:
+        os.unlink("/etc/sudoers.d/multipath-brick")
+        shutil.rmtree(ETC, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+        run(["userdel", USER], check=False)
+
+
+def test_a_non_root_user_attaches_through_sudo_rootwrap_and_the_factory(
+    lab: Lab, nonroot: dict[str, str], tmp_path: Path
+) -> None:
+    lab.add_lun(1, 64)
+    props = volume_props(lab, 1)
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "PYTHONPATH": f"{REPO}:{SITE}",
+        "HOME": nonroot["home"],
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    # The CHAP secret goes on stdin, never on a command line.
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        ["runuser", "-u", USER, "--", "/usr/bin/python3", "-c", CLIENT],
+        input=json.dumps([props, nonroot["root_helper"], nonroot["locks"]]),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["class"] == "ISCSIMultipathConnector"
+    assert answer["path"].startswith("/dev/dm-")
+    assert answer["valid"] is True
+    assert "active" in answer["paths"]
+    assert lab.portals and props["auth_password"] not in done.stderr
+
+
+@pytest.fixture
+def multipathd_stopped() -> Iterator[None]:
+    run(["multipathd", "shutdown"], check=False)
+    wait_for(
+        "multipathd gone",
+        lambda: run(["multipathd", "show", "daemon"], check=False).returncode != 0,
+        timeout=30,
+    )
+    try:
+        yield
+    finally:
+        start_multipathd()
+
+
+@pytest.fixture
+def installed() -> Iterator[None]:
+    osbrick.install()
+    try:
+        yield
+    finally:
+        osbrick.uninstall()
+
+
+def _factory(**kwargs: Any) -> Any:
+    """The real factory, our class installed, as nova calls it (root: no helper)."""
+    conn = brick_connector.InitiatorConnector.factory("ISCSI", None, use_multipath=True, **kwargs)
+    assert type(conn).__name__ == "ISCSIMultipathConnector"
+    return conn
+
+
+def test_multipathd_stopped_not_enforced_attaches_one_path(
+    lab: Lab, installed: None, multipathd_stopped: None, tmp_path: Path
+) -> None:
+    lab.add_lun(2, 64)
+    props = volume_props(lab, 2)
+    conn = _factory(lock_path=str(tmp_path))
+    info = conn.connect_volume(props)
+    assert info["path"].startswith("/dev/sd")
+    assert "multipath_id" not in info
+    assert len(run(["iscsiadm", "-m", "session"]).stdout.splitlines()) == 1
+    assert conn.check_valid_device(info["path"])
+    conn.disconnect_volume(props, info)
+
+
+def test_multipathd_stopped_and_enforced_is_the_clear_error(
+    lab: Lab, installed: None, multipathd_stopped: None, tmp_path: Path
+) -> None:
+    lab.add_lun(3, 64)
+    props = {**volume_props(lab, 3), "enforce_multipath": True}
+    conn = _factory(lock_path=str(tmp_path))
+    with pytest.raises(MultipathUnavailableError, match="enforce_multipath"):
+        conn.connect_volume(props)
+
+
+def test_luks_on_the_encrypted_path(
+    lab: Lab, make_connector: ConnectorFactory, tmp_path: Path
+) -> None:
+    _need("cryptsetup")
+    run(["modprobe", "dm_crypt"], check=False)
+    lab.add_lun(4, 64)
+    props = {**volume_props(lab, 4), "encrypted": True}
+    conn = make_connector(lock_path=str(tmp_path / "locks"))
+    info = conn.connect_volume(props)
+    link = info["path"]
+    assert link.startswith(LINK_PREFIX + "+dev+dm-")
+    dm = os.path.realpath(link)
+    assert dm == "/dev/" + link.rsplit("+", 1)[1]
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(32))
+    luks = ["cryptsetup", "--batch-mode", "--key-file", str(key)]
+    run([*luks, "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "luksFormat", link])
+    run([*luks, "open", link, "crypt-mpb"])
+    # What os-brick's encryptors do next: the link now names the crypt device.
+    run(["ln", "-sf", "/dev/mapper/crypt-mpb", link])
+    data = os.urandom(1 << 20)
+    with open("/dev/mapper/crypt-mpb", "r+b") as dev:
+        dev.write(data)
+        dev.flush()
+        os.fsync(dev.fileno())
+        dev.seek(0)
+        assert dev.read(len(data)) == data
+    assert conn.check_valid_device(link)  # read back to our map by its name
+    run(["cryptsetup", "close", "crypt-mpb"])
+    conn.disconnect_volume(props, info)
+    assert not os.path.lexists(link)
+    assert not os.path.exists(dm) or not os.path.exists(f"/sys/block/{os.path.basename(dm)}/dm")
