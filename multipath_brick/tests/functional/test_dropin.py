@@ -225,3 +225,25 @@ def test_luks_on_the_encrypted_path(
     conn.disconnect_volume(props, info)
     assert not os.path.lexists(link)
     assert not os.path.exists(dm) or not os.path.exists(f"/sys/block/{os.path.basename(dm)}/dm")
+
+
+def test_by_path_links_of_a_lun_above_255_are_found(
+    lab: Lab, make_connector: ConnectorFactory, tmp_path: Path
+) -> None:
+    # udev's path_id writes LUN 300 as lun-0x012c000000000000; get_volume_paths
+    # must name the links udev really made.
+    try:
+        lab.add_lun(300, 64)
+    except Exception as error:  # noqa: BLE001 - tgt's own limit, reported as a skip
+        pytest.skip(f"tgt did not make LUN 300: {error}")
+    props = volume_props(lab, 300)
+    conn = make_connector(lock_path=str(tmp_path / "locks"))
+    info = conn.connect_volume(props)
+    assert conn.wait_for_pending(120)
+    made = sorted(n for n in os.listdir("/dev/disk/by-path") if "-lun-" in n)
+    print("by-path links udev made:", *made, sep="\n  ")
+    found = conn.get_volume_paths(props)
+    assert len(found) == len(lab.portals)
+    assert all(p.endswith("-lun-0x012c000000000000") for p in found)
+    assert sorted(os.path.basename(p) for p in found) == made
+    conn.disconnect_volume(props, info)
