@@ -277,3 +277,16 @@ def test_a_forced_detach_of_a_map_really_in_use_reports_it(connector, host):
     host.fail_flush(None, False)
     connector.disconnect_volume(plural(), info)
     assert host.leftovers() == {}
+
+
+def test_a_whole_connection_info_is_read_for_its_flags(connector, host):
+    host.set_multipathd_running(False)
+    wrapped = {"driver_volume_type": "iscsi", "data": plural(enforce_multipath=True)}
+    with pytest.raises(Exception, match="enforce_multipath"):
+        connector.connect_volume(wrapped)
+    host.set_multipathd_running(True)
+    wrapped = {"driver_volume_type": "iscsi", "data": plural(encrypted=True)}
+    info = connector.connect_volume(wrapped)
+    assert info["path"].startswith(LINK_PREFIX)
+    connector.disconnect_volume(wrapped, info)
+    assert host.leftovers() == {}
