@@ -40,6 +40,7 @@ from .lab.shell import run, wait_for
 
 USER = "mpbdropin"
 ETC = "/etc/multipath-brick"
+HELPER_DIR = "/usr/local/lib/mpb-dropin-bin"
 BIN = os.path.dirname(sys.executable)
 ROOTWRAP = os.path.join(BIN, "oslo-rootwrap")
 REPO = str(Path(__file__).resolve().parents[3])
@@ -82,9 +83,17 @@ def nonroot(tmp_path: Path) -> Iterator[dict[str, str]]:
     shipped = resources.files("multipath_brick") / "rootwrap"
     os.makedirs(f"{ETC}/rootwrap.d", exist_ok=True)
     shutil.copy(str(shipped / "multipath-brick.filters"), f"{ETC}/rootwrap.d/")
+    # In a deployment the package is installed where privsep-helper's Python
+    # finds it; here it is the checkout, and sudo clears PYTHONPATH. A root-owned
+    # privsep-helper in the guest's /usr (a tmpfs) stands for that install.
+    os.makedirs(HELPER_DIR, exist_ok=True)
+    helper = Path(HELPER_DIR, "privsep-helper")
+    helper.write_text(
+        f'#!/bin/sh\nPYTHONPATH={REPO} exec {BIN}/privsep-helper "$@"\n', encoding="utf-8"
+    )
+    os.chmod(helper, 0o755)  # noqa: S103 - root-owned, run by rootwrap as root
     conf = (shipped / "rootwrap.conf").read_text()
-    # privsep-helper is in this venv's bin, which must be in exec_dirs.
-    conf = conf.replace("exec_dirs=", f"exec_dirs={BIN},")
+    conf = conf.replace("exec_dirs=", f"exec_dirs={HELPER_DIR},")
     Path(f"{ETC}/rootwrap.conf").write_text(conf)
     sudoers = (shipped / "sudoers").read_text().replace("svc ALL", f"{USER} ALL")
     sudoers = sudoers.replace("/usr/bin/oslo-rootwrap", ROOTWRAP)
@@ -105,6 +114,7 @@ def nonroot(tmp_path: Path) -> Iterator[dict[str, str]]:
     finally:
         os.unlink("/etc/sudoers.d/multipath-brick")
         shutil.rmtree(ETC, ignore_errors=True)
+        shutil.rmtree(HELPER_DIR, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
         run(["userdel", USER], check=False)
 
