@@ -195,8 +195,10 @@ class TargetControl:
         info = self._target(iqn)
         if lun in info.luns:
             raise ValueError(f"LUN {lun} already exists on {info.iqn}")
-        if not 1 <= lun <= 255:
-            raise ValueError("tgt LUN 0 is its controller LUN; use 1..255")
+        if not 1 <= lun <= 16383:
+            # LUN 0 is tgt's controller; from 256 tgt answers REPORT LUNS in
+            # flat-space addressing, so the kernel sees 16384 + LUN (SAM2).
+            raise ValueError("tgt LUN 0 is its controller LUN; use 1..16383")
         self._generation += 1
         scsi_id = f"4d42{info.tid:04x}{lun:04x}{self._generation:04x}"
         path = os.path.join(self.cfg.lun_dir, f"t{info.tid}-lun{lun}.img")
