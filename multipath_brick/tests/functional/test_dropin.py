@@ -78,7 +78,11 @@ def nonroot(tmp_path: Path) -> Iterator[dict[str, str]]:
     _need("sudo", "runuser", "/usr/bin/python3")
     if not os.path.exists(ROOTWRAP):
         pytest.skip("oslo.rootwrap is not installed (test-requirements.txt)")
-    run(["useradd", "--no-create-home", "--shell", "/bin/sh", USER], check=False)
+    # As a service user is made (adduser --disabled-password): no password to log
+    # in with, but not a locked account, which sudo's PAM account check refuses.
+    run(
+        ["useradd", "--no-create-home", "--shell", "/bin/sh", "--password", "*", USER], check=False
+    )
     user = pwd.getpwnam(USER)
     shipped = resources.files("multipath_brick") / "rootwrap"
     os.makedirs(f"{ETC}/rootwrap.d", exist_ok=True)
