@@ -71,3 +71,12 @@ def test_get_volume_paths_finds_ipv6_and_sam2_links(tmp_path: Path) -> None:
         connector.disconnect_volume(props, info)
         assert connector.get_volume_paths(props) == []
         assert host.leftovers() == {}
+
+
+def test_names_match_udev_s_links_captured_in_the_lab() -> None:
+    # tests/fixtures/by_path_lun300.txt: udev's links for tgt LUN 300 (SAM2: 16684).
+    capture = Path(__file__).parent.parent / "fixtures" / "by_path_lun300.txt"
+    made = [line for line in capture.read_text().splitlines() if not line.startswith("#")]
+    lab_iqn = "iqn.2024-01.org.multipath-brick.lab:target0"
+    ours = [by_path(f"192.168.{100 + i}.2:3260", lab_iqn, 16384 + 300) for i in range(len(made))]
+    assert [f"/dev/disk/by-path/{name}" for name in made] == ours
