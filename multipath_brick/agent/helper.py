@@ -118,7 +118,7 @@ def main(
 def _default_connector() -> ISCSIMultipathConnector:
     from multipath_brick.connector import ISCSIMultipathConnector
 
-    return ISCSIMultipathConnector()
+    return ISCSIMultipathConnector(use_multipath=True)
 
 
 def _run(
@@ -132,7 +132,9 @@ def _run(
     if command == "attach":
         connection_info = _read(stdin)
         check_connection_info(connection_info)
-        attachment: dict[str, Any] = connector().connect_volume(connection_info["data"])
+        # vdsm refuses an iSCSI attachment without multipath_id: maps only.
+        data = {**connection_info["data"], "enforce_multipath": True}
+        attachment: dict[str, Any] = connector().connect_volume(data)
         LOG.debug("attached %s", attachment.get("path"))
         return attachment
     volume = _read(stdin)
