@@ -65,6 +65,7 @@ class BondedOurs(Ours):
             ),
         )
         self.conn = ISCSIMultipathConnector(
+            use_multipath=True,
             root_helper=None,
             host=self.conn.host,  # the timing host of this library's recorder
             grace=grace,

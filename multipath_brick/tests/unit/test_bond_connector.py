@@ -76,6 +76,7 @@ def bonded(
     **settings: Any,
 ) -> ISCSIMultipathConnector:
     return ISCSIMultipathConnector(
+        use_multipath=True,
         host=host,
         settings=dataclasses.replace(FAST, **settings),
         lock_path=str(tmp_path),
@@ -271,7 +272,9 @@ def test_an_iface_of_our_name_bound_elsewhere_is_refused(host, tmp_path):
 
 def test_ifaces_and_bonds_together_are_refused(host, tmp_path):
     with pytest.raises(InvalidSettings, match="bonds"):
-        ISCSIMultipathConnector(host=host, ifaces=["default"], bonds=BOTH, inventory=ALL)
+        ISCSIMultipathConnector(
+            use_multipath=True, host=host, ifaces=["default"], bonds=BOTH, inventory=ALL
+        )
 
 
 @pytest.mark.parametrize(
@@ -291,7 +294,9 @@ def test_bad_bond_arguments_name_the_field(host, changes, field):
 
 
 def test_without_bonds_nothing_changes(host, tmp_path):
-    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    connector = ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=FAST, lock_path=str(tmp_path)
+    )
     info = connector.connect_volume(props())
     assert pairs(info) == [(P1, "default", "active"), (P2, "default", "active")]
     # The records keep open-iscsi's flat layout (no tag on -p), as before bonds.
@@ -404,7 +409,9 @@ def test_a_session_whose_other_paths_are_dead_is_held(host, tmp_path):
 
 
 def test_a_bond_edit_needs_a_bond_connector(host, tmp_path):
-    connector = ISCSIMultipathConnector(host=host, settings=FAST, lock_path=str(tmp_path))
+    connector = ISCSIMultipathConnector(
+        use_multipath=True, host=host, settings=FAST, lock_path=str(tmp_path)
+    )
     with pytest.raises(InvalidSettings, match="bonds"):
         connector.apply_bond_work(HostWork("me"), {})
 
@@ -414,7 +421,11 @@ def test_ifaces_without_a_bond_get_a_record_each_too(host, tmp_path):
         assert host.run(v.IfaceNew(name), timeout=5).ok
         assert host.run(v.IfaceUpdate(name, "iface.net_ifacename", dev), timeout=5).ok
     connector = ISCSIMultipathConnector(
-        host=host, settings=FAST, lock_path=str(tmp_path), ifaces=["mpb-eth1", "mpb-eth2"]
+        use_multipath=True,
+        host=host,
+        settings=FAST,
+        lock_path=str(tmp_path),
+        ifaces=["mpb-eth1", "mpb-eth2"],
     )
     info = connector.connect_volume(props(P1))
     assert pairs(info) == [(P1, "mpb-eth1", "active"), (P1, "mpb-eth2", "active")]
