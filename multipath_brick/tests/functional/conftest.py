@@ -21,6 +21,7 @@ import pytest
 
 from .lab import in_lab_guest
 from .lab.api import Lab
+from .lab.shell import read_file
 
 IN_GUEST = in_lab_guest()
 SKIP_REASON = (
@@ -262,6 +263,19 @@ def make_connector() -> Iterator[ConnectorFactory]:
     yield make
     for connector in made:
         assert connector.wait_for_pending(timeout=180), "background paths still running"
+
+
+def wwids_file() -> list[str]:
+    """The WWIDs in /etc/multipath/wwids."""
+    text = read_file("/etc/multipath/wwids")
+    return [line.strip("/") for line in text.splitlines() if line.startswith("/")]
+
+
+def nothing_left(lab: Lab, wwid: str) -> None:
+    """No session, record, disk, map or iface left, and the WWID forgotten."""
+    left = {kind: items for kind, items in lab.leftovers().items() if items}
+    assert not left, f"left behind: {left}\n{host_state()}"
+    assert wwid not in wwids_file(), f"{wwid} still in /etc/multipath/wwids"
 
 
 def host_state() -> str:

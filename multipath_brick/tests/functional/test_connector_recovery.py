@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import ConnectorFactory, Note, host_state, volume_props
+from .conftest import ConnectorFactory, Note, nothing_left, volume_props
 from .lab.api import Lab
-from .lab.shell import read_file, run, wait_for
+from .lab.shell import run, wait_for
 
 #: The attach a killed process was running: its connector, as a program.
 CHILD = """
@@ -38,18 +38,6 @@ print("attached", flush=True)
 connector.wait_for_pending(120)
 print("settled", flush=True)
 """
-
-
-def wwids_file() -> list[str]:
-    """The WWIDs in /etc/multipath/wwids."""
-    text = read_file("/etc/multipath/wwids")
-    return [line.strip("/") for line in text.splitlines() if line.startswith("/")]
-
-
-def nothing_left(lab: Lab, wwid: str) -> None:
-    left = {kind: items for kind, items in lab.leftovers().items() if items}
-    assert not left, f"left behind: {left}\n{host_state()}"
-    assert wwid not in wwids_file(), f"{wwid} still in /etc/multipath/wwids"
 
 
 def sessions_exist() -> bool:
