@@ -37,6 +37,7 @@ from multipath_brick.exception import (
     VolumePathsError,
 )
 from multipath_brick.host.base import Host
+from multipath_brick.iscsi.discovery import volume_targets
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
 from multipath_brick.iscsi.paths import Path, path_from_dict
 from multipath_brick.iscsi.properties import ConnectionProperties, Target
@@ -363,16 +364,10 @@ class ISCSIMultipathConnector(OsBrickMethods, initiator_connector.InitiatorConne
                 given.portal,
             )
             return props.targets
-        discovered = ConnectionProperties.from_dict(
-            {
-                "target_portals": [d.portal for d in found if d.iqn == given.iqn]
-                or [given.portal],
-                "target_iqns": [d.iqn for d in found if d.iqn == given.iqn] or [given.iqn],
-                "target_lun": given.lun,
-            }
-        )
-        # The portal we were given first, then the others in the array's order.
-        return (given, *(t for t in discovered.targets if t != given))
+        targets, refused = volume_targets(given, found)
+        for reason in refused:
+            LOG.warning("%s; left out", reason)
+        return targets
 
     def _volume_disks(self, props: ConnectionProperties) -> list[str]:
         disks = []
