@@ -108,22 +108,38 @@ def nonroot(tmp_path: Path) -> Iterator[dict[str, str]]:
     os.chmod("/etc/sudoers.d/multipath-brick", 0o440)
     # The user's own lock directory (pytest's tmp_path is under a root-only one).
     home = Path(f"/tmp/{USER}")
+    _unmount(home / "site")
     shutil.rmtree(home, ignore_errors=True)
     (home / "locks").mkdir(mode=0o700, parents=True)
     for path in (home, home / "locks"):
         os.chown(path, user.pw_uid, user.pw_gid)
+    # The venv's packages may sit below a directory only root can enter (tox
+    # makes .tox 0700): the user reaches them through a read-only bind mount.
+    site = home / "site"
+    site.mkdir()
+    run(["mount", "--bind", SITE, str(site)])
+    run(["mount", "-o", "remount,bind,ro", str(site)])
     try:
         yield {
             "home": str(home),
             "locks": str(home / "locks"),
+            "site": str(site),
             "root_helper": f"sudo {ROOTWRAP} {ETC}/rootwrap.conf",
         }
     finally:
         os.unlink("/etc/sudoers.d/multipath-brick")
         shutil.rmtree(ETC, ignore_errors=True)
         shutil.rmtree(HELPER_DIR, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
+        if _unmount(site):  # never remove through a mount of the venv
+            shutil.rmtree(home, ignore_errors=True)
         run(["userdel", USER], check=False)
+
+
+def _unmount(path: Path) -> bool:
+    """Unmount ``path`` if it is a mount point; True when it is not (any more)."""
+    if os.path.ismount(path):
+        run(["umount", str(path)], check=False)
+    return not os.path.ismount(path)
 
 
 def test_a_non_root_user_attaches_through_sudo_rootwrap_and_the_factory(
@@ -133,7 +149,7 @@ def test_a_non_root_user_attaches_through_sudo_rootwrap_and_the_factory(
     props = volume_props(lab, 1)
     env = {
         "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
-        "PYTHONPATH": f"{REPO}:{SITE}",
+        "PYTHONPATH": f"{REPO}:{nonroot['site']}",
         "HOME": nonroot["home"],
         "PYTHONDONTWRITEBYTECODE": "1",
     }
