@@ -278,9 +278,10 @@ class ManagedVolumes:
         host = self.connector.host
         sysfs = Sysfs(host)
         states = _multipathd_states(host)
-        sessions = sysfs.sessions()
+        paths = list(self._stored_paths(row))
+        sessions = sysfs.sessions_to({p.target.iqn for p in paths})
         out = []
-        for path in self._stored_paths(row):
+        for path in paths:
             t = path.target
             session = next(
                 (

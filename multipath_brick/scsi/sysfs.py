@@ -181,8 +181,8 @@ class Sysfs:
     def portal_group_tag(self, iqn: str, portal: str) -> int | None:
         """The tpgt a logged-in session to (iqn, portal), through any iface, got
         from the target at login; None without one."""
-        for info in self.sessions():
-            if (info.iqn, info.portal) == (iqn, portal) and info.logged_in:
+        for info in self.sessions_to((iqn,)):
+            if info.portal == portal and info.logged_in:
                 tag = self._param(f"/sys/class/iscsi_session/session{info.sid}/tpgt")
                 if tag is not None and tag.isdigit():
                     return int(tag)
