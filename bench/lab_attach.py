@@ -62,14 +62,14 @@ from guest_cpu import GuestCpu, format_breakdown  # noqa: E402
 
 from multipath_brick.host.base import CommandResult  # noqa: E402
 from multipath_brick.multipath.control import usable_wwids  # noqa: E402
-from multipath_brick.privileged.verbs import (  # noqa: E402
+from multipath_brick.tests.functional.lab import in_lab_guest  # noqa: E402
+from multipath_brick.tests.functional.lab.api import Lab  # noqa: E402
+from multipath_brick.tests.functional.lab.demo import format_table, lab_props  # noqa: E402
+from multipath_brick.verbs import (  # noqa: E402
     Command,
     MultipathdShowPaths,
     SysfsWrite,
 )
-from multipath_brick.tests.functional.lab import in_lab_guest  # noqa: E402
-from multipath_brick.tests.functional.lab.api import Lab  # noqa: E402
-from multipath_brick.tests.functional.lab.demo import format_table, lab_props  # noqa: E402
 
 LUN_MB = 64
 OURS = "multipath-brick"

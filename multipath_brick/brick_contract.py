@@ -10,7 +10,7 @@ Encrypted volumes
    device back from the link's name. :func:`prepare_result` and
    :func:`undo_prepare_result` keep that contract. The undo side *is*
    os-brick's decorator; the link is made and removed by our privsep daemon
-   (:mod:`~multipath_brick.privileged.verbs.blockdev`), not by os-brick's
+   (:mod:`~multipath_brick.verbs.blockdev`), not by os-brick's
    ``link_root`` / ``unlink_root``: those run in os-brick's own daemon
    (``os_brick.privileged.default``, with CAP_SYS_ADMIN and
    CAP_DAC_READ_SEARCH) and link or unlink any path as root, which would be a
@@ -49,7 +49,7 @@ from multipath_brick.exception import (
 )
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.ifaces import Ifaces
-from multipath_brick.privileged.verbs import blockdev
+from multipath_brick.verbs import blockdev
 
 __all__ = [
     "INITIATOR_FILE",
@@ -179,7 +179,7 @@ def valid_device(host: Host, path: str, timeout: float) -> bool:
     The read goes to our disk or map: an encrypted volume's link is read back
     to its device by name, since the encryptor points it at its crypt device.
     Only an iSCSI disk or a multipath map over them is read (the daemon checks
-    it, :class:`~multipath_brick.privileged.verbs.ReadBlock`); anything else
+    it, :class:`~multipath_brick.verbs.ReadBlock`); anything else
     is not valid here.
     """
     device = device_of(path)

@@ -16,7 +16,7 @@ from typing import Any
 
 from os_brick.initiator import initiator_connector
 
-from multipath_brick import brick_contract
+from multipath_brick import brick_contract, verbs
 from multipath_brick.attach import Attacher, Attachment, AttachSettings
 from multipath_brick.bond.connect import bond_routing, collect
 from multipath_brick.bond.edits import AttachedVolume, EditRun, WorkReport, apply_work
@@ -44,7 +44,6 @@ from multipath_brick.iscsi.properties import ConnectionProperties, Target
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
 from multipath_brick.pending import PendingReport
-from multipath_brick.privileged import verbs
 from multipath_brick.scsi.bypath import BY_PATH, by_path
 
 LOG = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from multipath_brick import verbs
 from multipath_brick.exception import (
     CommandError,
     DetachError,
@@ -43,7 +44,6 @@ from multipath_brick.iscsi.paths import Path, PathResult
 from multipath_brick.iscsi.properties import Target
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
-from multipath_brick.privileged import verbs
 from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)

@@ -142,7 +142,7 @@ class NotOwnedError(InvalidArgument):
     The daemon refuses to delete, rescan, scan, flush, resize or hand to
     multipathd anything that sysfs does not show as an iSCSI device: a local
     disk, a SCSI host of another transport, a device-mapper map with a slave
-    that is not an iSCSI disk (see :mod:`multipath_brick.privileged.ownership`).
+    that is not an iSCSI disk (see :mod:`multipath_brick.verbs.ownership`).
 
     :ivar field: the verb's field, e.g. ``device`` or ``map_name``.
     :ivar reason: what sysfs showed instead, e.g. ``sda is not under an iSCSI

@@ -2,7 +2,7 @@
 
 The connection-properties parser (:mod:`multipath_brick.iscsi.properties`) runs
 them at the edge, and the daemon runs them again on every verb it rebuilds
-(:mod:`multipath_brick.privileged.checks`), so the two cannot disagree: a value
+(:mod:`multipath_brick.verbs.checks`), so the two cannot disagree: a value
 the parser lets through is one the daemon accepts, and a hostile value is
 refused at ``from_dict`` with the key that held it.
 

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from multipath_brick import verbs
 from multipath_brick.agent.store import DEFAULT_STORE, State, VolumeRow, VolumeStore
 from multipath_brick.connector import ISCSIMultipathConnector, read_initiator_name
 from multipath_brick.exception import (
@@ -36,7 +37,6 @@ from multipath_brick.iscsi.paths import Path, path_from_dict
 from multipath_brick.iscsi.properties import ConnectionProperties
 from multipath_brick.locks import Locks, NamedLock
 from multipath_brick.multipath.control import Multipath, usable_wwids
-from multipath_brick.privileged import verbs
 from multipath_brick.scsi.sysfs import Sysfs
 
 DEV_MAPPER = "/dev/mapper"

@@ -21,7 +21,7 @@ from multipath_brick.exception import BondValueError
 
 # The scheme's prefix, the reserved names and the netdev rule live with the
 # privileged verbs' checks, which enforce them again inside the daemon.
-from multipath_brick.privileged.checks import IFACE_PREFIX, RESERVED_IFACES, is_netdev
+from multipath_brick.verbs.checks import IFACE_PREFIX, RESERVED_IFACES, is_netdev
 
 __all__ = [
     "DEFAULT_IFACE",

@@ -1,7 +1,7 @@
 """The Host: the only door between multipath-brick and the operating system.
 
 Everything above this layer (iscsi, scsi, multipath, connector) asks a Host to
-run a :mod:`~multipath_brick.privileged.verbs` verb, to write a sysfs
+run a :mod:`~multipath_brick.verbs` verb, to write a sysfs
 attribute, or to read files, and never touches ``os``, ``glob`` or
 ``subprocess`` itself. Two implementations exist:
 
@@ -21,7 +21,7 @@ import dataclasses
 from typing import Protocol, runtime_checkable
 
 from multipath_brick.exception import CommandError, CommandTimeout
-from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite
+from multipath_brick.verbs import Command, RecordWrite, SysfsWrite
 
 #: Exit status reported for a command killed at its timeout.
 TIMED_OUT = -9

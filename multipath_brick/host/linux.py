@@ -22,7 +22,7 @@ from multipath_brick import privileged
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import entrypoints, start_daemon
-from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite, Verb
+from multipath_brick.verbs import Command, RecordWrite, SysfsWrite, Verb
 
 __all__ = ["LinuxHost"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from multipath_brick import verbs
 from multipath_brick.exception import CommandError
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.iscsiadm import IscsiadmExit
-from multipath_brick.privileged import verbs
 
 #: How iscsiadm prints an empty value.
 EMPTY = "<empty>"

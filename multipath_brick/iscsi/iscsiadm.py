@@ -11,9 +11,9 @@ import enum
 import logging
 import re
 
+from multipath_brick import verbs
 from multipath_brick.host.base import CommandResult, Host
 from multipath_brick.iscsi.properties import Chap, Target
-from multipath_brick.privileged import verbs
 
 LOG = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class NodeSettings:
 
     :ivar settings: ``(name, value)`` pairs for one ``iscsiadm -o update``; no secret.
     :ivar chap: the CHAP credentials whose secrets are written afterwards by
-        :class:`~multipath_brick.privileged.verbs.NodeSetSecrets`, off the
+        :class:`~multipath_brick.verbs.NodeSetSecrets`, off the
         command line; None without CHAP. Its ``repr`` masks them.
     """
 
@@ -207,12 +207,12 @@ class Iscsiadm:
 
         :param tpgt: the portal group tag to file the record under; None for
             open-iscsi's flat layout, one record per (target, portal) whatever
-            the iface (see :class:`~multipath_brick.privileged.verbs.NodeNew`).
+            the iface (see :class:`~multipath_brick.verbs.NodeNew`).
 
         In this order, before any login: ``-o new`` resets the record to
         iscsid.conf's defaults, one ``-o update`` writes the settings, and the
         CHAP secrets are written into the record by the daemon, off the command
-        line (:class:`~multipath_brick.privileged.verbs.NodeSetSecrets`).
+        line (:class:`~multipath_brick.verbs.NodeSetSecrets`).
         Callers queue these (:data:`multipath_brick.iscsi.login.NODE_DB`): never
         two at once for one target.
         """
@@ -272,7 +272,7 @@ class Iscsiadm:
         """Ask a portal for its targets (sendtargets) without touching node records.
 
         A discoverydb record carries the discovery CHAP (its secrets written off
-        the command line, :class:`~multipath_brick.privileged.verbs.DiscoverySetSecrets`);
+        the command line, :class:`~multipath_brick.verbs.DiscoverySetSecrets`);
         it is deleted afterwards so that nothing of the discovery stays on the host.
         """
         updates = [verbs.DiscoveryUpdate(portal, iface, n, v) for n, v in discovery_settings(chap)]

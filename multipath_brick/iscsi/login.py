@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+from multipath_brick import verbs
 from multipath_brick.exception import CommandError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi import iscsiadm as iscsiadm_mod
@@ -22,7 +23,6 @@ from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
 from multipath_brick.iscsi.paths import Outcome, Path, PathResult
 from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks, TicketLock
-from multipath_brick.privileged import verbs
 from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 
 # Record writes (iscsiadm -o new/update/delete) queue here, in order of the

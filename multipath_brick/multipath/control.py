@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import tenacity
 
+from multipath_brick import verbs
 from multipath_brick.exception import MultipathUnavailableError
 from multipath_brick.host.base import CommandResult, Host
-from multipath_brick.privileged import verbs
 
 # A flush gets this many command timeouts: it must not be killed early, since
 # multipath suspends the map before removing it and resumes it if the removal

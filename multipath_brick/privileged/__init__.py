@@ -1,6 +1,6 @@
 """The privileged layer: one oslo.privsep context and how its daemon is started.
 
-Every operation done as root is a verb of :mod:`.verbs`, sent to the function of
+Every operation done as root is a verb of :mod:`multipath_brick.verbs`, sent to the function of
 the same name in :mod:`.entrypoints`, which runs inside the privsep daemon. This
 package holds the one :data:`context` those entrypoints belong to, and
 :func:`start_daemon`, which picks how that daemon is started:

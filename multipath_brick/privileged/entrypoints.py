@@ -38,11 +38,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from multipath_brick import verbs
 from multipath_brick.exception import CommandTimeout, InvalidArgument
-from multipath_brick.privileged import context, multipathd, nodedb, ownership, process, verbs
-from multipath_brick.privileged.checks import check_timeout
+from multipath_brick.privileged import context, multipathd, nodedb, process
 from multipath_brick.privileged.process import TIMED_OUT as TIMED_OUT  # re-exported
 from multipath_brick.privileged.process import Outcome as Outcome
+from multipath_brick.verbs import checks, ownership
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
@@ -79,7 +80,7 @@ def _check_deadline(deadline: object) -> float:
 
 def _check_timeout(timeout: object) -> float:
     # Bounded (a day): communicate() and a thread wait overflow on 1e300, late.
-    return check_timeout(timeout)
+    return checks.check_timeout(timeout)
 
 
 def _gone(command: verbs.Command) -> Outcome | None:
@@ -118,7 +119,7 @@ def _write(write: verbs.SysfsWrite, timeout: float) -> None:
     The attribute is the one in the device directory the ownership check
     resolved and accepted, not the verb's path through ``/sys/block`` or
     ``/sys/class``, whose links could name another device by the time of the
-    write (see :mod:`.ownership`). :func:`.process.write_attribute` writes it.
+    write (see :mod:`multipath_brick.verbs.ownership`). :func:`.process.write_attribute` writes it.
 
     :raises CommandTimeout: the write did not return in time.
     :raises NotOwnedError: the disk, LUN or host is not an iSCSI one.

@@ -1,6 +1,6 @@
 """The fake host's device nodes: reading a block (dd) and os-brick's links (ln, rm).
 
-Only the argv of :mod:`multipath_brick.privileged.verbs.blockdev` are known:
+Only the argv of :mod:`multipath_brick.verbs.blockdev` are known:
 
 * ``dd if=/dev/X of=/dev/null bs=4096 count=1 iflag=direct`` reads a block of a
   disk or a map. A disk whose portal is unreachable fails with EIO, as a

@@ -1,6 +1,6 @@
 """FakeHost: a Linux host with iscsid, multipathd and iSCSI targets, simulated.
 
-It answers the argv of every :mod:`~multipath_brick.privileged.verbs` verb with
+It answers the argv of every :mod:`~multipath_brick.verbs` verb with
 the output and exit codes of open-iscsi 2.1 and multipath-tools 0.9, and keeps
 a sysfs-like tree of real files under a temporary root, so the library's upper
 layers run unchanged. Scenario controls script the trouble real hosts have:
@@ -28,8 +28,6 @@ from types import TracebackType
 
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
-from multipath_brick.privileged import ownership
-from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite
 from multipath_brick.testing.devnodes import DevNodes
 from multipath_brick.testing.ifaces import FakeIfaces, NetworkScenario
 from multipath_brick.testing.iscsi_sim import Iscsid
@@ -45,6 +43,7 @@ from multipath_brick.testing.state import (
     done,
 )
 from multipath_brick.testing.sysfs_tree import SysfsTree
+from multipath_brick.verbs import Command, RecordWrite, SysfsWrite, ownership
 
 __all__ = ["FakeHost", "FakeTarget"]
 
@@ -115,7 +114,7 @@ class FakeHost(Scenario, NetworkScenario):
 
     def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
         """Answer a verb's argv like the real tools would, behind the daemon's
-        ownership check (:mod:`~multipath_brick.privileged.ownership`), or apply a
+        ownership check (:mod:`~multipath_brick.verbs.ownership`), or apply a
         record write like the privsep daemon would.
 
         :param command: the verb; dispatched on its :meth:`~Command.argv`, or on

@@ -25,8 +25,8 @@ import threading
 from collections.abc import Collection
 
 from multipath_brick.host.base import CommandResult
-from multipath_brick.privileged.verbs import Command, RecordWrite, SysfsWrite
 from multipath_brick.testing.fake_host import FakeHost
+from multipath_brick.verbs import Command, RecordWrite, SysfsWrite
 
 __all__ = ["FaultyHost", "ProcessDied"]
 

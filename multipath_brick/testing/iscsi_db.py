@@ -212,7 +212,7 @@ def node_update(st: SimState, key: NodeKey, pairs: list[tuple[str, str]]) -> Out
 
 def node_set_secrets(st: SimState, key: NodeKey, values: dict[str, str | None]) -> Outcome:
     """The daemon's node record write
-    (:class:`~multipath_brick.privileged.verbs.NodeSetSecrets`): 21 when the record
+    (:class:`~multipath_brick.verbs.NodeSetSecrets`): 21 when the record
     does not exist; None empties a key, as removing its line does."""
     rec = st.nodes.get(key)
     if rec is None:
@@ -305,7 +305,7 @@ def discovery_update(st: SimState, portal: str, name: str, value: str) -> Outcom
 
 def discovery_set_secrets(st: SimState, portal: str, values: dict[str, str | None]) -> Outcome:
     """The daemon's discovery record write
-    (:class:`~multipath_brick.privileged.verbs.DiscoverySetSecrets`): 21 when the
+    (:class:`~multipath_brick.verbs.DiscoverySetSecrets`): 21 when the
     record does not exist."""
     rec = st.discovery.get(portal)
     if rec is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from multipath_brick.privileged.verbs import DiscoverySetSecrets, NodeSetSecrets, RecordWrite
 from multipath_brick.testing import iscsi_db
 from multipath_brick.testing.ifaces import FakeIfaces
 from multipath_brick.testing.iscsi_db import err, initiator_error, node_line
@@ -33,6 +32,7 @@ from multipath_brick.testing.state import (
     done,
     split_portal,
 )
+from multipath_brick.verbs import DiscoverySetSecrets, NodeSetSecrets, RecordWrite
 
 #: sendtargets retries a dead portal reopen_max (5) + 1 times, login_timeout (15 s) each.
 DISCOVERY_TIMEOUT = 6 * 15.0

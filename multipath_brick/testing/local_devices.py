@@ -1,7 +1,7 @@
 """Devices of the fake host that are not iSCSI's: local disks and maps over them.
 
 What the privsep daemon must never touch for the library
-(:mod:`multipath_brick.privileged.ownership`): the host's own SATA disk, and a
+(:mod:`multipath_brick.verbs.ownership`): the host's own SATA disk, and a
 device-mapper map whose slaves are not all iSCSI disks (the boot disk's
 multipath map, an LVM volume). Laid out as on the lab guest (QEMU q35, ahci)::
 

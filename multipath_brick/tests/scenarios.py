@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 import pytest
 
-from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import ISCSIMultipathConnector, verbs
 from multipath_brick.exception import AuthenticationError, NoUsablePathError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
-from multipath_brick.privileged import verbs
 
 MIB = 1024 * 1024
 #: A target of some other program on the host, never logged in to.

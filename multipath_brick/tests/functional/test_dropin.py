@@ -31,7 +31,7 @@ from os_brick.initiator import connector as brick_connector
 
 from multipath_brick import osbrick
 from multipath_brick.exception import MultipathUnavailableError
-from multipath_brick.privileged.verbs.blockdev import LINK_PREFIX
+from multipath_brick.verbs.blockdev import LINK_PREFIX
 
 from .conftest import ConnectorFactory, volume_props
 from .lab.api import Lab

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from multipath_brick import verbs
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts, node_settings
 from multipath_brick.iscsi.login import NODE_DB, NODE_DB_WRITERS
 from multipath_brick.iscsi.properties import Chap, Target
-from multipath_brick.privileged import verbs
 
 from .conftest import ConnectorFactory, Note
 

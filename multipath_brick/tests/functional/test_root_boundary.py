@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from multipath_brick import verbs
 from multipath_brick.exception import InvalidArgument, NotOwnedError
 from multipath_brick.host import LinuxHost
-from multipath_brick.privileged import entrypoints, verbs
+from multipath_brick.privileged import entrypoints
 
 from .conftest import ConnectorFactory, attach_every_path, volume_props
 from .lab.api import Lab

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import ISCSIMultipathConnector, verbs
 from multipath_brick.agent import ManagedVolumes, State
 from multipath_brick.exception import (
     AuthenticationError,
@@ -21,7 +21,6 @@ from multipath_brick.exception import (
     InvalidVolumeRequest,
     UnsupportedVolumeType,
 )
-from multipath_brick.privileged import verbs
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.agent_helpers import (
     KAMINARIO,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import verbs as v
 from multipath_brick.bond import (
     HostInventory,
     HostState,
@@ -26,7 +27,6 @@ from multipath_brick.exception import (
     NetdevError,
 )
 from multipath_brick.iscsi.paths import path_from_dict
-from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.bondutil import (
     C1,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from multipath_brick import verbs as v
 from multipath_brick.bond.ifaces import IfaceChanges, needed_ifaces, reconcile
 from multipath_brick.bond.inventory import HostInventory
 from multipath_brick.exception import (
@@ -15,7 +16,6 @@ from multipath_brick.exception import (
     InvalidArgument,
 )
 from multipath_brick.iscsi.ifaces import Ifaces, parse_iface_list
-from multipath_brick.privileged import verbs as v
 from multipath_brick.scsi.sysfs import Sysfs
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.bondutil import IQN, P1, P2, SAN1, SAN2, bond

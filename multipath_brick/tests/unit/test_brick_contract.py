@@ -16,9 +16,9 @@ from os_brick.initiator.connectors import iscsi as brick_iscsi
 
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.exception import DetachError, UnsupportedTransportError
-from multipath_brick.privileged.verbs.blockdev import LINK_PREFIX
 from multipath_brick.testing import FakeHost
 from multipath_brick.testing.faults import FaultyHost
+from multipath_brick.verbs.blockdev import LINK_PREFIX
 
 from .conftest import FAST, GIB, PORTALS, plural
 

@@ -11,7 +11,7 @@ import pytest
 from os_brick import exception as brick_exception
 from os_brick.initiator import initiator_connector
 
-from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import ISCSIMultipathConnector, verbs
 from multipath_brick.exception import (
     AuthenticationError,
     DetachError,
@@ -25,7 +25,6 @@ from multipath_brick.iscsi.login import PathBringUp
 from multipath_brick.iscsi.paths import Path
 from multipath_brick.iscsi.properties import Chap, Target
 from multipath_brick.locks import Locks
-from multipath_brick.privileged import verbs
 from multipath_brick.scsi.sysfs import SessionInfo
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.conftest import (

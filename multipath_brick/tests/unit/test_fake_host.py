@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from multipath_brick import verbs as v
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, Host
-from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost, FakeTarget
 from multipath_brick.testing.scsi_sim import sd_name
 from multipath_brick.tests.unit.conftest import eventually

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from multipath_brick import verbs as v
 from multipath_brick.host.base import TIMED_OUT, CommandResult
-from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost, FakeTarget
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

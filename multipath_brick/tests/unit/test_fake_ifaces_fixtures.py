@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from multipath_brick import verbs as v
 from multipath_brick.iscsi.ifaces import parse_iface_list, parse_record
-from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.test_fake_host_fixtures import (
     IQN,

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from multipath_brick import verbs as v
 from multipath_brick.iscsi.iscsiadm import parse_record
-from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost
 from multipath_brick.testing.state import split_portal
 from multipath_brick.tests.unit.test_fake_host_fixtures import (

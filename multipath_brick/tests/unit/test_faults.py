@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
-from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import ISCSIMultipathConnector, verbs
 from multipath_brick.attach import AttachSettings
 from multipath_brick.exception import InvalidSettings, MultipathBrickError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
-from multipath_brick.privileged import verbs
 from multipath_brick.testing import FakeHost
 from multipath_brick.testing.faults import INJECTED, FaultyHost, ProcessDied
 

@@ -2,7 +2,7 @@
 
 Every key of the connection properties goes through
 ``ConnectionProperties.from_dict`` and every field of every verb
-(``privileged.verbs.ALL_VERBS``) straight into its privsep entrypoint, run in
+(``verbs.ALL_VERBS``) straight into its privsep entrypoint, run in
 process as the daemon runs it. Whatever the value, only the library's
 validation errors come out, and a refused value starts no process, opens no
 file for writing and connects to no socket.
@@ -28,13 +28,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from multipath_brick import ConnectionProperties, validate
+from multipath_brick import ConnectionProperties, validate, verbs
 from multipath_brick.exception import (
     InvalidArgument,
     InvalidConnectionProperties,
     NotOwnedError,
 )
-from multipath_brick.privileged import checks, context, entrypoints, verbs
+from multipath_brick.privileged import context, entrypoints
+from multipath_brick.verbs import checks
 
 # --- the spy --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from multipath_brick.privileged import context, entrypoints, multipathd
-from multipath_brick.privileged.verbs import MultipathdShowPaths
+from multipath_brick.verbs import MultipathdShowPaths
 
 FORMAT = MultipathdShowPaths.FORMAT
 

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import verbs as v
 from multipath_brick.exception import InvalidArgument, NotOwnedError
-from multipath_brick.privileged import entrypoints, ownership
-from multipath_brick.privileged import verbs as v
+from multipath_brick.privileged import entrypoints
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.conftest import GIB, IQN, eventually, plural
 from multipath_brick.tests.unit.test_privileged import bindir, in_process  # noqa: F401
+from multipath_brick.verbs import ownership
 
 LVM_UUID = "LVM-q2Fd8sXgD1sUy6qQb6hRkFxM0w4fTQ2mZQ8p3fQp6m0TrvFm2wNn8n1tJqJbHcKg"
 

@@ -20,10 +20,10 @@ import pytest
 from oslo_config import cfg
 from oslo_privsep import capabilities
 
-from multipath_brick import privileged
+from multipath_brick import privileged, verbs
 from multipath_brick.exception import InvalidArgument
 from multipath_brick.host import base
-from multipath_brick.privileged import context, entrypoints, verbs
+from multipath_brick.privileged import context, entrypoints
 
 PORTAL = "10.0.0.1:3260"
 IQN = "iqn.2010-10.org.openstack:volume-1"
@@ -94,7 +94,7 @@ def test_context_keeps_only_cap_sys_admin_and_a_larger_pool() -> None:
 def test_importing_the_verbs_and_the_host_protocol_leaves_privsep_out() -> None:
     # FakeHost users import these; oslo.privsep drags in eventlet and its warning.
     code = (
-        "import sys, multipath_brick.privileged.verbs, multipath_brick.host;"
+        "import sys, multipath_brick.verbs, multipath_brick.host;"
         "sys.exit('oslo_privsep' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -21,10 +21,10 @@ from oslo_config import cfg
 from oslo_privsep import priv_context
 from oslo_privsep.comm import PrivsepTimeout
 
-from multipath_brick import privileged
+from multipath_brick import privileged, verbs
 from multipath_brick.exception import InvalidArgument
 from multipath_brick.host import CommandResult, LinuxHost
-from multipath_brick.privileged import context, entrypoints, process, verbs
+from multipath_brick.privileged import context, entrypoints, process
 from multipath_brick.tests.unit.test_privileged import IQN, PORTAL, fake_program
 
 #: A login to this portal takes a second (the fake iscsiadm sleeps).

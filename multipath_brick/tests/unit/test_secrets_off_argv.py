@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from multipath_brick import ISCSIMultipathConnector
+from multipath_brick import verbs as v
 from multipath_brick.exception import InvalidArgument
 from multipath_brick.host.base import CommandResult
 from multipath_brick.iscsi.properties import Chap
-from multipath_brick.privileged import verbs as v
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.conftest import FAST, GIB, IQN, PORTALS
 

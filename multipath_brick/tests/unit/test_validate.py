@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from multipath_brick import validate
+from multipath_brick import validate, verbs
 from multipath_brick.exception import InvalidArgument, MultipathBrickError
-from multipath_brick.privileged import checks, verbs
 from multipath_brick.validate import ValidationError
+from multipath_brick.verbs import checks
 
 # Target names os-brick's own ISCSIConnector unit tests use
 # (os_brick/tests/initiator/connectors/test_iscsi.py, test_linuxscsi.py). The

@@ -1,24 +1,33 @@
-"""The privileged verbs: every command or sysfs write the library may do as root.
+"""The verbs: every command or sysfs write the library may do as root.
 
 Each verb is a frozen dataclass that validates its fields on construction and
 knows its argv (or its sysfs path and value). They are the vocabulary spoken at
-the :class:`~multipath_brick.host.base.Host` door:
+the :class:`~multipath_brick.host.base.Host` door, and live beside it, below
+both the host and the privileged layer, which each speak them:
 
 * :class:`~multipath_brick.host.linux.LinuxHost` sends a verb's fields to the
   privsep entrypoint of the same name, which rebuilds the verb *inside the
   daemon* (so validation runs where the privilege is) and runs its argv;
 * :class:`~multipath_brick.testing.FakeHost` answers the same argv.
 
+Two checks come with them, both run inside the daemon and by FakeHost:
+:mod:`.checks` (is each field well formed, run on construction) and
+:mod:`.ownership` (is the disk, host or map named an iSCSI one, as sysfs shows
+it).
+
 A :class:`RecordWrite` verb runs no program: it carries what must never be on a
 command line (CHAP secrets) to an entrypoint that writes it into an
 open-iscsi record (:mod:`multipath_brick.privileged.nodedb`).
 
-This module imports nothing privileged and runs nothing.
+This package imports nothing privileged (no oslo.privsep) and runs nothing;
+:mod:`.ownership` only reads sysfs.
 """
 
 from __future__ import annotations
 
-from multipath_brick.privileged.checks import (
+from multipath_brick.verbs.base import Command, RecordWrite, SysfsWrite, Verb
+from multipath_brick.verbs.blockdev import LinkEncrypted, ReadBlock, UnlinkEncrypted
+from multipath_brick.verbs.checks import (
     DISCOVERY_SETTINGS,
     MASK,
     NODE_SETTINGS,
@@ -29,9 +38,7 @@ from multipath_brick.privileged.checks import (
     check_portal,
     check_value,
 )
-from multipath_brick.privileged.verbs.base import Command, RecordWrite, SysfsWrite, Verb
-from multipath_brick.privileged.verbs.blockdev import LinkEncrypted, ReadBlock, UnlinkEncrypted
-from multipath_brick.privileged.verbs.devices import (
+from multipath_brick.verbs.devices import (
     MultipathAddWwid,
     MultipathdAddPath,
     MultipathdDelMap,
@@ -46,14 +53,14 @@ from multipath_brick.privileged.verbs.devices import (
     ScsiRescan,
     ScsiScan,
 )
-from multipath_brick.privileged.verbs.ifaces import (
+from multipath_brick.verbs.ifaces import (
     IfaceDelete,
     IfaceList,
     IfaceNew,
     IfaceShow,
     IfaceUpdate,
 )
-from multipath_brick.privileged.verbs.iscsiadm import (
+from multipath_brick.verbs.iscsiadm import (
     SECRET_SETTINGS,
     DiscoveryDelete,
     DiscoveryNew,

@@ -45,8 +45,8 @@ import errno
 import os
 import re
 
+from multipath_brick import verbs
 from multipath_brick.exception import InvalidArgument, NotOwnedError
-from multipath_brick.privileged import verbs
 from multipath_brick.wwid import multipath_wwid
 
 __all__ = [

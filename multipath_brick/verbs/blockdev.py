@@ -3,7 +3,7 @@
 Each names the device only (``sdX`` or ``dm-N``); the daemon builds the
 program's arguments from it, and checks that the device is an iSCSI disk or a
 multipath map over iSCSI disks before it reads or links it
-(:func:`~multipath_brick.privileged.ownership.check_command`).
+(:func:`~multipath_brick.verbs.ownership.check_command`).
 
 The link is os-brick's, for encrypted volumes: ``os_brick.utils`` names it
 ``/dev/disk/by-id/os-brick`` followed by the device path with ``/`` written
@@ -19,8 +19,8 @@ import dataclasses
 import re
 
 from multipath_brick.exception import InvalidArgument
-from multipath_brick.privileged.checks import check_device
-from multipath_brick.privileged.verbs.base import Command
+from multipath_brick.verbs.base import Command
+from multipath_brick.verbs.checks import check_device
 
 __all__ = [
     "LINK_PREFIX",

@@ -3,7 +3,7 @@
 An iface record (``/etc/iscsi/ifaces/<name>``) tells iscsid which netdev a
 session leaves by (``iface.net_ifacename``: the socket is bound to it with
 ``SO_BINDTODEVICE``). The verbs that change records accept only this library's
-names (``mpb-<netdev>``, :func:`~multipath_brick.privileged.checks.check_our_iface`),
+names (``mpb-<netdev>``, :func:`~multipath_brick.verbs.checks.check_our_iface`),
 so they can never change open-iscsi's reserved ``default``, ``tcp`` and ``iser``
 nor another program's ifaces; reading is open to any valid name.
 """
@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 
 from multipath_brick.exception import InvalidArgument
-from multipath_brick.privileged.checks import (
+from multipath_brick.verbs.base import Command
+from multipath_brick.verbs.checks import (
     IFACE_SETTINGS,
     check_iqn,
     check_name,
@@ -21,7 +22,6 @@ from multipath_brick.privileged.checks import (
     check_our_iface,
     check_setting_name,
 )
-from multipath_brick.privileged.verbs.base import Command
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ class IfaceDelete(_OurIfaceVerb):
 class IfaceUpdate(_OurIfaceVerb):
     """Write one setting of an iface record of ours.
 
-    Only :data:`~multipath_brick.privileged.checks.IFACE_SETTINGS`, each with
+    Only :data:`~multipath_brick.verbs.checks.IFACE_SETTINGS`, each with
     its own rule: ``iface.net_ifacename`` a netdev name, ``iface.transport_name``
     exactly ``tcp`` (the library drives software iSCSI only), and
     ``iface.initiatorname`` a printable name that cannot pass as an option.

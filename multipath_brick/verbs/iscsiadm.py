@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from multipath_brick.exception import InvalidArgument
-from multipath_brick.privileged.checks import (
+from multipath_brick.verbs.base import Command, RecordWrite
+from multipath_brick.verbs.checks import (
     DISCOVERY_SETTINGS,
     MASK,
     NODE_SETTINGS,
@@ -22,7 +23,6 @@ from multipath_brick.privileged.checks import (
     check_setting_name,
     check_value,
 )
-from multipath_brick.privileged.verbs.base import Command, RecordWrite
 
 #: Record keys whose values are secrets; no argv verb takes them.
 SECRET_SETTINGS = frozenset(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from multipath_brick.privileged.checks import check_device, check_int, check_name
-from multipath_brick.privileged.verbs.base import Command, SysfsWrite
+from multipath_brick.verbs.base import Command, SysfsWrite
+from multipath_brick.verbs.checks import check_device, check_int, check_name
 
 # --- multipath / multipathd ------------------------------------------------------------
 
