@@ -1,9 +1,9 @@
 """The privileged layer: one oslo.privsep context and how its daemon is started.
 
-Every operation done as root is a verb of :mod:`multipath_brick.verbs`, sent to the function of
-the same name in :mod:`.entrypoints`, which runs inside the privsep daemon. This
-package holds the one :data:`context` those entrypoints belong to, and
-:func:`start_daemon`, which picks how that daemon is started:
+Every operation done as root is a verb of :mod:`multipath_brick.verbs`, sent to
+the function of the same name in :mod:`.entrypoints`, which runs inside the
+privsep daemon. This package holds the one :data:`context` those entrypoints
+belong to, and :func:`start_daemon`, which picks how that daemon is started:
 
 * the caller is root and no ``helper_command`` is configured: the daemon is
   forked directly (``Method.FORK``), no sudo, no privsep-helper on ``PATH``;
@@ -15,12 +15,11 @@ Options live in the ``[multipath_brick_privileged]`` section (oslo.privsep's
 ``user``, ``group``, ``capabilities``, ``thread_pool_size``, ``helper_command``,
 ``logger_name``, ``log_daemon_traceback``).
 
-Why the context is built lazily: importing oslo.privsep pulls in its daemon
-module (and eventlet, with a deprecation warning) for 100 ms or more, while
-:mod:`.verbs`, which lives in this package, is imported by everything including
-:class:`~multipath_brick.testing.FakeHost` users. :data:`context` is created on
-first access (``from multipath_brick.privileged import context`` works, and so
-does the privsep-helper's ``import_class`` of the ``pypath``).
+Importing this package builds the context, and with it imports oslo.privsep
+(whose daemon module tries eventlet): only :class:`~multipath_brick.host.LinuxHost`
+imports it. The verbs (:mod:`multipath_brick.verbs`) live outside it, so code
+that only builds verbs or runs on :class:`~multipath_brick.testing.FakeHost`
+never pays for it.
 """
 
 from __future__ import annotations
@@ -28,13 +27,10 @@ from __future__ import annotations
 import os
 import shlex
 import threading
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from oslo_privsep import priv_context
-
-    #: The privsep context of every entrypoint (created on first access).
-    context: priv_context.PrivContext
+from oslo_config import cfg
+from oslo_privsep import capabilities as caps
+from oslo_privsep import priv_context
 
 __all__ = [
     "CFG_SECTION",
@@ -54,16 +50,10 @@ PYPATH = __name__ + ".context"
 #: at once: with 2 CPUs the third concurrent caller would queue behind the others.
 THREAD_POOL_SIZE = 32
 
-_context_lock = threading.Lock()
 _start_lock = threading.Lock()
-_context: priv_context.PrivContext | None = None
 
 
 def _make_context() -> priv_context.PrivContext:
-    from oslo_config import cfg
-    from oslo_privsep import capabilities as caps
-    from oslo_privsep import priv_context
-
     ctx = priv_context.PrivContext(
         # The prefix is this package, not the whole library: privsep refuses to make
         # an entrypoint of any function defined outside it.
@@ -94,18 +84,8 @@ def _make_context() -> priv_context.PrivContext:
     return ctx
 
 
-def __getattr__(name: str) -> Any:
-    if name == "context":
-        return _get_context()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _get_context() -> priv_context.PrivContext:
-    global _context
-    with _context_lock:
-        if _context is None:
-            _context = _make_context()
-        return _context
+#: The privsep context of every entrypoint.
+context = _make_context()
 
 
 def helper_command(root_helper: str | None) -> list[str]:
@@ -117,8 +97,6 @@ def helper_command(root_helper: str | None) -> list[str]:
     :returns: the argv prefix, e.g. ``["sudo", "privsep-helper", "--config-file",
         "/etc/cinder/cinder.conf"]``.
     """
-    from oslo_config import cfg
-
     cmd = shlex.split(root_helper) if root_helper else ["sudo"]
     cmd.append("privsep-helper")
     # The helper is a new interpreter: give it our configuration files so that it
@@ -145,10 +123,7 @@ def start_daemon(root_helper: str | None = None) -> None:
         (ignored when ``helper_command`` is configured).
     :raises oslo_privsep.daemon.FailedToDropPrivileges: the daemon did not start.
     """
-    from oslo_config import cfg
-    from oslo_privsep import priv_context
-
-    ctx = _get_context()
+    ctx = context
     if not ctx.client_mode:
         # We are the daemon (or a test runs the entrypoints in process): calls run here.
         return
