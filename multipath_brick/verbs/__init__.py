@@ -60,7 +60,7 @@ from multipath_brick.verbs.ifaces import (
     IfaceShow,
     IfaceUpdate,
 )
-from multipath_brick.verbs.iscsiadm import (
+from multipath_brick.verbs.nodes import (
     SECRET_SETTINGS,
     DiscoveryDelete,
     DiscoveryNew,

@@ -1,4 +1,9 @@
-"""iscsiadm verbs: node records, logins, sessions, sendtargets discovery.
+"""Node verbs: node records, their logins and sessions, sendtargets discovery records.
+
+What iscsiadm's ``node``, ``session`` and ``discoverydb`` modes do (the
+secrets aside, below); the iface mode has its own module (:mod:`.ifaces`), and
+the library's side of iscsiadm (settings, output parsers) is
+:mod:`multipath_brick.iscsi.iscsiadm`.
 
 CHAP secrets are never on an iscsiadm command line: :class:`NodeUpdate` and
 :class:`DiscoveryUpdate` refuse them, and :class:`NodeSetSecrets` and
