@@ -10,11 +10,7 @@ import time
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.testing import FakeHost
-from multipath_brick.tests.unit.conftest import (
-    IQN,
-    connector_with,
-    plural,
-)
+from multipath_brick.tests.unit.conftest import IQN, connector_with, plural
 
 
 def argvs(host: FakeHost) -> list[str]:

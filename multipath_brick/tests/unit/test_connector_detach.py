@@ -7,18 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from multipath_brick.exception import (
-    DetachError,
-    FlushError,
-)
-from multipath_brick.tests.unit.conftest import (
-    FAST,
-    connector_with,
-    plural,
-)
-from multipath_brick.tests.unit.connector_helpers import (
-    assert_nothing_left,
-)
+from multipath_brick.exception import DetachError, FlushError
+from multipath_brick.tests.unit.conftest import FAST, connector_with, plural
+from multipath_brick.tests.unit.connector_helpers import assert_nothing_left
 
 
 def test_detach_keeps_sessions_used_by_another_lun(connector, host):

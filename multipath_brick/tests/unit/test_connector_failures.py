@@ -16,11 +16,7 @@ from multipath_brick.exception import (
     MultipathUnavailableError,
     NoUsablePathError,
 )
-from multipath_brick.tests.unit.conftest import (
-    PORTALS,
-    connector_with,
-    plural,
-)
+from multipath_brick.tests.unit.conftest import PORTALS, connector_with, plural
 from multipath_brick.tests.unit.connector_helpers import (
     assert_nothing_left,
     late_path_joins,

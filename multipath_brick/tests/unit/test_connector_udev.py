@@ -11,18 +11,9 @@ from typing import Any
 
 import pytest
 
-from multipath_brick.exception import (
-    NoUsablePathError,
-)
-from multipath_brick.tests.unit.conftest import (
-    PORTALS,
-    connector_with,
-    plural,
-)
-from multipath_brick.tests.unit.connector_helpers import (
-    assert_nothing_left,
-    late_path_joins,
-)
+from multipath_brick.exception import NoUsablePathError
+from multipath_brick.tests.unit.conftest import PORTALS, connector_with, plural
+from multipath_brick.tests.unit.connector_helpers import assert_nothing_left, late_path_joins
 
 
 def test_disks_join_the_map_even_when_udev_is_slower_than_us(connector, host):
