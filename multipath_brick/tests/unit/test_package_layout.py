@@ -1,4 +1,4 @@
-"""The package's shape: who may import the privileged layer.
+"""The package's shape: who may import the privileged layer, how long a module may be.
 
 Read from the source (the import statements of every library module), not from
 ``sys.modules``, so a lazy import inside a function counts too.
@@ -54,3 +54,17 @@ def test_the_public_api_and_fakehost_leave_the_privileged_layer_out() -> None:
         "sys.exit('multipath_brick.privileged' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+#: The longest a module may be, tests and the lab included: past it, a module
+#: holds more than one concern and should be split by concern.
+MAX_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
