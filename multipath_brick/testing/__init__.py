@@ -2,7 +2,7 @@
 
 :class:`FakeHost` simulates a Linux host with iscsid, multipathd and iSCSI
 targets behind it; pass it as ``host=`` to the connector and script trouble
-with its scenario methods.
+with its control methods (``set_latency``, ``set_unreachable``...).
 """
 
 from multipath_brick.testing.fake_host import FakeHost

@@ -3,7 +3,7 @@
 It answers the argv of every :mod:`~multipath_brick.verbs` verb with
 the output and exit codes of open-iscsi 2.1 and multipath-tools 0.9, and keeps
 a sysfs-like tree of real files under a temporary root, so the library's upper
-layers run unchanged. Scenario controls script the trouble real hosts have:
+layers run unchanged. Its controls script the trouble real hosts have:
 slow or dead portals, wrong CHAP, slow udev, maps slow to become usable,
 flush failures, multipathd down, LUN resizes, hanging scans.
 
@@ -28,12 +28,12 @@ from types import TracebackType
 
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
+from multipath_brick.testing.controls import HostControls
 from multipath_brick.testing.devnodes import DevNodes
-from multipath_brick.testing.ifaces import FakeIfaces, NetworkScenario
+from multipath_brick.testing.ifaces import FakeIfaces, NetworkControls
 from multipath_brick.testing.iscsi_sim import Iscsid
 from multipath_brick.testing.multipath_sim import Multipathd
 from multipath_brick.testing.netdevs import Netdevs
-from multipath_brick.testing.scenario import Scenario
 from multipath_brick.testing.scsi_sim import Kernel
 from multipath_brick.testing.state import (
     FakeTarget,
@@ -52,7 +52,7 @@ __all__ = ["FakeHost", "FakeTarget"]
 Call = tuple[tuple[str, ...], int, float, float]
 
 
-class FakeHost(Scenario, NetworkScenario):
+class FakeHost(HostControls, NetworkControls):
     """A simulated Linux host implementing the :class:`~multipath_brick.host.base.Host`
     protocol.
 

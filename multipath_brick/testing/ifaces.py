@@ -238,7 +238,7 @@ class FakeIfaces:
         return sorted(self.records)
 
 
-class NetworkScenario:
+class NetworkControls:
     """Scripting the fake host's netdevs and ifaces (mixed into :class:`FakeHost`)."""
 
     _st: SimState

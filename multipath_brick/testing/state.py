@@ -220,7 +220,7 @@ class SimState:
         self.time_scale = time_scale
         self.closed = False
         self.timers: list[threading.Timer] = []
-        # scenario
+        # what the controls set
         self.targets: dict[str, FakeTarget] = {}
         self.latency: dict[str, float] = {}
         self.unreachable: set[str] = set()

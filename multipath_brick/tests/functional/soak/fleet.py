@@ -28,7 +28,7 @@ from .report import Tally
 TARGET_PREFIX = "iqn.2024-01.org.multipath-brick.lab:soak"
 
 
-class Volume:
+class SoakVolume:
     """One LUN of a round and what the soak knows about it.
 
     ``digest`` is set while the volume is attached and holds known data; the
@@ -46,7 +46,7 @@ class Volume:
         self.digest: str | None = None
 
 
-def create_volumes(lab: Lab, params: SoakParams) -> list[Volume]:
+def create_volumes(lab: Lab, params: SoakParams) -> list[SoakVolume]:
     """Spread the round's LUNs over ``params.targets`` targets (the lab's
     own first), 32 MiB each, on fresh WWIDs (the lab gives every new LUN
     one), so a WWID a round leaves behind is seen as that round's."""
@@ -59,7 +59,8 @@ def create_volumes(lab: Lab, params: SoakParams) -> list[Volume]:
         iqn = iqns[i % params.targets]
         lun = i // params.targets + 1
         wwid = lab.add_lun(lun, 32, iqn=iqn)
-        volumes.append(Volume(i, iqn, lun, wwid, volume_props(lab, lun, portals=portals, iqn=iqn)))
+        props = volume_props(lab, lun, portals=portals, iqn=iqn)
+        volumes.append(SoakVolume(i, iqn, lun, wwid, props))
     return volumes
 
 
@@ -67,7 +68,7 @@ class Fleet:
     """Drives one round's volumes through one shared connector."""
 
     def __init__(
-        self, connector: Any, volumes: list[Volume], params: SoakParams, tally: Tally, rnd: int
+        self, connector: Any, volumes: list[SoakVolume], params: SoakParams, tally: Tally, rnd: int
     ) -> None:
         self.connector = connector
         self.volumes = volumes
@@ -88,7 +89,7 @@ class Fleet:
     def detach_all(self) -> None:
         self._each(self._detach, self.volumes)
 
-    def _each(self, work: Callable[[Volume], None], volumes: Iterable[Volume]) -> None:
+    def _each(self, work: Callable[[SoakVolume], None], volumes: Iterable[SoakVolume]) -> None:
         todo = list(volumes)
         if not todo:
             return
@@ -97,7 +98,7 @@ class Fleet:
                 future.result()  # workers record their own failures
 
     # --- one volume -----------------------------------------------------------
-    def _attach(self, vol: Volume) -> None:
+    def _attach(self, vol: SoakVolume) -> None:
         t0 = time.monotonic()
         try:
             info = self.connector.connect_volume(vol.props)
@@ -122,7 +123,7 @@ class Fleet:
         with vol.lock:
             vol.digest = hashlib.sha256(data).hexdigest()
 
-    def _verify(self, vol: Volume, why: str) -> None:
+    def _verify(self, vol: SoakVolume, why: str) -> None:
         with vol.lock:
             if vol.digest is None or vol.info is None:
                 return  # detaching since the list was made
@@ -138,7 +139,7 @@ class Fleet:
                 self.tally.count("mismatches")
                 self.tally.failure("data mismatch", f"{vol.name} after {why}")
 
-    def _io_failure(self, op: str, vol: Volume, error: OSError, why: str) -> None:
+    def _io_failure(self, op: str, vol: SoakVolume, error: OSError, why: str) -> None:
         """Count an I/O error by what the map shows now: an error while the
         map has no active path is an all-paths-down window (the lab's maps
         do not queue), anything else is a path-switching failure."""
@@ -153,7 +154,7 @@ class Fleet:
             f"map {active}/{len(states)} active: {status!r}; attach paths: {paths}",
         )
 
-    def _detach(self, vol: Volume) -> None:
+    def _detach(self, vol: SoakVolume) -> None:
         if vol.info is None:
             return  # the attach failed (counted) and left nothing to detach
         self._verify(vol, "the last fault, before detach")

@@ -1,4 +1,4 @@
-"""FakeHost's public scenario controls and inspection methods.
+"""FakeHost's public controls (scripting what happens) and inspection methods.
 
 Kept apart from the :class:`~multipath_brick.host.base.Host` protocol methods
 in :mod:`.fake_host`; every method takes the state lock.
@@ -15,14 +15,14 @@ from multipath_brick.testing.multipath_sim import Multipathd
 from multipath_brick.testing.state import Credentials, FakeTarget, SimState, normalise_portal
 
 
-class Scenario:
+class HostControls:
     """Scripting and inspecting a fake host (mixed into :class:`FakeHost`)."""
 
     _st: SimState
     _mpathd: Multipathd
     _ifaces: FakeIfaces
 
-    # --- scenario ----------------------------------------------------------------------
+    # --- controls ----------------------------------------------------------------------
 
     def add_target(
         self,
