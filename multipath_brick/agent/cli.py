@@ -326,7 +326,7 @@ def end_process() -> None:
 
     At exit the interpreter collects every object it still tracks, only to
     free memory the kernel takes back anyway: about 45 ms with the library
-    loaded (``bench/agent_cli.py``). Frozen objects are left out; atexit
+    loaded (``multipath_brick/tests/lab/bench/agent_cli.py``). Frozen objects are left out; atexit
     handlers (log flushing) and the kernel's closing of files and sockets are
     not affected, and every store transaction is committed by now.
     """

@@ -1,7 +1,7 @@
 """Fixtures for the real-kernel functional tests.
 
 These tests only run inside the lab guest (``python -m
-multipath_brick.tests.functional.lab run``). Anywhere else every test is
+multipath_brick.tests.lab run``). Anywhere else every test is
 skipped with the reason below: the host kernel has no SCSI/iSCSI/dm, and the
 tests must never touch a real host's storage stack.
 """
@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from .lab import in_lab_guest
-from .lab.api import Lab
-from .lab.shell import read_file
+from multipath_brick.tests.lab import in_lab_guest
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import read_file
 
 IN_GUEST = in_lab_guest()
 SKIP_REASON = (
     "functional tests need the lab guest (real kernel with iSCSI, dm-multipath, "
     "tgt; this kernel has none of them): run "
-    "`python -m multipath_brick.tests.functional.lab run`"
+    "`python -m multipath_brick.tests.lab run`"
 )
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -236,7 +236,7 @@ def note(request: pytest.FixtureRequest) -> Note:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not (IN_GUEST and _NOTES):
         return
-    from .lab.config import GUEST_OUT_DIR
+    from multipath_brick.tests.lab.config import GUEST_OUT_DIR
 
     try:
         with open(os.path.join(GUEST_OUT_DIR, "connector_notes.json"), "w") as f:
@@ -311,7 +311,7 @@ _DECISIONS = re.compile(
 
 
 def _multipathd_decisions(last: int = 150) -> list[str]:
-    from .lab.config import MULTIPATHD_LOG
+    from multipath_brick.tests.lab.config import MULTIPATHD_LOG
 
     try:
         with open(MULTIPATHD_LOG, encoding="utf-8", errors="replace") as f:
@@ -334,7 +334,7 @@ def attach_every_path(
 
 def wait_slaves(lab: Lab, dm: str, n: int, timeout: float = 30) -> list[str]:
     """Wait until the map has ``n`` slaves; fail with the host's state otherwise."""
-    from .lab.shell import wait_for
+    from multipath_brick.tests.lab.shell import wait_for
 
     def full() -> list[str] | None:
         slaves = lab.dm_slaves(dm)

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from multipath_brick.agent.doctor import MULTIPATH_CONF
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.guest import start_multipathd
 
 from .conftest import volume_props
-from .lab.api import Lab
-from .lab.guest import start_multipathd
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 

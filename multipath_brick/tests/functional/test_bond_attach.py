@@ -29,6 +29,9 @@ from multipath_brick.bond import (
 from multipath_brick.bond.edits import AttachedVolume
 from multipath_brick.exception import SameSubnetError
 from multipath_brick.iscsi.paths import path_from_dict
+from multipath_brick.tests.lab import initiator
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import run, wait_for
 
 from .conftest import (
     BackgroundWrite,
@@ -41,9 +44,6 @@ from .conftest import (
     wait_slaves,
     write_random,
 )
-from .lab import initiator
-from .lab.api import Lab
-from .lab.shell import run, wait_for
 
 #: The routed bond's networks, in the order of the NICs that carry them.
 SAN = ("san-a", "san-b")

@@ -25,11 +25,11 @@ from multipath_brick.bond.edits import AttachedVolume
 from multipath_brick.exception import HostNonOperationalError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.iscsi.paths import path_from_dict
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.initiator import ifaces as our_ifaces
+from multipath_brick.tests.lab.shell import read_file, run
 
 from .conftest import ConnectorFactory, Note, host_state, read_sha256, volume_props, write_random
-from .lab.api import Lab
-from .lab.initiator import ifaces as our_ifaces
-from .lab.shell import read_file, run
 
 
 def _bond(lab: Lab) -> IscsiBond:

@@ -19,10 +19,10 @@ from multipath_brick.iscsi.ifaces import Ifaces
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts, login_succeeded, node_settings
 from multipath_brick.iscsi.properties import Chap, ConnectionProperties, Target
 from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import read_file, run
 
 from .conftest import ConnectorFactory, Note
-from .lab.api import Lab
-from .lab.shell import read_file, run
 
 IFACE = "mpb-mpbi0"
 

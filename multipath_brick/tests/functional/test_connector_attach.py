@@ -18,6 +18,8 @@ import os
 import time
 from typing import Any
 
+from multipath_brick.tests.lab.api import Lab
+
 from .conftest import (
     ConnectorFactory,
     Note,
@@ -31,7 +33,6 @@ from .conftest import (
     wait_slaves,
     write_random,
 )
-from .lab.api import Lab
 
 IO_MIB = 32
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from multipath_brick.tests.lab.api import Lab
+
 from .conftest import ConnectorFactory, Note, dm_name, dm_uuid, host_state, volume_props
-from .lab.api import Lab
 
 # Rounds: the issue asks for 5. On an idle 2-core host one round (8 attaches
 # and 8 detaches at once) takes about 60 s under TCG; `--concurrency-rounds N`

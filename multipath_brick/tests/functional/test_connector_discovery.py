@@ -21,6 +21,9 @@ from typing import Any
 
 import pytest
 
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import run, wait_for
+
 from .conftest import (
     ConnectorFactory,
     Note,
@@ -31,8 +34,6 @@ from .conftest import (
     volume_props,
     write_random,
 )
-from .lab.api import Lab
-from .lab.shell import run, wait_for
 
 LIO_IQN = "iqn.2024-01.org.multipath-brick.lab:lio0"
 LIO_IFACE = "mpblio0"

@@ -13,6 +13,7 @@ import pytest
 
 from multipath_brick.exception import AuthenticationError, NoUsablePathError
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
+from multipath_brick.tests.lab.api import Lab
 
 from .conftest import (
     BackgroundWrite,
@@ -25,7 +26,6 @@ from .conftest import (
     volume_props,
     wait_slaves,
 )
-from .lab.api import Lab
 
 # Dead-portal cases: a login to a dead portal costs login_timeout * retries.
 FAST = LoginTimeouts(login_timeout=3, retries=1)

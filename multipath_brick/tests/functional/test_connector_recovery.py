@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import run, wait_for
+
 from .conftest import ConnectorFactory, Note, nothing_left, volume_props
-from .lab.api import Lab
-from .lab.shell import run, wait_for
 
 #: The attach a killed process was running: its connector, as a program.
 CHILD = """

@@ -31,12 +31,12 @@ from os_brick.initiator import connector as brick_connector
 
 from multipath_brick import osbrick
 from multipath_brick.exception import MultipathUnavailableError
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.guest import start_multipathd
+from multipath_brick.tests.lab.shell import run, wait_for
 from multipath_brick.verbs.blockdev import LINK_PREFIX
 
 from .conftest import ConnectorFactory, volume_props
-from .lab.api import Lab
-from .lab.guest import start_multipathd
-from .lab.shell import run, wait_for
 
 USER = "mpbdropin"
 ETC = "/etc/multipath-brick"

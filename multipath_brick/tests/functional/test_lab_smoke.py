@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from .lab.api import Lab
-from .lab.shell import run, wait_for
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import run, wait_for
 
 LUN = 1
 SIZE_MB = 64

@@ -17,9 +17,9 @@ import pytest
 from multipath_brick.exception import LockPathError, NoUsablePathError
 from multipath_brick.iscsi.properties import ConnectionProperties
 from multipath_brick.lockdir import RUN_DIR
+from multipath_brick.tests.lab.api import Lab
 
 from .conftest import ConnectorFactory, attach_every_path, volume_props
-from .lab.api import Lab
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.initiator import dm_for_wwid, sessions
+
 from .conftest import (
     ConnectorFactory,
     Note,
@@ -25,8 +28,6 @@ from .conftest import (
     write_random,
     wwids_file,
 )
-from .lab.api import Lab
-from .lab.initiator import dm_for_wwid, sessions
 
 
 @pytest.fixture

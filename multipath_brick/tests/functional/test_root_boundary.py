@@ -22,10 +22,10 @@ from multipath_brick import verbs
 from multipath_brick.exception import InvalidArgument, NotOwnedError
 from multipath_brick.host import LinuxHost
 from multipath_brick.privileged import entrypoints
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.shell import read_file, run, wait_for, write_file
 
 from .conftest import ConnectorFactory, attach_every_path, volume_props
-from .lab.api import Lab
-from .lab.shell import read_file, run, wait_for, write_file
 
 LINEAR = "mpb-foreign-linear"
 TIMEOUT = 30.0

@@ -14,9 +14,9 @@ import pytest
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.tests import scenarios
+from multipath_brick.tests.lab.api import Lab
 
 from .conftest import ConnectorFactory
-from .lab.api import Lab
 
 
 class LabEnv:

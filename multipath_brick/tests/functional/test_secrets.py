@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 
+from multipath_brick.tests.lab.api import Lab
+
 from .conftest import ConnectorFactory, Note, attach_every_path, dm_name, volume_props
-from .lab.api import Lab
 
 
 def secret(tag: str) -> str:

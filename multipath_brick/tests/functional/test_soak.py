@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.soak.params import SoakParams
+from multipath_brick.tests.lab.soak.report import table
+from multipath_brick.tests.lab.soak.runner import run_soak
+
 from .conftest import Note
-from .lab.api import Lab
-from .soak.params import SoakParams
-from .soak.report import table
-from .soak.runner import run_soak
 
 IO = ("write", "read")
 SHORT = SoakParams(

@@ -3,7 +3,7 @@
 A QEMU guest (virtme-ng, TCG) running a stock Debian kernel with a tgt target
 behind N portals (one veth pair and subnet each), CHAP, iscsid and multipathd.
 See README.md in this directory, and ``python -m
-multipath_brick.tests.functional.lab --help``.
+multipath_brick.tests.lab --help``.
 """
 
 from .config import LabConfig, load_state

@@ -1,17 +1,17 @@
 """Command line of the functional-test lab.
 
 Host commands (boot ONE guest; exit code = the guest command's):
-  python -m multipath_brick.tests.functional.lab run [--portals N] [-- PYTEST ARGS]
-  python -m multipath_brick.tests.functional.lab shell-cmd [--rw DIR] 'CMD'
-  python -m multipath_brick.tests.functional.lab capture [--part ifaces]  (refresh tests/fixtures)
-  python -m multipath_brick.tests.functional.lab demo      (attach/show/detach one volume)
-  python -m multipath_brick.tests.functional.lab bench [-- BENCH ARGS]
-                                                 (bench/lab_attach.py vs os-brick)
-  python -m multipath_brick.tests.functional.lab soak [-- SOAK ARGS]
+  python -m multipath_brick.tests.lab run [--portals N] [-- PYTEST ARGS]
+  python -m multipath_brick.tests.lab shell-cmd [--rw DIR] 'CMD'
+  python -m multipath_brick.tests.lab capture [--part ifaces]  (refresh tests/fixtures)
+  python -m multipath_brick.tests.lab demo      (attach/show/detach one volume)
+  python -m multipath_brick.tests.lab bench [-- BENCH ARGS]
+                                                 (bench/lab_attach.py: ours vs os-brick)
+  python -m multipath_brick.tests.lab soak [-- SOAK ARGS]
                                                  (attach/detach under faults; see soak/)
 
 Guest-only command (what the host commands run inside the guest):
-  python -m multipath_brick.tests.functional.lab guest {pytest|shell|demo|bench|soak} ...
+  python -m multipath_brick.tests.lab guest {pytest|shell|demo|bench|soak} ...
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from .config import GUEST_OUT_DIR, LabConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.environ.get("MPB_LAB_OUT", "/var/tmp/mpb-lab/out")
-FIXTURES_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "fixtures"))
-FUNCTIONAL_DIR = os.path.normpath(os.path.join(HERE, ".."))
-REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", "..", "..", ".."))
-BENCH_SCRIPT = os.path.join(REPO_ROOT, "bench", "lab_attach.py")
+FIXTURES_DIR = os.path.normpath(os.path.join(HERE, "..", "fixtures"))
+FUNCTIONAL_DIR = os.path.normpath(os.path.join(HERE, "..", "functional"))
 
 
 # --------------------------------------------------------------------- host
@@ -72,7 +70,7 @@ def _host(
         argv = [
             python,
             "-m",
-            "multipath_brick.tests.functional.lab",
+            "multipath_brick.tests.lab",
             "guest",
             "--portals",
             str(args.portals),
@@ -198,7 +196,7 @@ def cmd_guest(args: argparse.Namespace) -> int:
         elif args.mode == "bench":
             rc = _guest_bench(args.rest)
         elif args.mode == "soak":
-            from ..soak.runner import main as soak_main
+            from .soak.runner import main as soak_main
 
             rc = soak_main(args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
         else:
@@ -233,7 +231,8 @@ def _guest_bench(bench_args: list[str]) -> int:
     if bench_args[:1] == ["--"]:
         bench_args = bench_args[1:]
     json_out = os.path.join(GUEST_OUT_DIR, "lab_attach.json")
-    argv = [sys.executable, BENCH_SCRIPT, "--json", json_out, *bench_args]
+    argv = [sys.executable, "-m", "multipath_brick.tests.lab.bench.lab_attach"]
+    argv += ["--json", json_out, *bench_args]
     return subprocess.run(argv).returncode
 
 
@@ -256,7 +255,7 @@ def _write_out(name: str, text: str) -> None:
 
 # --------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m multipath_brick.tests.functional.lab")
+    p = argparse.ArgumentParser(prog="python -m multipath_brick.tests.lab")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def host_opts(sp: argparse.ArgumentParser) -> None:
@@ -298,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     host_opts(sp)
     sp.set_defaults(func=cmd_demo)
 
-    sp = sub.add_parser("bench", help="boot, set up, run bench/lab_attach.py (vs os-brick)")
+    sp = sub.add_parser("bench", help="boot, set up, run the lab attach bench (vs os-brick)")
     host_opts(sp)
     sp.add_argument("bench_args", nargs=argparse.REMAINDER)
     # os-brick's dead-portal attach alone takes ~2 minutes under stock timeouts.

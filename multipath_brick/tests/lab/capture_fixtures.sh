@@ -4,7 +4,7 @@
 # the fake host speak the real formats. Runs INSIDE the guest, after the lab
 # setup (it relies on the MPB_LAB_* variables exported by `shell-cmd`):
 #
-#   python -m multipath_brick.tests.functional.lab capture
+#   python -m multipath_brick.tests.lab capture
 #
 # File format (see fixtures/README.md): line 1 is
 #   # $ <exact command>  (exit N, T s)
@@ -45,7 +45,7 @@ for f in discovery_nonpersistent_sequence.txt discovery_persistent_sequence.txt 
 done
 say "LUNs"
 # Two LUNs so scan=manual and per-LUN scans can be shown.
-WWID=$($PY -c 'from multipath_brick.tests.functional.lab.api import Lab
+WWID=$($PY -c 'from multipath_brick.tests.lab.api import Lab
 lab = Lab.from_state(); print(lab.add_lun(1, 64)); lab.add_lun(2, 32)' | tail -1)
 cap tgtadm_show_target.txt tgtadm --lld iscsi --op show --mode target
 

@@ -4,7 +4,7 @@
 # (the fake host's iface model is checked against them). Runs INSIDE the guest,
 # after the lab setup:
 #
-#   python -m multipath_brick.tests.functional.lab capture --part ifaces
+#   python -m multipath_brick.tests.lab capture --part ifaces
 #
 # The iface is bound to mpbi0, the initiator side of portal 0's veth pair
 # (192.168.100.1/24); portal 1 (192.168.101.2) is on another subnet, reachable

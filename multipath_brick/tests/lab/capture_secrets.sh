@@ -2,9 +2,9 @@
 # Capture what the secrets writer (multipath_brick/privileged/nodedb.py) relies on,
 # from the real open-iscsi and tgt in the lab guest:
 #
-#   python -m multipath_brick.tests.functional.lab shell-cmd \
+#   python -m multipath_brick.tests.lab shell-cmd \
 #       --rw multipath_brick/tests/fixtures \
-#       'bash multipath_brick/tests/functional/lab/capture_secrets.sh multipath_brick/tests/fixtures'
+#       'bash multipath_brick/tests/lab/capture_secrets.sh multipath_brick/tests/fixtures'
 #
 # Writes iscsiadm_node_record.txt (a node record file and the discovery record
 # file as iscsiadm writes them, with modes) and chap_modes_sequence.txt (mutual

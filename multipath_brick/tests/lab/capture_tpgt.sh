@@ -4,7 +4,7 @@
 # tpgt does to a login, into multipath_brick/tests/fixtures/node_tpgt_sequence.txt.
 # Runs INSIDE the guest, after the lab setup:
 #
-#   python -m multipath_brick.tests.functional.lab capture --part tpgt
+#   python -m multipath_brick.tests.lab capture --part tpgt
 #
 # Two ifaces of ours: mpb-mpbi0 (bound to mpbi0) and mpb-mpbi1 (bound to mpbi1);
 # both reach portal 0 (Linux assumes on-link: see iface_netdev_sequence.txt).

@@ -1,7 +1,7 @@
 """The demo: one volume attached over 4 portals with CHAP, shown, used, detached.
 
 Runs inside the lab guest, as root, on the real kernel (``python -m
-multipath_brick.tests.functional.lab demo`` boots one and runs :func:`main`):
+multipath_brick.tests.lab demo`` boots one and runs :func:`main`):
 
 1. adds a 64 MiB LUN to the lab's CHAP target (4 portals, tgt);
 2. attaches it with :class:`~multipath_brick.ISCSIMultipathConnector` from the
@@ -39,7 +39,7 @@ CHUNK = 1 << 20
 SECRET_KEYS = ("password", "secret")
 
 
-# --- formatting (also used by bench/lab_attach.py) ----------------------------------
+# --- formatting (also used by the lab benchmarks, bench/) ----------------------------------
 def format_table(
     headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
 ) -> str:

@@ -93,7 +93,7 @@ def assert_in_guest() -> None:
     if os.environ.get("MPB_LAB_GUEST") != "1" or "virtme" not in cmdline:
         raise SystemExit(
             "lab guest setup must only run inside the virtme-ng guest "
-            "(use: python -m multipath_brick.tests.functional.lab run)"
+            "(use: python -m multipath_brick.tests.lab run)"
         )
     if os.geteuid() != 0:
         raise SystemExit("lab guest setup needs root (the guest runs as root)")

@@ -2,7 +2,7 @@
 # Prepare this machine to run the real-kernel functional lab. Idempotent and
 # fast when everything is already there (it only checks).
 #
-#   multipath_brick/tests/functional/lab/prepare_host.sh
+#   multipath_brick/tests/lab/prepare_host.sh
 #
 # Installs (only what is missing):
 #  - Debian packages: a stock kernel to boot in QEMU (only adds /boot and
@@ -26,7 +26,7 @@ VIRTME_NG_VERSION=${MPB_LAB_VIRTME_NG_VERSION:-1.42}
 PYTHON=${PYTHON:-python3}
 PACKAGES=(linux-image-amd64 qemu-system-x86 busybox-static open-iscsi
           multipath-tools tgt iptables iproute2 sudo cryptsetup-bin)
-REPO_ROOT=$(cd "$(dirname "$0")/../../../.." && pwd)
+REPO_ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 
 log() { printf '[prepare_host] %s\n' "$*"; }
 

@@ -22,7 +22,7 @@ import sys
 import time
 
 DEFAULT_VENV = os.environ.get("MPB_LAB_VENV", "/var/tmp/mpb-lab-venv")
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 GUEST_INVISIBLE = ("/var/tmp/",)  # tmpfs in the guest: host files there vanish
 
 
@@ -44,8 +44,7 @@ def find_kernel() -> str:
         if glob.glob(f"/lib/modules/{ver}/kernel/drivers/scsi/iscsi_tcp.ko*"):
             return path
     raise LabHostError(
-        "no kernel with iscsi_tcp under /boot: run "
-        "multipath_brick/tests/functional/lab/prepare_host.sh"
+        "no kernel with iscsi_tcp under /boot: run multipath_brick/tests/lab/prepare_host.sh"
     )
 
 
@@ -58,9 +57,7 @@ def find_vng() -> str:
     for c in candidates:
         if c and os.access(c, os.X_OK):
             return c
-    raise LabHostError(
-        "virtme-ng (vng) not found: run multipath_brick/tests/functional/lab/prepare_host.sh"
-    )
+    raise LabHostError("virtme-ng (vng) not found: run multipath_brick/tests/lab/prepare_host.sh")
 
 
 def check_guest_visible(path: str, what: str) -> None:

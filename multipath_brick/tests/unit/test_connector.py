@@ -62,7 +62,7 @@ def test_plural_connect_returns_the_map_with_every_path(connector, host):
 
 
 def test_logins_run_in_parallel(connector, host):
-    # Structure, not timing (speed is measured by bench/attach.py): all four
+    # Structure, not timing (speed is measured by lab/bench/fake_attach.py): all four
     # logins are in flight at the same moment, each path's as soon as its own
     # record is written.
     for portal in PORTALS:

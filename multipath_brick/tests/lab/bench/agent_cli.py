@@ -1,6 +1,6 @@
 """What ``multipath-brick attach`` costs as a process over the library call (FakeHost).
 
-    python bench/agent_cli.py [--repeat 15] [--top 12]
+    python -m multipath_brick.tests.lab.bench.agent_cli [--repeat 15] [--top 12]
 
 Prints a table and asserts nothing. Rows (milliseconds):
 
@@ -31,7 +31,6 @@ on the machine's load (printed first); CPU times much less.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -42,9 +41,12 @@ import tempfile
 import time
 import warnings
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
+import multipath_brick
+
+#: The command process of the figures (a script: see command_runs).
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent_cli_child.py")
+#: Where that child finds this package when it is not installed.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(multipath_brick.__file__)))
 
 #: What the command imports on a real host once it runs a verb (cli.run order).
 COMMAND_IMPORTS = (
@@ -63,58 +65,11 @@ FLOOR = (
 )
 
 
-def child(before: bool) -> None:
-    """One command run in this (fresh) process, as ``cli.run`` does it (``before``:
-    as it did before ``start_process``/``end_process``); prints the FakeHost
-    set-up seconds and the child's own timings."""
-    begin = time.perf_counter()
-    from multipath_brick.agent import cli
-
-    if not before:
-        cli.start_process()
-    import oslo_privsep.priv_context  # noqa: F401
-
-    import multipath_brick.agent.volumes  # noqa: F401
-    import multipath_brick.host.linux  # noqa: F401
-
-    start, cpu = time.perf_counter(), time.process_time()
-    imports = start - begin
-    sys.path.insert(0, HERE)
-    from agent_info import GIB, IQN, PORTALS, agent, info
-
-    from multipath_brick.agent.store import VolumeStore
-    from multipath_brick.testing import FakeHost
-
-    directory = tempfile.mkdtemp()
-    host = FakeHost(time_scale=0.01)
-    host.add_target(IQN, PORTALS, luns={1: GIB})
-    # On a host the store exists before the command runs: made here, it is
-    # only opened by the command, as there.
-    VolumeStore(os.path.join(directory, "volumes.db")).close()
-    setup, setup_cpu = time.perf_counter() - start, time.process_time() - cpu
-    out = io.StringIO()
-    main_start = time.perf_counter()
-    status = cli.main(
-        ["attach", "v"],
-        volumes=lambda _: agent(host, directory),
-        stdin=io.StringIO(json.dumps(info(1))),
-        stdout=out,
-    )
-    main = time.perf_counter() - main_start
-    if not before:
-        cli.end_process()
-    if status != 0:
-        raise SystemExit(f"attach failed: {out.getvalue()}")
-    start, cpu = time.perf_counter(), time.process_time()
-    host.close()
-    setup += time.perf_counter() - start
-    setup_cpu += time.process_time() - cpu
-    print(json.dumps({"setup": setup, "setup_cpu": setup_cpu, "imports": imports, "main": main}))
-
-
-def process(argv: list[str]) -> tuple[float, float, str]:
-    """Run a child; wall seconds, CPU seconds, stdout."""
+def process(argv: list[str], path: str = "") -> tuple[float, float, str]:
+    """Run a child (``path``: where it finds this package); wall seconds, CPU seconds, stdout."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (path, env.get("PYTHONPATH")) if p)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
@@ -127,11 +82,13 @@ def process(argv: list[str]) -> tuple[float, float, str]:
 def command_runs(repeat: int, before: bool) -> dict[str, list[float]]:
     """Per run: wall and CPU of the process, and the child's imports and cli.main."""
     runs: dict[str, list[float]] = {"wall": [], "cpu": [], "imports": [], "main": []}
-    argv = [sys.executable, os.path.abspath(__file__), "--child"]
+    # By path, not with -m: -m would import the package (and os-brick) before
+    # the child's cli.start_process(), which is what the command process measures.
+    argv = [sys.executable, CHILD]
     if before:
         argv.append("--before")
     for _ in range(repeat):
-        wall, cpu, out = process(argv)
+        wall, cpu, out = process(argv, PACKAGE_PARENT)
         fake = json.loads(out.strip().splitlines()[-1])
         runs["wall"].append(wall - fake["setup"])
         runs["cpu"].append(cpu - fake["setup_cpu"])
@@ -143,10 +100,9 @@ def command_runs(repeat: int, before: bool) -> dict[str, list[float]]:
 def library_runs(repeat: int) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds of the library call (CPU: this process, FakeHost included)."""
     warnings.simplefilter("ignore")  # eventlet deprecation, imported by oslo.privsep here
-    sys.path.insert(0, HERE)
-    from agent_info import GIB, IQN, PORTALS, agent, info
-
     from multipath_brick.testing import FakeHost
+
+    from .agent_info import GIB, IQN, PORTALS, agent, info
 
     walls, cpus = [], []
     for _ in range(repeat + 1):
@@ -167,7 +123,13 @@ def importtime(top: int) -> list[tuple[int, str]]:
         [sys.executable, "-X", "importtime", "-c", COMMAND_IMPORTS],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env={
+            **os.environ,
+            "PYTHONWARNINGS": "ignore",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p
+            ),
+        },
         check=True,
     )
     packages: dict[str, int] = {}
@@ -193,13 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--top", type=int, default=12)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--before", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.before)
-        return
-
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'case (ms)':<50} {'min':>8} {'median':>9} {'max':>8}")
     library, library_cpu = library_runs(args.repeat)

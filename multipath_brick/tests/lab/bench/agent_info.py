@@ -1,6 +1,7 @@
 """Host-agent benchmark on the FakeHost: prints a table, asserts nothing.
 
-    python bench/agent_info.py [--volumes 500] [--attached 8] [--repeat 10]
+    python -m multipath_brick.tests.lab.bench.agent_info [--volumes 500] [--attached 8]
+        [--repeat 10]
 
 Rows:
 * ``info`` (``ManagedVolumes.volumes_info()``) over ``--volumes`` stored volumes,
@@ -20,18 +21,15 @@ import io
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from multipath_brick import ISCSIMultipathConnector  # noqa: E402
-from multipath_brick.agent import ManagedVolumes, State, VolumeStore, cli  # noqa: E402
-from multipath_brick.attach import AttachSettings  # noqa: E402
-from multipath_brick.iscsi.iscsiadm import LoginTimeouts  # noqa: E402
-from multipath_brick.testing import FakeHost  # noqa: E402
+from multipath_brick import ISCSIMultipathConnector
+from multipath_brick.agent import ManagedVolumes, State, VolumeStore, cli
+from multipath_brick.attach import AttachSettings
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts
+from multipath_brick.testing import FakeHost
 
 GIB = 1024**3
 IQN = "iqn.2024-01.bench.mpb:target"

@@ -1,6 +1,6 @@
 """Attach-time benchmark on the FakeHost: prints a table, asserts nothing.
 
-    python bench/attach.py [--latency 0.2] [--grace 5] [--repeat 3]
+    python -m multipath_brick.tests.lab.bench.fake_attach [--latency 0.2] [--grace 5] [--repeat 3]
 
 Rows:
 * N portals, every login taking ``--latency`` seconds: attach time must not grow
@@ -14,21 +14,17 @@ Rows:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from multipath_brick import ISCSIMultipathConnector  # noqa: E402
-from multipath_brick.attach import AttachSettings  # noqa: E402
-from multipath_brick.iscsi.iscsiadm import LoginTimeouts  # noqa: E402
-from multipath_brick.testing import FakeHost  # noqa: E402
+from multipath_brick import ISCSIMultipathConnector
+from multipath_brick.attach import AttachSettings
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts
+from multipath_brick.testing import FakeHost
 
 GIB = 1024**3
 

@@ -1,6 +1,6 @@
 """Scaling benchmark on the FakeHost: does one attach cost more on a full host?
 
-    python bench/scaling.py [--present 0,64,256,1024] [--repeat 5]
+    python -m multipath_brick.tests.lab.bench.fake_scaling [--present 0,64,256,1024] [--repeat 5]
 
 For each count N, a FakeHost gets N volumes attached first, then one more
 volume is attached and detached ``--repeat`` times. Two layouts:
@@ -20,20 +20,17 @@ table to read (issue 15's target: attach with 256 present within 1.2x of empty).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from multipath_brick import ISCSIMultipathConnector  # noqa: E402
-from multipath_brick.attach import AttachSettings  # noqa: E402
-from multipath_brick.testing import FakeHost  # noqa: E402
-from multipath_brick.testing.faults import FaultyHost  # noqa: E402
+from multipath_brick import ISCSIMultipathConnector
+from multipath_brick.attach import AttachSettings
+from multipath_brick.testing import FakeHost
+from multipath_brick.testing.faults import FaultyHost
 
 GIB = 1024**3
 PORTALS = ["10.9.1.2:3260", "10.9.2.2:3260"]
@@ -94,7 +91,7 @@ def row(present: int, shared: bool, repeat: int) -> tuple[float, float, int, int
             attach_s.append(seconds)
             attach_calls.append(counted.calls)
             counted.arm()
-            seconds, _ = timed(lambda info=info: conn.disconnect_volume(data, info))
+            seconds, _ = timed(partial(conn.disconnect_volume, data, info))
             detach_s.append(seconds)
             detach_calls.append(counted.calls)
     return (

@@ -1,6 +1,6 @@
 """Where a guest's CPU went during a benchmark run, by program, and what udev was sent.
 
-Used by ``lab_attach.py --cpu-breakdown``; runs inside the lab guest. A sampler
+Used by ``lab_attach --cpu-breakdown``; runs inside the lab guest. A sampler
 process reads ``/proc/*/stat`` every ``interval`` seconds. A program seen alive is
 charged its own CPU time; the CPU of children that came and went between two looks
 (most ``iscsiadm``, ``sg_inq`` or ``scsi_id`` runs) reaches their parent's

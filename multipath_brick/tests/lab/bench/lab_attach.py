@@ -2,7 +2,7 @@
 
 Runs inside the QEMU lab guest (tgt behind 4 portals with CHAP, iscsid, multipathd):
 
-    python -m multipath_brick.tests.functional.lab bench [-- --repeat 3 ...]
+    python -m multipath_brick.tests.lab bench [-- --repeat 3 ...]
 
 Every scenario runs the same workload with both libraries, interleaved run by
 run, each run on a fresh LUN (new WWID), attach then detach, then a check that
@@ -27,7 +27,7 @@ time of that run still counts, the detach failure is reported on its own. One
 uncounted 1-portal warm-up run per library comes first (``--warmup``). Raw
 numbers, with every call's timeline, go to ``--json``. With ``--cpu-breakdown``
 the concurrent rows also say where the guest's CPU went during the attaches, by
-program, and which block uevents udev finished (``guest_cpu.py``; its sampler
+program, and which block uevents udev finished (:mod:`.guest_cpu`; its sampler
 costs some CPU itself, so leave it off for the timings that count).
 
 Both libraries run as root with a forked privsep daemon (no sudo, no
@@ -54,22 +54,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run as a script: bench/ is not a package
-    sys.path.insert(0, REPO_ROOT)
-
-from guest_cpu import GuestCpu, format_breakdown  # noqa: E402
-
-from multipath_brick.host.base import CommandResult  # noqa: E402
-from multipath_brick.multipath.control import usable_wwids  # noqa: E402
-from multipath_brick.tests.functional.lab import in_lab_guest  # noqa: E402
-from multipath_brick.tests.functional.lab.api import Lab  # noqa: E402
-from multipath_brick.tests.functional.lab.demo import format_table, lab_props  # noqa: E402
-from multipath_brick.verbs import (  # noqa: E402
+from multipath_brick.host.base import CommandResult
+from multipath_brick.multipath.control import usable_wwids
+from multipath_brick.verbs import (
     Command,
     MultipathdShowPaths,
+    RecordWrite,
     SysfsWrite,
 )
+
+from .. import in_lab_guest
+from ..api import Lab
+from ..demo import format_table, lab_props
+from ..vm import REPO_ROOT
+from .guest_cpu import GuestCpu, format_breakdown
 
 LUN_MB = 64
 OURS = "multipath-brick"
@@ -124,7 +122,7 @@ class TimingHost:
         self._inner = inner
         self._rec = recorder
 
-    def run(self, command: Command, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
         with self._rec.timed(type(command).__name__) as note:
             note["argv"] = " ".join(command.display())  # secrets masked
             result: CommandResult = self._inner.run(command, timeout=timeout)
@@ -979,8 +977,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not in_lab_guest():
         print(
-            "this benchmark runs inside the lab guest: "
-            "python -m multipath_brick.tests.functional.lab bench",
+            "this benchmark runs inside the lab guest: python -m multipath_brick.tests.lab bench",
             file=sys.stderr,
         )
         return 2

@@ -1,16 +1,17 @@
 """Lab bench row of the iSCSI bond: 4 paths through 2 NICs x 2 portals vs 1 path.
 
 Runs inside the QEMU lab guest, on the bond topology of
-``multipath_brick/tests/functional/lab/bondnet.py``::
+``multipath_brick/tests/lab/bondnet.py``::
 
-    python -m multipath_brick.tests.functional.lab shell-cmd \\
-        'python bench/lab_bond_attach.py --json /run/mpb-lab-out/lab_bond_attach.json'
+    python -m multipath_brick.tests.lab shell-cmd \\
+        'python -m multipath_brick.tests.lab.bench.lab_bond \\
+            --json /run/mpb-lab-out/lab_bond_attach.json'
 
 (from the repository root; ``python`` is the interpreter that booted the lab),
 or ``tox -e bench-lab-bond [-- --repeat 9]``.
 Three modes, interleaved run by run, each run on a fresh LUN, attach then
 detach, with ``lab_attach.run_once`` (the same timing, map watching and
-leftover checks as ``bench/lab_attach.py``):
+leftover checks as the lab attach bench, :mod:`.lab_attach`):
 
 * ``one``: no bond, one path: portal 192.168.210.1 through ``default``;
 * ``bond``: the bond of both routed networks: 2 NICs x 2 portals = 4 paths
@@ -35,12 +36,11 @@ import tempfile
 import time
 from typing import Any
 
-import lab_attach  # noqa: E402 - bench/ is sys.path[0] when run as a script
-from lab_attach import Library, Ours, Volume, fmt, print_profile, run_once  # noqa: E402
-
-from multipath_brick.tests.functional.lab import in_lab_guest
-from multipath_brick.tests.functional.lab.api import Lab
-from multipath_brick.tests.functional.lab.demo import format_table
+from .. import in_lab_guest
+from ..api import Lab
+from ..demo import format_table
+from . import lab_attach
+from .lab_attach import Library, Ours, Volume, fmt, print_profile, run_once
 
 LUN = 1
 MODES = ("one", "bond", "plain4")

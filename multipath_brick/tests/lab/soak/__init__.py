@@ -1,6 +1,6 @@
 """The soak: many volumes attached and detached at once under injected faults.
 
-Runs only inside the lab guest (``python -m multipath_brick.tests.functional.lab
+Runs only inside the lab guest (``python -m multipath_brick.tests.lab
 soak -- ARGS`` boots one and runs :mod:`.runner` there; ``tox -e soak`` does the
 same). Split by concern:
 

@@ -1,4 +1,4 @@
-"""``python -m multipath_brick.tests.functional.soak`` (inside the lab guest)."""
+"""``python -m multipath_brick.tests.lab.soak`` (inside the lab guest)."""
 
 import sys
 

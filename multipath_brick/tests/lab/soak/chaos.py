@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..lab.api import Lab
+from ..api import Lab
 from .params import Fault, SoakParams
 from .report import Tally
 

@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..conftest import volume_props
-from ..lab.api import Lab
-from ..lab.shell import run
+from multipath_brick.tests.functional.conftest import volume_props
+
+from ..api import Lab
+from ..shell import run
 from .params import SoakParams
 from .report import Tally
 

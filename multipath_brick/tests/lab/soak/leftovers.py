@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from ..lab.api import Lab
-from ..lab.shell import read_file, run
+from ..api import Lab
+from ..shell import read_file, run
 
 WWIDS_FILE = "/etc/multipath/wwids"
 

@@ -17,8 +17,8 @@ import shutil
 import sys
 import time
 
-from ..lab.api import Lab
-from ..lab.config import GUEST_OUT_DIR, MULTIPATHD_LOG
+from ..api import Lab
+from ..config import GUEST_OUT_DIR, MULTIPATHD_LOG
 from .chaos import Chaos
 from .fleet import Fleet, create_volumes
 from .leftovers import round_leftovers, wwids
@@ -73,7 +73,7 @@ def _phase(rnd: int, what: str, t0: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m multipath_brick.tests.functional.lab soak -- ARGS`` runs this
+    """``python -m multipath_brick.tests.lab soak -- ARGS`` runs this
     in the guest. Exit 1 when anything was left behind or read back wrong."""
     parser = argparse.ArgumentParser(prog="soak", description=__doc__)
     add_arguments(parser)

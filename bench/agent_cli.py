@@ -1,0 +1,9 @@
+"""Entry point of :mod:`multipath_brick.tests.lab.bench.agent_cli` (see its docstring).
+
+Needs the package importable (installed, as tox installs it); from a checkout,
+``python -m multipath_brick.tests.lab.bench.agent_cli`` does the same.
+"""
+
+from multipath_brick.tests.lab.bench.agent_cli import main
+
+main()
