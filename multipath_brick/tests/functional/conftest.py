@@ -14,13 +14,14 @@ import os
 import pprint
 import re
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from multipath_brick.tests.lab import in_lab_guest
 from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.props import volume_props as volume_props  # the tests' import
 from multipath_brick.tests.lab.shell import read_file
 
 IN_GUEST = in_lab_guest()
@@ -82,42 +83,6 @@ def no_leftovers(request: pytest.FixtureRequest):
 
 
 # --- helpers of the connector tests (test_connector_*.py) ----------------------
-
-
-def volume_props(
-    lab: Lab,
-    lun: int,
-    *,
-    portals: Sequence[str] | None = None,
-    iqn: str | None = None,
-    chap: tuple[str, str] | None = None,
-    singular: bool = False,
-) -> dict[str, Any]:
-    """Cinder-style connection properties for LUN `lun` of `iqn` (lab.iqn).
-
-    Plural (``target_portals``/``target_iqns``/``target_luns``, one entry per
-    portal) unless `singular`, which names only the first portal and makes the
-    connector discover the others. CHAP is the lab's unless `chap` is given.
-    """
-    portals = list(portals if portals is not None else lab.portals)
-    iqn = iqn or lab.iqn
-    user, password = chap or tuple(lab.chap)
-    props: dict[str, Any] = {
-        "target_discovered": False,
-        "auth_method": "CHAP",
-        "auth_username": user,
-        "auth_password": password,
-        "volume_id": f"lun-{lun}",
-    }
-    if singular:
-        props.update(target_portal=portals[0], target_iqn=iqn, target_lun=lun)
-    else:
-        props.update(
-            target_portals=portals,
-            target_iqns=[iqn] * len(portals),
-            target_luns=[lun] * len(portals),
-        )
-    return props
 
 
 def dm_name(device_path: str) -> str:

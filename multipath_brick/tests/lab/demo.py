@@ -26,11 +26,16 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .api import Lab
+from .props import volume_props
 from .shell import run, wait_for
+from .table import format_table
+
+if TYPE_CHECKING:
+    from multipath_brick import ISCSIMultipathConnector
 
 LUN = 1
 SIZE_MB = 64
@@ -39,25 +44,7 @@ CHUNK = 1 << 20
 SECRET_KEYS = ("password", "secret")
 
 
-# --- formatting (also used by the lab benchmarks, bench/) ----------------------------------
-def format_table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
-) -> str:
-    """An aligned plain-text table; columns listed in ``right`` are right-aligned."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(parts).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
-
-
+# --- formatting -----------------------------------------------------------------------
 def masked(props: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of connection properties with every password/secret replaced by ***."""
     return {
@@ -68,21 +55,6 @@ def masked(props: Mapping[str, Any]) -> dict[str, Any]:
 
 def indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + ln if ln.strip() else ln for ln in text.rstrip().splitlines())
-
-
-def lab_props(lab: Lab, lun: int, portals: Sequence[int] | None = None) -> dict[str, Any]:
-    """Plural connection properties with CHAP, as Cinder sends them for multipath."""
-    indexes = range(len(lab.portals)) if portals is None else portals
-    chosen = [lab.portals[i] for i in indexes]
-    return {
-        "target_discovered": False,
-        "target_portals": chosen,
-        "target_iqns": [lab.iqn] * len(chosen),
-        "target_luns": [lun] * len(chosen),
-        "auth_method": "CHAP",
-        "auth_username": lab.chap.user,
-        "auth_password": lab.chap.password,
-    }
 
 
 def paths_table(info: Mapping[str, Any]) -> str:
@@ -151,6 +123,93 @@ def check(condition: bool, what: str) -> None:
         raise DemoFailure(what)
 
 
+def introduce(lab: Lab) -> tuple[str, dict[str, Any]]:
+    """Add the demo's LUN and say what the library is given: (WWID, properties)."""
+    say()
+    say(f"== multipath-brick demo: one volume over {len(lab.portals)} iSCSI portals with CHAP ==")
+    say()
+    wwid = lab.add_lun(LUN, SIZE_MB)
+    say(f"target   {lab.iqn} (tgt, in network namespace {lab.config.netns})")
+    say(f"portals  {', '.join(lab.portals)}")
+    say(f"LUN {LUN}    {SIZE_MB} MiB, WWID {wwid} (predicted from tgt's scsi_id)")
+    say()
+    props = volume_props(lab, LUN, volume_id=None)
+    say("connection properties (what Cinder's initialize_connection returns):")
+    say(indent(json.dumps(masked(props), indent=2)))
+    say()
+    return wwid, props
+
+
+def show_attached(
+    lab: Lab, conn: ISCSIMultipathConnector, info: dict[str, Any], wwid: str, attach_s: float
+) -> None:
+    """Show the attached volume, wait for its pending paths, use it; raise on a failed check."""
+    n = len(lab.portals)
+    states = [p["state"] for p in info["paths"]]
+    dm = os.path.basename(info["path"])
+    say(f"connect_volume returned in {attach_s:.2f} s")
+    say(f"  device  {info['path']}")
+    say(
+        f"  WWID    {info.get('multipath_id')} "
+        f"({'matches the target' if info.get('multipath_id') == wwid else 'MISMATCH'})"
+    )
+    say(
+        f"  paths   {states.count('active')} active, {states.count('pending')} pending, "
+        f"{states.count('failed')} failed"
+    )
+    say()
+    say(indent(paths_table(info), "  "))
+    say()
+    check(info.get("multipath_id") == wwid, f"WWID {info.get('multipath_id')} != {wwid}")
+    check(dm.startswith("dm-"), f"not a multipath device: {info['path']}")
+    if "pending" in states:
+        say("waiting for the pending paths to finish logging in and join the map ...")
+        t1 = time.monotonic()
+        conn.wait_for_pending(60)
+        try:
+            wait_for(f"{n} slaves", lambda: len(lab.dm_slaves(dm)) == n, timeout=30)
+        except TimeoutError:
+            pass
+        say(f"  done after {time.monotonic() - t1:.2f} s more")
+    slaves = lab.dm_slaves(dm)
+    say(f"slaves of {dm} in sysfs: {' '.join(slaves)}")
+    say()
+    say(f"multipath -ll {wwid}:")
+    say(indent(run(["multipath", "-ll", wwid], check=False).stdout, "  "))
+    say()
+    check(len(slaves) == n, f"{dm} has {len(slaves)} slaves, expected {n}")
+
+    h_w, h_r, w_s, r_s = io_roundtrip(info["path"], IO_MB)
+    say(f"I/O through {info['path']} (O_DIRECT):")
+    say(f"  wrote {IO_MB} MiB in {w_s:.2f} s  sha256 {h_w}")
+    say(f"  read  {IO_MB} MiB in {r_s:.2f} s  sha256 {h_r}")
+    say(f"  {'checksums match' if h_w == h_r else 'CHECKSUM MISMATCH'}")
+    check(h_w == h_r, "data read back differs from data written")
+    say()
+
+
+#: How the leftovers table names what :meth:`Lab.leftovers` lists.
+LEFTOVER_LABELS = {
+    "sessions": "iSCSI sessions",
+    "node_records": "node records",
+    "discovery_records": "discovery records",
+    "scsi_disks": "SCSI disks (sdX)",
+    "multipath_maps": "multipath maps",
+}
+
+
+def nothing_left(lab: Lab) -> bool:
+    """Show what is left on both sides after the detach; whether nothing is."""
+    left = lab.leftovers()
+    tgt = [s for s in lab.target_sessions() if s["target"] == lab.iqn]
+    rows = [(LEFTOVER_LABELS.get(k, k), len(v), " ".join(v) or "-") for k, v in left.items()]
+    rows.append(("target-side sessions", len(tgt), " ".join(str(s["ips"]) for s in tgt) or "-"))
+    say(indent(format_table(("WHAT", "COUNT", "LEFT"), rows, (1,)), "  "))
+    clean = not any(left.values()) and not tgt
+    say("nothing left" if clean else "LEFTOVERS after detach")
+    return clean
+
+
 def main(lab: Lab | None = None) -> int:
     # oslo.privsep imports eventlet, which warns on import; not ours to fix.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -161,68 +220,14 @@ def main(lab: Lab | None = None) -> int:
     logging.getLogger("multipath_brick.attach").setLevel(logging.INFO)
     lab = lab or Lab.from_state()
     lab.reset()
-    n = len(lab.portals)
-    say()
-    say(f"== multipath-brick demo: one volume over {n} iSCSI portals with CHAP ==")
-    say()
-    wwid = lab.add_lun(LUN, SIZE_MB)
-    say(f"target   {lab.iqn} (tgt, in network namespace {lab.config.netns})")
-    say(f"portals  {', '.join(lab.portals)}")
-    say(f"LUN {LUN}    {SIZE_MB} MiB, WWID {wwid} (predicted from tgt's scsi_id)")
-    say()
-    props = lab_props(lab, LUN)
-    say("connection properties (what Cinder's initialize_connection returns):")
-    say(indent(json.dumps(masked(props), indent=2)))
-    say()
-
+    wwid, props = introduce(lab)
     conn = ISCSIMultipathConnector(use_multipath=True, root_helper=None)
     info: dict[str, Any] | None = None
     failed: str | None = None
     try:
         t0 = time.monotonic()
         info = conn.connect_volume(props)
-        attach_s = time.monotonic() - t0
-        states = [p["state"] for p in info["paths"]]
-        dm = os.path.basename(info["path"])
-        say(f"connect_volume returned in {attach_s:.2f} s")
-        say(f"  device  {info['path']}")
-        say(
-            f"  WWID    {info.get('multipath_id')} "
-            f"({'matches the target' if info.get('multipath_id') == wwid else 'MISMATCH'})"
-        )
-        say(
-            f"  paths   {states.count('active')} active, {states.count('pending')} pending, "
-            f"{states.count('failed')} failed"
-        )
-        say()
-        say(indent(paths_table(info), "  "))
-        say()
-        check(info.get("multipath_id") == wwid, f"WWID {info.get('multipath_id')} != {wwid}")
-        check(dm.startswith("dm-"), f"not a multipath device: {info['path']}")
-        if "pending" in states:
-            say("waiting for the pending paths to finish logging in and join the map ...")
-            t1 = time.monotonic()
-            conn.wait_for_pending(60)
-            try:
-                wait_for(f"{n} slaves", lambda: len(lab.dm_slaves(dm)) == n, timeout=30)
-            except TimeoutError:
-                pass
-            say(f"  done after {time.monotonic() - t1:.2f} s more")
-        slaves = lab.dm_slaves(dm)
-        say(f"slaves of {dm} in sysfs: {' '.join(slaves)}")
-        say()
-        say(f"multipath -ll {wwid}:")
-        say(indent(run(["multipath", "-ll", wwid], check=False).stdout, "  "))
-        say()
-        check(len(slaves) == n, f"{dm} has {len(slaves)} slaves, expected {n}")
-
-        h_w, h_r, w_s, r_s = io_roundtrip(info["path"], IO_MB)
-        say(f"I/O through {info['path']} (O_DIRECT):")
-        say(f"  wrote {IO_MB} MiB in {w_s:.2f} s  sha256 {h_w}")
-        say(f"  read  {IO_MB} MiB in {r_s:.2f} s  sha256 {h_r}")
-        say(f"  {'checksums match' if h_w == h_r else 'CHECKSUM MISMATCH'}")
-        check(h_w == h_r, "data read back differs from data written")
-        say()
+        show_attached(lab, conn, info, wwid, time.monotonic() - t0)
     except Exception as error:  # noqa: BLE001 - reported, then cleaned up, exit 1
         failed = f"{type(error).__name__}: {error}"
         say(f"FAILED: {failed}")
@@ -235,24 +240,8 @@ def main(lab: Lab | None = None) -> int:
     except Exception as error:  # noqa: BLE001
         failed = failed or f"disconnect: {type(error).__name__}: {error}"
         say(f"FAILED: disconnect_volume: {type(error).__name__}: {error}")
-    left = lab.leftovers()
-    tgt = [s for s in lab.target_sessions() if s["target"] == lab.iqn]
-    labels = {
-        "sessions": "iSCSI sessions",
-        "node_records": "node records",
-        "discovery_records": "discovery records",
-        "scsi_disks": "SCSI disks (sdX)",
-        "multipath_maps": "multipath maps",
-    }
-    rows = [(labels.get(k, k), len(v), " ".join(v) or "-") for k, v in left.items()]
-    rows.append(("target-side sessions", len(tgt), " ".join(str(s["ips"]) for s in tgt) or "-"))
-    say(indent(format_table(("WHAT", "COUNT", "LEFT"), rows, (1,)), "  "))
-    clean = not any(left.values()) and not tgt
-    if clean:
-        say("nothing left")
-    else:
+    if not nothing_left(lab):
         failed = failed or "leftovers after detach"
-        say("LEFTOVERS after detach")
     errors = lab.reset()
     if errors:
         say("lab reset errors: " + "; ".join(errors))

@@ -10,7 +10,7 @@ Runs inside the QEMU lab guest, on the bond topology of
 (from the repository root; ``python`` is the interpreter that booted the lab),
 or ``tox -e bench-lab-bond [-- --repeat 9]``.
 Three modes, interleaved run by run, each run on a fresh LUN, attach then
-detach, with ``lab_attach.run_once`` (the same timing, map watching and
+detach, with :func:`.run.run_once` (the same timing, map watching and
 leftover checks as the lab attach bench, :mod:`.lab_attach`):
 
 * ``one``: no bond, one path: portal 192.168.210.1 through ``default``;
@@ -38,9 +38,13 @@ from typing import Any
 
 from .. import in_lab_guest
 from ..api import Lab
-from ..demo import format_table
-from . import lab_attach
-from .lab_attach import Library, Ours, Volume, fmt, print_profile, run_once
+from ..props import volume_props
+from ..table import format_table
+from .libraries import Library, Ours
+from .probe import git_describe
+from .report import attached, fmt, median, median_run, print_profile
+from .run import BenchVolume, run_once
+from .scenarios import LUN_MB
 
 LUN = 1
 MODES = ("one", "bond", "plain4")
@@ -83,19 +87,9 @@ def paths_of(mode: str) -> int:
     return 1 if mode == "one" else 4
 
 
-def volume(lab: Lab, mode: str) -> Volume:
-    wwid = lab.add_lun(LUN, lab_attach.LUN_MB)
-    portals = portals_of(lab, mode)
-    props = {
-        "target_discovered": False,
-        "target_portals": portals,
-        "target_iqns": [lab.iqn] * len(portals),
-        "target_luns": [LUN] * len(portals),
-        "auth_method": "CHAP",
-        "auth_username": lab.chap.user,
-        "auth_password": lab.chap.password,
-    }
-    return Volume(props, wwid)
+def volume(lab: Lab, mode: str) -> BenchVolume:
+    wwid = lab.add_lun(LUN, LUN_MB)
+    return BenchVolume(volume_props(lab, LUN, portals=portals_of(lab, mode), volume_id=None), wwid)
 
 
 def one_run(lab: Lab, lib: Library, mode: str, settle: float) -> dict[str, Any]:
@@ -116,7 +110,7 @@ def one_run(lab: Lab, lib: Library, mode: str, settle: float) -> dict[str, Any]:
 
 
 def summary(results: dict[str, list[dict[str, Any]]]) -> str:
-    med = {m: lab_attach.median(runs) for m, runs in results.items()}
+    med = {m: median(runs) for m, runs in results.items()}
     rows = []
     for mode, runs in results.items():
         base, mine = med.get("one"), med[mode]
@@ -126,7 +120,7 @@ def summary(results: dict[str, list[dict[str, Any]]]) -> str:
             (
                 mode,
                 paths_of(mode),
-                len(lab_attach.attached(runs)),
+                len(attached(runs)),
                 fmt(med[mode]),
                 "-" if ratio is None else f"{ratio:.2f}x",
                 fmt(statistics.median(full)) if full else "never",
@@ -158,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "repeat": args.repeat,
         "grace_s": args.grace,
-        "library": lab_attach.git_describe(),
+        "library": git_describe(),
         "kernel": os.uname().release,
         "cpus": os.cpu_count(),
     }
@@ -178,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(summary(results))
     for mode in modes:
-        run = lab_attach.median_run(results[mode])
+        run = median_run(results[mode])
         if run is not None:
             print_profile(f"{mode}", run)
     print(f"\n[bench] ifaces collected at the end: {collected}", flush=True)

@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from multipath_brick.tests.functional.conftest import volume_props
-
 from ..api import Lab
+from ..props import volume_props
 from ..shell import run
 from .params import SoakParams
 from .report import Tally

@@ -1,0 +1,39 @@
+"""Plain-text tables of the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
+) -> str:
+    """An aligned plain-text table; columns listed in ``right`` are right-aligned."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        return "  ".join(parts).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
+
+
+def ms_header(first: str, columns: Sequence[str], width: int, widths: Sequence[int]) -> str:
+    """The header line of :func:`ms_row` rows: ``first`` padded, then right-aligned columns."""
+    return f"{first:<{width}}" + "".join(
+        f" {c:>{w}}" for c, w in zip(columns, widths, strict=True)
+    )
+
+
+def ms_row(name: str, times: Sequence[float], width: int, widths: Sequence[int]) -> str:
+    """``name`` padded to ``width``, then min, median and max of ``times`` in milliseconds."""
+    figures = (min(times), statistics.median(times), max(times))
+    return f"{name:<{width}}" + "".join(
+        f" {s * 1000:{w}.1f}" for s, w in zip(figures, widths, strict=True)
+    )
