@@ -43,6 +43,10 @@ import warnings
 
 import multipath_brick
 
+from ..table import ms_header, ms_row
+
+#: Widths of the min, median and max columns.
+WIDTHS = (8, 9, 8)
 #: The command process of the figures (a script: see command_runs).
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent_cli_child.py")
 #: Where that child finds this package when it is not installed.
@@ -145,10 +149,7 @@ def importtime(top: int) -> list[tuple[int, str]]:
 
 
 def row(name: str, times: list[float]) -> str:
-    return (
-        f"{name:<50} {min(times) * 1000:8.1f} {statistics.median(times) * 1000:9.1f}"
-        f" {max(times) * 1000:8.1f}"
-    )
+    return ms_row(name, times, 50, WIDTHS)
 
 
 def main() -> None:
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'case (ms)':<50} {'min':>8} {'median':>9} {'max':>8}")
+    print(ms_header("case (ms)", ("min", "median", "max"), 50, WIDTHS))
     library, library_cpu = library_runs(args.repeat)
     print(row("attach, 4 portals: library call, wall", library))
     print(row("attach, 4 portals: library call, CPU (+ FakeHost)", library_cpu))

@@ -20,7 +20,6 @@ import argparse
 import io
 import json
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,9 +30,13 @@ from multipath_brick.attach import AttachSettings
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.testing import FakeHost
 
+from ..table import ms_header, ms_row
+
 GIB = 1024**3
 IQN = "iqn.2024-01.bench.mpb:target"
 PORTALS = [f"10.0.{i}.2:3260" for i in range(1, 5)]
+#: Widths of the min, median and max columns.
+WIDTHS = (9, 9, 9)
 SETTINGS = AttachSettings(grace=0.5, timeouts=LoginTimeouts(login_timeout=4, retries=1))
 
 
@@ -68,51 +71,36 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
 
 
 def row(name: str, times: list[float]) -> str:
-    return (
-        f"{name:<44} {min(times) * 1000:9.1f} {statistics.median(times) * 1000:9.1f}"
-        f" {max(times) * 1000:9.1f}"
-    )
+    return ms_row(name, times, 44, WIDTHS)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--volumes", type=int, default=500)
-    parser.add_argument("--attached", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=10)
-    args = parser.parse_args()
-    print(f"{'case':<44} {'min ms':>9} {'median ms':>9} {'max ms':>9}")
-
+def info_rows(volumes: int, attached: int, repeat: int) -> None:
+    """``volumes_info()`` and ``multipath-brick info`` over ``volumes`` stored volumes."""
     with tempfile.TemporaryDirectory() as directory, FakeHost(time_scale=0.01) as host:
-        host.add_target(IQN, PORTALS, luns={n: GIB for n in range(1, args.attached + 1)})
-        volumes = agent(host, directory)
-        for lun in range(1, args.attached + 1):
-            volumes.attach_volume(f"attached-{lun:03}", info(lun))
+        host.add_target(IQN, PORTALS, luns={n: GIB for n in range(1, attached + 1)})
+        managed = agent(host, directory)
+        for lun in range(1, attached + 1):
+            managed.attach_volume(f"attached-{lun:03}", info(lun))
         store = VolumeStore(os.path.join(directory, "volumes.db"))
-        for n in range(args.volumes - args.attached):
+        for n in range(volumes - attached):
             vol_id = f"stored-{n:04}"
             store.intend(vol_id, State.ATTACHING, {"driver_volume_type": "iscsi", "data": {}})
             wwid = f"36001405{n:024x}"
             store.attached(vol_id, f"/dev/mapper/{wwid}", {"multipath_id": wwid}, wwid)
-        listed = volumes.volumes_info()
-        assert len(listed) == args.volumes and sum(v["exists"] for v in listed) == args.attached
-        print(
-            row(
-                f"volumes_info(), {args.volumes} volumes", timed(volumes.volumes_info, args.repeat)
-            )
-        )
+        listed = managed.volumes_info()
+        assert len(listed) == volumes and sum(v["exists"] for v in listed) == attached
+        print(row(f"volumes_info(), {volumes} volumes", timed(managed.volumes_info, repeat)))
 
         def info_command() -> None:
-            cli.main(["info"], volumes=lambda _: volumes, stdout=io.StringIO())
+            cli.main(["info"], volumes=lambda _: managed, stdout=io.StringIO())
 
-        print(
-            row(
-                f"multipath-brick info (in-process), {args.volumes}",
-                timed(info_command, args.repeat),
-            )
-        )
+        print(row(f"multipath-brick info (in-process), {volumes}", timed(info_command, repeat)))
 
+
+def attach_rows(repeat: int) -> None:
+    """One 4-portal attach: the library call against the command in-process."""
     library, command = [], []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for kind in ("library", "command"):
             with tempfile.TemporaryDirectory() as directory, FakeHost(time_scale=0.01) as host:
                 host.add_target(IQN, PORTALS, luns={1: GIB})
@@ -136,6 +124,17 @@ def main() -> None:
                     assert status == 0
     print(row("attach, 4 portals: library call", library))
     print(row("attach, 4 portals: command (in-process)", command))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--volumes", type=int, default=500)
+    parser.add_argument("--attached", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    print(ms_header("case", ("min ms", "median ms", "max ms"), 44, WIDTHS))
+    info_rows(args.volumes, args.attached, args.repeat)
+    attach_rows(args.repeat)
 
 
 if __name__ == "__main__":
