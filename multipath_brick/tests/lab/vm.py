@@ -69,6 +69,64 @@ def check_guest_visible(path: str, what: str) -> None:
         )
 
 
+def guest_env(python: str) -> dict[str, str]:
+    """The environment of the guest's command: ``python`` (by absolute path) runs it."""
+    return {
+        # The guest's PATH is the system one: hand it ours (sbin included:
+        # iscsiadm, multipathd, tgtd...).
+        "PATH": os.pathsep.join(
+            [os.path.dirname(python), os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"]
+            + ["/sbin", "/bin"]
+        ),
+        "HOME": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the repo is read-only in the guest
+        # The checkout, read-only at the host's path: the package imports from it.
+        "PYTHONPATH": REPO_ROOT,
+        "PYTHONUNBUFFERED": "1",
+        "MPB_LAB_GUEST": "1",
+        "CI": os.environ.get("CI", ""),
+    }
+
+
+def vng_argv(
+    vng: str,
+    kernel: str,
+    guest_argv: list[str],
+    rwdirs: list[tuple[str, str]],
+    env: dict[str, str],
+    cpus: int,
+    memory: str,
+) -> list[str]:
+    """virtme-ng's command line: the guest runs guest_argv in env, cwd = repo root."""
+    env_args = [f"{k}={v}" for k, v in sorted(env.items())]
+    exec_cmd = shlex.join(["env", *env_args, *guest_argv])
+    argv = [vng, "-r", kernel, "--disable-kvm", "--cpus", str(cpus), "-m", memory]
+    argv += ["--cwd", REPO_ROOT]
+    for guest_path, host_path in rwdirs:
+        os.makedirs(host_path, exist_ok=True)
+        argv.append(f"--rwdir={guest_path}={host_path}")
+    return [*argv, "--exec", exec_cmd]
+
+
+def stream(proc: subprocess.Popen[bytes], log_path: str | None, deadline: float) -> None:
+    """Copy the guest's console to our stdout (and log_path) until it ends or the
+    deadline passes (then :class:`subprocess.TimeoutExpired`)."""
+    assert proc.stdout is not None
+    log = open(log_path, "w", encoding="utf-8", errors="replace") if log_path else None
+    try:
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", errors="replace")
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if log:
+                log.write(line)
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(proc.args, deadline)
+    finally:
+        if log:
+            log.close()
+
+
 def boot(
     guest_argv: list[str],
     *,
@@ -83,30 +141,12 @@ def boot(
     to our stdout (and log_path); return its exit code."""
     kernel = find_kernel()
     vng = find_vng()
-    env_args = [f"{k}={v}" for k, v in sorted(env.items())]
-    exec_cmd = shlex.join(["env", *env_args, *guest_argv])
-    argv = [
-        vng,
-        "-r",
-        kernel,
-        "--disable-kvm",
-        "--cpus",
-        str(cpus),
-        "-m",
-        memory,
-        "--cwd",
-        REPO_ROOT,
-    ]
-    for guest_path, host_path in rwdirs:
-        os.makedirs(host_path, exist_ok=True)
-        argv.append(f"--rwdir={guest_path}={host_path}")
-    argv += ["--exec", exec_cmd]
+    argv = vng_argv(vng, kernel, guest_argv, rwdirs, env, cpus, memory)
     host_env = dict(os.environ)
     # vng calls its sibling virtme-run by name.
     host_env["PATH"] = os.path.dirname(vng) + os.pathsep + host_env.get("PATH", "")
     print(f"[lab] booting {os.path.basename(kernel)} (TCG, {cpus} vCPU, {memory})", flush=True)
     t0 = time.monotonic()
-    log = open(log_path, "w", encoding="utf-8", errors="replace") if log_path else None
     # Output goes through a pipe (never a file): QEMU's chardev truncates a
     # regular file per channel and mangles the console.
     proc = subprocess.Popen(
@@ -117,25 +157,14 @@ def boot(
         env=host_env,
         start_new_session=True,
     )
-    assert proc.stdout is not None
+    deadline = t0 + timeout
     try:
-        deadline = t0 + timeout
-        for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode("utf-8", errors="replace")
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            if log:
-                log.write(line)
-            if time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(argv, timeout)
+        stream(proc, log_path, deadline)
         rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         print(f"[lab] guest killed after {timeout:.0f}s timeout", flush=True)
         rc = 124
-    finally:
-        if log:
-            log.close()
     print(f"[lab] guest finished in {time.monotonic() - t0:.1f}s, exit {rc}", flush=True)
     return rc
