@@ -12,17 +12,10 @@
 #   # --- stderr ---
 # then stderr verbatim. "Transcript" files (*_sequence.txt, scan_manual.txt,
 # multipath_C.txt...) hold several such blocks in order.
-set -u
-OUT=${1:?usage: capture_fixtures.sh FIXTURES_DIR}
-[ "${MPB_LAB_GUEST:-}" = 1 ] || { echo "run inside the lab guest only" >&2; exit 2; }
-PY=$(command -v python3)
-read -r -a P <<<"$MPB_LAB_PORTALS"
-IQN=$MPB_LAB_IQN
-NS=$MPB_LAB_NETNS
-TMP=$(mktemp -d)
-
 # shellcheck source=capture_lib.sh
-. "$(dirname "$0")/capture_lib.sh"
+. "$(dirname "$0")/capture_lib.sh" "$@"
+PY=$(command -v python3)
+NS=$MPB_LAB_NETNS
 
 # Every node command names target, portal AND iface, as the library must.
 node() { iscsiadm -m node -T "$IQN" -p "$1" -I default "${@:2}"; }

@@ -9,27 +9,13 @@
 # The iface is bound to mpbi0, the initiator side of portal 0's veth pair
 # (192.168.100.1/24); portal 1 (192.168.101.2) is on another subnet, reachable
 # only through mpbi1.
-set -u
-OUT=${1:?usage: capture_ifaces.sh FIXTURES_DIR}
-[ "${MPB_LAB_GUEST:-}" = 1 ] || { echo "run inside the lab guest only" >&2; exit 2; }
-read -r -a P <<<"$MPB_LAB_PORTALS"
-IQN=$MPB_LAB_IQN
-TMP=$(mktemp -d)
 # shellcheck source=capture_lib.sh
-. "$(dirname "$0")/capture_lib.sh"
+. "$(dirname "$0")/capture_lib.sh" "$@"
 
 I=mpb-mpbi0
 DEV=mpbi0
 inode() {  # portal args... : a node command through our iface
     iscsiadm -m node -T "$IQN" -p "$1" -I "$I" "${@:2}"
-}
-prepare_node() {  # portal : record with CHAP, manual scan and short login timeouts
-    inode "$1" -o update -n node.session.auth.authmethod -v CHAP \
-        -n node.session.auth.username -v "$MPB_LAB_CHAP_USER" \
-        -n node.session.auth.password -v "$MPB_LAB_CHAP_PASSWORD" \
-        -n node.session.scan -v manual \
-        -n node.conn[0].timeo.login_timeout -v 2 \
-        -n node.session.initial_login_retry_max -v 1
 }
 rm -f "$OUT/iface_netdev_sequence.txt"
 
@@ -55,7 +41,7 @@ cap iscsiadm_iface_file.txt cat "/etc/iscsi/ifaces/$I"
 
 say "node and login through the iface"
 cap iscsiadm_node_new_iface.txt iscsiadm -m node -T "$IQN" -p "${P[0]}" -I "$I" -o new
-prepare_node "${P[0]}"
+login_ready "${P[0]}" "$I"
 cap iscsiadm_login_iface.txt iscsiadm -m node -T "$IQN" -p "${P[0]}" -I "$I" --login
 cap iscsiadm_session_iface.txt iscsiadm -m session
 cap iscsiadm_session_P1_iface.txt iscsiadm -m session -P 1
@@ -81,14 +67,14 @@ say "login through the iface to a portal on another subnet"
 iscsiadm -m iface -I "$I" -o new >/dev/null 2>&1
 iscsiadm -m iface -I "$I" -o update -n iface.net_ifacename -v "$DEV" >/dev/null 2>&1
 inode "${P[1]}" -o new >/dev/null
-prepare_node "${P[1]}"
+login_ready "${P[1]}" "$I"
 cap iscsiadm_login_iface_wrong_subnet.txt iscsiadm -m node -T "$IQN" -p "${P[1]}" -I "$I" --login
 seq_ $F iscsiadm -m session
 inode "${P[1]}" -o delete
 
 say "login through the iface while its netdev is down"
 inode "${P[0]}" -o new >/dev/null
-prepare_node "${P[0]}"
+login_ready "${P[0]}" "$I"
 ip link set "$DEV" down
 seq_ $F cat "/sys/class/net/$DEV/operstate" "/sys/class/net/$DEV/flags" "/sys/class/net/$DEV/carrier"
 cap iscsiadm_login_iface_down.txt iscsiadm -m node -T "$IQN" -p "${P[0]}" -I "$I" --login

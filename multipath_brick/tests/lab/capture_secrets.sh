@@ -10,22 +10,8 @@
 # file as iscsiadm writes them, with modes) and chap_modes_sequence.txt (mutual
 # CHAP and discovery CHAP against tgt: right and wrong secrets). The secrets
 # are the lab's test values. Same block format as capture_fixtures.sh.
-set -u
-OUT=${1:?usage: capture_secrets.sh FIXTURES_DIR}
-[ "${MPB_LAB_GUEST:-}" = 1 ] || { echo "run inside the lab guest only" >&2; exit 2; }
-read -r -a P <<<"$MPB_LAB_PORTALS"
-IQN=$MPB_LAB_IQN
-TMP=$(mktemp -d)
-block() {
-    local t0 t1 rc
-    t0=$(date +%s.%N)
-    "$@" >"$TMP/o" 2>"$TMP/e"; rc=$?
-    t1=$(date +%s.%N)
-    printf '# $ %s  (exit %d, %.1f s)\n' "$*" "$rc" "$(echo "$t1 - $t0" | bc)"
-    cat "$TMP/o"
-    if [ -s "$TMP/e" ]; then echo "# --- stderr ---"; cat "$TMP/e"; fi
-    return $rc
-}
+# shellcheck source=capture_lib.sh
+. "$(dirname "$0")/capture_lib.sh" "$@"
 NODE=(iscsiadm -m node -T "$IQN" -p "${P[0]}" -I default)
 DISC=(iscsiadm -m discoverydb -t sendtargets -p "${P[0]}" -I default)
 ADDR=${P[0]%:*}; PORT=${P[0]##*:}

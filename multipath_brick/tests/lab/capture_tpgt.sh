@@ -8,27 +8,12 @@
 #
 # Two ifaces of ours: mpb-mpbi0 (bound to mpbi0) and mpb-mpbi1 (bound to mpbi1);
 # both reach portal 0 (Linux assumes on-link: see iface_netdev_sequence.txt).
-set -u
-OUT=${1:?usage: capture_tpgt.sh FIXTURES_DIR}
-[ "${MPB_LAB_GUEST:-}" = 1 ] || { echo "run inside the lab guest only" >&2; exit 2; }
-read -r -a P <<<"$MPB_LAB_PORTALS"
-IQN=$MPB_LAB_IQN
-TMP=$(mktemp -d)
 # shellcheck source=capture_lib.sh
-. "$(dirname "$0")/capture_lib.sh"
+. "$(dirname "$0")/capture_lib.sh" "$@"
 F=node_tpgt_sequence.txt
 rm -f "$OUT/$F"
 s() { seq_ "$F" "$@"; }
 layout() { s find /etc/iscsi/nodes -mindepth 1 -printf '%y %P\n'; }
-prepare() {  # portal iface : CHAP, manual scan, short login timeouts (not captured)
-    iscsiadm -m node -T "$IQN" -p "$1" -I "$2" -o update \
-        -n node.session.auth.authmethod -v CHAP \
-        -n node.session.auth.username -v "$MPB_LAB_CHAP_USER" \
-        -n node.session.auth.password -v "$MPB_LAB_CHAP_PASSWORD" \
-        -n node.session.scan -v manual \
-        -n node.conn[0].timeo.login_timeout -v 2 \
-        -n node.session.initial_login_retry_max -v 1 >/dev/null 2>&1
-}
 sessions() {
     s iscsiadm -m session
     for d in /sys/class/iscsi_session/session*; do
@@ -63,8 +48,8 @@ s iscsiadm -m node -T "$IQN" -p "${P[0]},1" -I mpb-mpbi1 -o new
 layout
 s iscsiadm -m node
 s iscsiadm -m node -T "$IQN" -p "${P[0]}" -I mpb-mpbi1 -o show
-prepare "${P[0]}" mpb-mpbi0
-prepare "${P[0]}" mpb-mpbi1
+login_ready "${P[0]}" mpb-mpbi0 >/dev/null 2>&1
+login_ready "${P[0]}" mpb-mpbi1 >/dev/null 2>&1
 s iscsiadm -m node -T "$IQN" -p "${P[0]}" -I mpb-mpbi0 --login
 s iscsiadm -m node -T "$IQN" -p "${P[0]}" -I mpb-mpbi1 --login
 sessions
@@ -81,7 +66,7 @@ say "C: a wrong tpgt (7)"
 note "$F" "C: -o new with a wrong tpgt (7; the target's is 1), login"
 s iscsiadm -m node -T "$IQN" -p "${P[0]},7" -I mpb-mpbi0 -o new
 layout
-prepare "${P[0]}" mpb-mpbi0
+login_ready "${P[0]}" mpb-mpbi0 >/dev/null 2>&1
 s iscsiadm -m node -T "$IQN" -p "${P[0]}" -I mpb-mpbi0 --login
 sessions
 s iscsiadm -m node
