@@ -106,7 +106,8 @@ def library_runs(repeat: int) -> tuple[list[float], list[float]]:
     warnings.simplefilter("ignore")  # eventlet deprecation, imported by oslo.privsep here
     from multipath_brick.testing import FakeHost
 
-    from .agent_info import GIB, IQN, PORTALS, agent, info
+    from .agent_info import IQN, PORTALS, agent, info
+    from .fakehost import GIB
 
     walls, cpus = [], []
     for _ in range(repeat + 1):

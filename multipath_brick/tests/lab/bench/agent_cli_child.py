@@ -32,7 +32,8 @@ def child(before: bool) -> None:
     imports = start - begin
     from multipath_brick.agent.store import VolumeStore
     from multipath_brick.testing import FakeHost
-    from multipath_brick.tests.lab.bench.agent_info import GIB, IQN, PORTALS, agent, info
+    from multipath_brick.tests.lab.bench.agent_info import IQN, PORTALS, agent, info
+    from multipath_brick.tests.lab.bench.fakehost import GIB
 
     directory = tempfile.mkdtemp()
     host = FakeHost(time_scale=0.01)

@@ -31,8 +31,8 @@ from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.testing import FakeHost
 
 from ..table import ms_header, ms_row
+from .fakehost import GIB, plural_props
 
-GIB = 1024**3
 IQN = "iqn.2024-01.bench.mpb:target"
 PORTALS = [f"10.0.{i}.2:3260" for i in range(1, 5)]
 #: Widths of the min, median and max columns.
@@ -41,14 +41,7 @@ SETTINGS = AttachSettings(grace=0.5, timeouts=LoginTimeouts(login_timeout=4, ret
 
 
 def info(lun: int) -> dict[str, object]:
-    return {
-        "driver_volume_type": "iscsi",
-        "data": {
-            "target_portals": PORTALS,
-            "target_iqns": [IQN] * len(PORTALS),
-            "target_luns": [lun] * len(PORTALS),
-        },
-    }
+    return {"driver_volume_type": "iscsi", "data": plural_props(IQN, PORTALS, lun)}
 
 
 def agent(host: FakeHost, directory: str) -> ManagedVolumes:
@@ -61,7 +54,7 @@ def agent(host: FakeHost, directory: str) -> ManagedVolumes:
     return ManagedVolumes(connector, store=os.path.join(directory, "volumes.db"))
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+def timings(fn: Callable[[], object], repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -89,12 +82,12 @@ def info_rows(volumes: int, attached: int, repeat: int) -> None:
             store.attached(vol_id, f"/dev/mapper/{wwid}", {"multipath_id": wwid}, wwid)
         listed = managed.volumes_info()
         assert len(listed) == volumes and sum(v["exists"] for v in listed) == attached
-        print(row(f"volumes_info(), {volumes} volumes", timed(managed.volumes_info, repeat)))
+        print(row(f"volumes_info(), {volumes} volumes", timings(managed.volumes_info, repeat)))
 
         def info_command() -> None:
             cli.main(["info"], volumes=lambda _: managed, stdout=io.StringIO())
 
-        print(row(f"multipath-brick info (in-process), {volumes}", timed(info_command, repeat)))
+        print(row(f"multipath-brick info (in-process), {volumes}", timings(info_command, repeat)))
 
 
 def attach_rows(repeat: int) -> None:

@@ -17,8 +17,7 @@ import argparse
 import statistics
 import tempfile
 import threading
-import time
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from multipath_brick import ISCSIMultipathConnector
@@ -26,19 +25,11 @@ from multipath_brick.attach import AttachSettings
 from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.testing import FakeHost
 
-GIB = 1024**3
+from .fakehost import GIB, plural_props, timed
 
 
 def portals(n: int, base: int = 0) -> list[str]:
     return [f"10.{base}.{i}.2:3260" for i in range(1, n + 1)]
-
-
-def props(iqn: str, ports: list[str]) -> dict[str, Any]:
-    return {
-        "target_portals": ports,
-        "target_iqns": [iqn] * len(ports),
-        "target_luns": [1] * len(ports),
-    }
 
 
 def connector(host: FakeHost, grace: float) -> ISCSIMultipathConnector:
@@ -46,18 +37,6 @@ def connector(host: FakeHost, grace: float) -> ISCSIMultipathConnector:
     return ISCSIMultipathConnector(
         use_multipath=True, host=host, settings=settings, lock_path=tempfile.mkdtemp()
     )
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.monotonic()
-    fn()
-    return time.monotonic() - start
-
-
-def timed_connect(conn: ISCSIMultipathConnector, data: dict[str, Any]) -> tuple[float, Any]:
-    start = time.monotonic()
-    info = conn.connect_volume(data)
-    return time.monotonic() - start, info
 
 
 def bench_portals(n: int, latency: float, grace: float, repeat: int) -> float:
@@ -69,8 +48,8 @@ def bench_portals(n: int, latency: float, grace: float, repeat: int) -> float:
             for p in ports:
                 host.set_latency(p, latency)
             conn = connector(host, grace)
-            data = props("iqn.2024-01.bench:t", ports)
-            seconds, info = timed_connect(conn, data)
+            data = plural_props("iqn.2024-01.bench:t", ports)
+            seconds, info = timed(partial(conn.connect_volume, data))
             runs.append(seconds)
             conn.disconnect_volume(data, info)
     return statistics.median(runs)
@@ -86,8 +65,8 @@ def bench_dead_portal(latency: float, grace: float) -> tuple[float, str]:
             host.set_latency(p, latency / 0.1)
         host.set_unreachable(ports[3], True)
         conn = connector(host, grace)
-        data = props("iqn.2024-01.bench:dead", ports)
-        seconds, info = timed_connect(conn, data)
+        data = plural_props("iqn.2024-01.bench:dead", ports)
+        seconds, info = timed(partial(conn.connect_volume, data))
         states = "/".join(p["state"] for p in info["paths"])
         conn.disconnect_volume(data, info)
         return seconds, states
@@ -103,7 +82,7 @@ def bench_concurrent(latency: float, grace: float, volumes: int = 8) -> tuple[fl
             host.add_target(iqn, ports, luns={1: GIB})
             for p in ports:
                 host.set_latency(p, latency)
-            datas.append(props(iqn, ports))
+            datas.append(plural_props(iqn, ports))
 
         def serial() -> None:
             for d in datas:
@@ -122,7 +101,7 @@ def bench_concurrent(latency: float, grace: float, volumes: int = 8) -> tuple[fl
             for d, info in zip(datas, infos, strict=True):
                 conn.disconnect_volume(d, info)
 
-        return timed(serial), timed(parallel)
+        return timed(serial)[0], timed(parallel)[0]
 
 
 def main() -> None:

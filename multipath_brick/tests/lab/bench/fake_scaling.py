@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -32,18 +30,11 @@ from multipath_brick.attach import AttachSettings
 from multipath_brick.testing import FakeHost
 from multipath_brick.testing.faults import FaultyHost
 
-GIB = 1024**3
+from .fakehost import GIB, plural_props, timed
+
 PORTALS = ["10.9.1.2:3260", "10.9.2.2:3260"]
 # No simulated latency: what grows is our own work, not the fake's delays.
 SETTINGS = AttachSettings(grace=0.5, gather=0.0, poll=0.005)
-
-
-def props(iqn: str, lun: int) -> dict[str, Any]:
-    return {
-        "target_portals": PORTALS,
-        "target_iqns": [iqn, iqn],
-        "target_luns": [lun, lun],
-    }
 
 
 class Layout:
@@ -57,16 +48,10 @@ class Layout:
     def volume(self, i: int) -> dict[str, Any]:
         if self.shared:
             self.host.add_lun("iqn.2024-01.bench:shared", i + 1, GIB)
-            return props("iqn.2024-01.bench:shared", i + 1)
+            return plural_props("iqn.2024-01.bench:shared", PORTALS, i + 1)
         iqn = f"iqn.2024-01.bench:v{i}"
         self.host.add_target(iqn, PORTALS, luns={1: GIB})
-        return props(iqn, 1)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.monotonic()
-    out = fn()
-    return time.monotonic() - start, out
+        return plural_props(iqn, PORTALS, 1)
 
 
 def row(present: int, shared: bool, repeat: int) -> tuple[float, float, int, int]:
