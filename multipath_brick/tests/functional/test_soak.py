@@ -1,4 +1,4 @@
-"""The soak, short: what CI runs of ``tox -e soak`` (see soak/ and the
+"""The soak, short: what CI runs of ``tox -e soak`` (see lab/soak/ and the
 contributor guide's Soak section for the full run and its figures).
 
 One round of 6 volumes on 2 targets over 4 portals, attached and detached at
