@@ -1,9 +1,10 @@
-"""Real-kernel functional-test lab for multipath-brick.
+"""The lab: multipath-brick on a real kernel, for the functional tests, soak and benchmarks.
 
 A QEMU guest (virtme-ng, TCG) running a stock Debian kernel with a tgt target
 behind N portals (one veth pair and subnet each), CHAP, iscsid and multipathd.
-See README.md in this directory, and ``python -m
-multipath_brick.tests.lab --help``.
+The functional tests (``multipath_brick/tests/functional``) import it; the
+soak is :mod:`.soak`, the benchmarks :mod:`.bench`. See README.md in this
+directory, and ``python -m multipath_brick.tests.lab --help``.
 """
 
 from .config import LabConfig, load_state
