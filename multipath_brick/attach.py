@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from multipath_brick.detach import Releaser
 from multipath_brick.exception import (
     AttachError,
     AuthenticationError,
@@ -46,15 +44,16 @@ from multipath_brick.exception import (
     NoUsablePathError,
 )
 from multipath_brick.host.base import Host
-from multipath_brick.iscsi.login import NODE_DB, PathBringUp, pauses
-from multipath_brick.iscsi.paths import Outcome, Path, PathResult
+from multipath_brick.inflight import InFlight
+from multipath_brick.iscsi.login import PathBringUp
+from multipath_brick.iscsi.paths import Path, PathResult, PathState
 from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
-from multipath_brick.pending import PendingPaths
-from multipath_brick.scsi.sysfs import Sysfs
 from multipath_brick.settings import AttachSettings
 from multipath_brick.volume import Volume
+from multipath_brick.waiting import BUSY_LOOK_MAX, Backoff, Deadline, pauses
+from multipath_brick.watch import PathTasks, watch
 
 __all__ = ["Attacher", "Attachment", "AttachSettings"]
 
@@ -67,11 +66,6 @@ _ADD_PATH_RETRY_MAX = 2.0
 # lock (93 asks took 120 s of its time for 8 volumes at once in the lab bench). So the
 # next ask, in case it dropped the disk, comes much later.
 _ADD_PATH_AFTER_OK = 5.0
-# Longest pause between two looks during a long wait (udev, multipathd). Looks
-# start at ``poll`` and grow by half each time: on a host that is slow because
-# 32 disks just arrived, 32 path tasks polling every 50 ms take CPU from the
-# very udev workers they wait for.
-_LOOK_MAX = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,40 +80,30 @@ class Attachment:
 
 class Attacher:
     """Attaches volumes on one host; shared by every call of a connector.
-    ``tagged``: node records under a portal group tag (:meth:`.PathBringUp.tpgt`)."""
+
+    :param inflight: what the connector's attaches share with its detach.
+    :param tagged: node records under a portal group tag (:meth:`.PathBringUp.tpgt`).
+    """
 
     def __init__(
-        self, host: Host, locks: Locks, settings: AttachSettings, *, tagged: bool = False
+        self,
+        host: Host,
+        locks: Locks,
+        settings: AttachSettings,
+        inflight: InFlight,
+        *,
+        tagged: bool = False,
     ) -> None:
         self._host = host
         self._tagged = tagged
         self._locks = locks
         self._settings = settings
-        #: One view of sysfs for every attach and detach: it remembers sessions.
-        self.sysfs = Sysfs(host)
+        self._inflight = inflight
+        self.sysfs = inflight.sysfs
         self._multipath = Multipath(
             host, timeout=settings.command_timeout, flush_busy_for=settings.flush_busy_for
         )
-        self.releaser = Releaser(
-            host,
-            locks,
-            command_timeout=settings.command_timeout,
-            flush_busy_for=settings.flush_busy_for,
-            sysfs=self.sysfs,
-        )
         self._executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="mpb-path")
-        self.pending = PendingPaths()
-        # Volumes attached by this process: a detach marks them gone, so that a
-        # path still logging in does not bring a detached map back.
-        self._live: dict[str, Volume] = {}
-        self._attached_lock = threading.Lock()
-
-    def forget(self, wwid: str) -> None:
-        """Called by detach (under the WWID lock): late paths must not join any more."""
-        with self._attached_lock:
-            volume = self._live.pop(wwid, None)
-        if volume is not None:
-            volume.mark_gone()
 
     def _bring_up(self, chap: Chap | None) -> PathBringUp:
         s = self._settings
@@ -132,6 +116,7 @@ class Attacher:
             scan_timeout=s.scan_timeout,
             poll=s.poll,
             command_timeout=s.command_timeout,
+            records=self._inflight.records,
             sysfs=self.sysfs,
             tagged=self._tagged,
         )
@@ -141,8 +126,8 @@ class Attacher:
         bring_up = self._bring_up(chap)
         results: list[PathResult] = []
         for path in paths:
-            result = bring_up.run(path, NODE_DB.ticket())
-            if result.outcome is Outcome.ACTIVE and result.device:
+            result = bring_up.run(path, self._inflight.records.ticket())
+            if result.state is PathState.ACTIVE and result.device:
                 results.append(result)
                 return Attachment(f"/dev/{result.device}", result.wwid, None, tuple(results))
             results.append(self._release_failed(result))
@@ -156,90 +141,42 @@ class Attacher:
         :raises AttachError: anything else went wrong (the cause is chained).
         """
         bring_up = self._bring_up(chap)
-        ticket = NODE_DB.ticket()  # our paths' records go before later attaches' ones
+        # Our paths' records go before later attaches' ones.
+        ticket = self._inflight.records.ticket()
         volume = Volume(len(paths), self._settings.gather, self._settings.gather_udev)
-        futures = {
-            self._executor.submit(self._path_task, bring_up, path, ticket, volume): path
-            for path in paths
-        }
-        results: dict[Path, PathResult] = {}
+        submit = self._executor.submit
+        tasks = PathTasks(
+            self._host,
+            {submit(self._path_task, bring_up, path, ticket, volume): path for path in paths},
+        )
         start = self._host.monotonic()
         try:
-            map_name, usable, remaining = self._watch(futures, results, volume)
+            map_name, usable = watch(
+                tasks, volume, sysfs=self.sysfs, multipath=self._multipath, settings=self._settings
+            )
             wwid = volume.wwid
             if not usable or wwid is None or map_name is None:
-                self._abandon(futures, results, volume)
-                if any(r.outcome is Outcome.ACTIVE for r in results.values()):
+                self._abandon(tasks, volume)
+                if tasks.in_map():
                     waited = self._host.monotonic() - start
                     raise DeviceNotReadyTimeout(map_name or str(wwid), waited)
-                raise _no_path_error(list(results.values()))
+                raise _no_path_error(list(tasks.results.values()))
         except MultipathBrickError:
             raise
         except Exception as error:
             LOG.warning("attach failed, undoing it: %s", error, exc_info=True)
-            self._abandon(futures, results, volume)
+            self._abandon(tasks, volume)
             raise AttachError(str(error) or type(error).__name__) from error
-        with self._attached_lock:
-            self._live[wwid] = volume
+        self._inflight.attached(wwid, volume)
         elapsed = self._host.monotonic() - start
         ordered = []
-        for future, path in futures.items():
-            if future in remaining:
+        for future, path in tasks.futures.items():
+            if future in tasks.out:
                 ordered.append(PathResult.pending(path, elapsed))
-                self.pending.add(wwid, self._executor.submit(self._late, future, path))
+                self._inflight.pending.add(wwid, submit(self._late, future, path))
             else:
-                ordered.append(results[path])
+                ordered.append(tasks.results[path])
         return Attachment(f"/dev/{map_name}", wwid, map_name, tuple(ordered))
-
-    def _watch(
-        self,
-        futures: dict[Future[PathResult], Path],
-        results: dict[Path, PathResult],
-        volume: Volume,
-    ) -> tuple[str | None, bool, set[Future[PathResult]]]:
-        """Watch the paths until the attach may return: (map, usable, paths still out)."""
-        map_name: str | None = None
-        usable_at: float | None = None
-        all_done_at: float | None = None
-        remaining = set(futures)
-        # Asked again at a widening interval: multipathd is busy enough already.
-        next_check, check_pause = self._host.monotonic(), self._settings.poll
-        active = False
-        while True:
-            # Until a path is in the map only a path's end can change anything,
-            # and that wakes the wait. Then the looks widen too: 8 attaches
-            # waking every poll for nothing took CPU from the udev workers
-            # they all wait for.
-            pause = check_pause if active else _LOOK_MAX
-            if remaining:
-                done, remaining = wait(remaining, timeout=pause, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result = future.result()
-                    results[result.path] = result
-            else:
-                self._host.sleep(pause)
-            now = self._host.monotonic()
-            active = any(r.outcome is Outcome.ACTIVE for r in results.values())
-            if active and usable_at is None and volume.wwid is not None and now >= next_check:
-                map_name = self.sysfs.map_for_wwid(volume.wwid)
-                if map_name is not None and self._multipath.usable(volume.wwid):
-                    usable_at = now
-                next_check, check_pause = now + check_pause, min(check_pause * 2, _LOOK_MAX)
-            if usable_at is not None:
-                if not remaining or now - usable_at >= self._settings.grace:
-                    break
-                if all(futures[f] in volume.handed for f in remaining):
-                    # Every path still out is a disk multipathd holds and will add
-                    # itself: nothing this attach can do makes that faster.
-                    break
-            elif not remaining:
-                # Every path has resolved (each bounded by its own timeouts).
-                if not active:
-                    break  # every path failed
-                all_done_at = all_done_at or now
-                if now - all_done_at > self._settings.ready_timeout:
-                    break
-        return map_name, usable_at is not None, remaining
 
     def _path_task(
         self, bring_up: PathBringUp, path: Path, ticket: int, volume: Volume
@@ -252,7 +189,7 @@ class Attacher:
         path has released what it made.
         """
         result = bring_up.run(path, ticket)
-        if result.outcome is not Outcome.ACTIVE or result.device is None:
+        if result.state is not PathState.ACTIVE or result.device is None:
             volume.settle(path)
             return self._release_failed(result)
         try:
@@ -270,16 +207,16 @@ class Attacher:
             return result
         volume.settle(path)
         return self._release_failed(
-            dataclasses.replace(result, outcome=Outcome.FAILED, reason=failure)
+            dataclasses.replace(result, state=PathState.FAILED, reason=failure)
         )
 
     def _release_failed(self, result: PathResult) -> PathResult:
         """Release what a failed path made; the result says what is left, if anything."""
-        if result.outcome is Outcome.ACTIVE:
+        if result.state is PathState.ACTIVE:
             return result
         if not (result.device or result.new_session or result.new_record):
             return result
-        if self.releaser.release_path(result):
+        if self._inflight.releaser.release_path(result):
             return result  # something stayed: the abandon or the detach tries again
         return dataclasses.replace(result, device=None, new_session=False, new_record=False)
 
@@ -299,11 +236,10 @@ class Attacher:
         the attach does not wait for it. The WWID lock is held only while
         asking, never while waiting.
         """
-        now = self._host.monotonic()
-        start, deadline = now, now + self._settings.ready_timeout
+        deadline = Deadline.after(self._host, self._settings.ready_timeout)
+        asks = Backoff(self._host, _ADD_PATH_RETRY, _ADD_PATH_RETRY_MAX)
+        looks = pauses(self._settings.poll, BUSY_LOOK_MAX)
         udev_done = False
-        next_ask, pause = now, _ADD_PATH_RETRY
-        looks = pauses(self._settings.poll, _LOOK_MAX)
         volume.arrive(path)
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
@@ -313,13 +249,14 @@ class Attacher:
                 return None
             if volume.is_gone():
                 return "the volume was detached meanwhile"
-            if now >= deadline:
-                waited = f"{now - start:.0f}s"
+            if deadline.passed():
+                waited = f"{deadline.waited():.0f}s"
                 if not udev_done:
                     return f"udev had not processed {device} after {waited}"
                 return f"multipathd did not take {device} into the map of {wwid} in {waited}"
             udev_done = udev_done or self.sysfs.udev_processed(device)
-            if udev_done and now >= next_ask and volume.listed(path, now, self._multipath):
+            now = self._host.monotonic()
+            if udev_done and asks.due() and volume.listed(path, now, self._multipath):
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue
@@ -329,12 +266,11 @@ class Attacher:
                     taken = self._multipath.add_path(device)
                 if taken:
                     volume.hand_over(path)
-                    next_ask = now + _ADD_PATH_AFTER_OK
+                    asks.ask_after(_ADD_PATH_AFTER_OK)
                 else:
-                    next_ask, pause = now + pause, min(pause * 2, _ADD_PATH_RETRY_MAX)
+                    asks.asked()
                 continue
-            self._host.sleep(min(next(looks), max(deadline - now, 0.0)))
-            now = self._host.monotonic()
+            self._host.sleep(min(next(looks), deadline.left()))
 
     def _late(self, future: Future[PathResult], path: Path) -> PathResult:
         """Log the end of a path that was still pending when attach returned.
@@ -346,19 +282,14 @@ class Attacher:
             result = future.result()
         except Exception as error:  # noqa: BLE001 - reported, never swallowed
             LOG.warning("late path %s: unexpected error", path, exc_info=True)
-            return PathResult(path, Outcome.FAILED, reason=f"unexpected error: {error}")
-        if result.outcome is Outcome.ACTIVE:
+            return PathResult(path, PathState.FAILED, reason=f"unexpected error: {error}")
+        if result.state is PathState.ACTIVE:
             LOG.info("late path %s joined as %s", result.path, result.device)
         else:
             LOG.warning("late path %s failed: %s", result.path, result.reason)
         return result
 
-    def _abandon(
-        self,
-        futures: dict[Future[PathResult], Path],
-        results: dict[Path, PathResult],
-        volume: Volume,
-    ) -> None:
+    def _abandon(self, tasks: PathTasks, volume: Volume) -> None:
         """The attach failed: stop joins, wait for every path, undo what each made.
 
         Every step is tried whatever the others did; what could not be undone
@@ -369,17 +300,15 @@ class Attacher:
                 volume.mark_gone()
         else:
             volume.mark_gone()
-        for future in futures:
-            result = future.result()
-            results[result.path] = result
+        tasks.wait_all()
         if volume.wwid is not None:
             try:
                 self._remove_map(volume.wwid)
             except Exception as error:  # noqa: BLE001 - logged, the rest still undone
                 LOG.warning("undoing the map of %s: %s", volume.wwid, error)
-        for result in results.values():
+        for result in tasks.results.values():
             if result.device is not None or result.new_session or result.new_record:
-                self.releaser.release_path(result)
+                self._inflight.releaser.release_path(result)
 
     def _remove_map(self, wwid: str) -> None:
         with self._locks.wwid(wwid):
@@ -393,7 +322,7 @@ class Attacher:
 
 
 def _no_path_error(results: Sequence[PathResult]) -> NoUsablePathError:
-    failures = [(str(r.path), r.reason or r.outcome.value) for r in results]
+    failures = [(str(r.path), r.reason or r.state.value) for r in results]
     if results and all(r.auth_failed for r in results):
         return AuthenticationError(failures)
     return NoUsablePathError(failures)

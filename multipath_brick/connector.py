@@ -3,8 +3,9 @@
 It is an os-brick ``InitiatorConnector``: the same constructor arguments and
 method signatures as os-brick's ISCSIConnector, so drivers and agents can swap
 it in. What differs is underneath: properties parsed once into values, every
-path logging in at once (one privileged call each), a return as soon as the map
-is usable, per-record and per-WWID locks instead of one host-wide lock.
+path logging in at once (each in its own privileged call, as soon as its node
+record is written), a return as soon as the map is usable, per-record and
+per-WWID locks instead of one host-wide lock.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from multipath_brick.exception import (
     VolumePathsError,
 )
 from multipath_brick.host.base import Host
+from multipath_brick.inflight import InFlight
 from multipath_brick.iscsi.discovery import volume_targets
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
 from multipath_brick.iscsi.paths import Path, path_from_dict
@@ -124,20 +126,12 @@ class ISCSIMultipathConnector(OsBrickMethods, initiator_connector.InitiatorConne
         )
         self.ifaces = tuple(ifaces) if ifaces else (self.transport_iface(transport),)
         self.locks = Locks(lock_path, timeout=self.settings.lock_timeout)
+        self._inflight = InFlight(self.host, self.locks, self.settings)
         self._attacher = Attacher(
-            self.host, self.locks, self.settings, tagged=self.bonds is not None
+            self.host, self.locks, self.settings, self._inflight, tagged=self.bonds is not None
         )
-        self._detacher = Detacher(
-            self.host,
-            self.locks,
-            self._attacher.releaser,
-            wait_pending=lambda wwid: self._attacher.pending.wait(
-                wwid, self.settings.timeouts.worst_case + 60
-            ),
-            forget=self._attacher.forget,
-            udev_settle=self.settings.ready_timeout,
-        )
-        self._sysfs = self._attacher.sysfs
+        self._detacher = Detacher(self.host, self.locks, self.settings, self._inflight)
+        self._sysfs = self._inflight.sysfs
         self._multipath = Multipath(self.host, timeout=self.settings.command_timeout)
 
     # --- os-brick API ------------------------------------------------------------
@@ -308,7 +302,7 @@ class ISCSIMultipathConnector(OsBrickMethods, initiator_connector.InitiatorConne
             raise InvalidSettings("bonds", "a bond edit needs a connector made with bonds=")
         info = functools.partial(_device_info, multipath=self.use_multipath)
         run = EditRun(
-            self.bonds, self._attach, self._attacher.releaser, self.locks, self._sysfs, info
+            self.bonds, self._attach, self._inflight.releaser, self.locks, self._sysfs, info
         )
         return apply_work(run, work, volumes)
 
@@ -346,7 +340,7 @@ class ISCSIMultipathConnector(OsBrickMethods, initiator_connector.InitiatorConne
             dead portal as much as an unexpected error. Each failure was
             also logged at WARNING when it happened. Never raises.
         """
-        return self._attacher.pending.wait(None, timeout)
+        return self._inflight.pending.wait(None, timeout)
 
     def _targets(self, props: ConnectionProperties, multipath: bool) -> tuple[Target, ...]:
         if not (props.needs_discovery and multipath):

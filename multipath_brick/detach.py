@@ -28,106 +28,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from multipath_brick import verbs
-from multipath_brick.exception import (
-    CommandError,
-    DetachError,
-    FlushError,
-    LockPathError,
-    LockTimeout,
-    MultipathBrickError,
-)
+from multipath_brick.exception import CommandError, DetachError, FlushError, MultipathBrickError
 from multipath_brick.host.base import CommandResult, Host
-from multipath_brick.iscsi.iscsiadm import Iscsiadm
-from multipath_brick.iscsi.login import NODE_DB, pauses
-from multipath_brick.iscsi.paths import Path, PathResult
+from multipath_brick.inflight import InFlight
+from multipath_brick.iscsi.paths import Path
 from multipath_brick.iscsi.properties import Target
 from multipath_brick.locks import Locks
 from multipath_brick.multipath.control import Multipath
-from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.settings import AttachSettings
+from multipath_brick.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-
-class Releaser:
-    """Removes disks and unused sessions, one path at a time."""
-
-    def __init__(
-        self,
-        host: Host,
-        locks: Locks,
-        *,
-        command_timeout: float,
-        flush_busy_for: float = 10.0,
-        poll: float = 0.05,
-        sysfs: Sysfs | None = None,
-    ) -> None:
-        self._host = host
-        self._locks = locks
-        self._timeout = command_timeout
-        self._poll = poll
-        self.sysfs = sysfs or Sysfs(host)
-        self.multipath = Multipath(host, timeout=command_timeout, flush_busy_for=flush_busy_for)
-        self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
-
-    def remove_disk(self, device: str) -> list[str]:
-        """Forget the path in multipathd, delete the SCSI device, wait for it to go."""
-        if not self.sysfs.exists(device):
-            return []
-        self.multipath.remove_path(device)
-        try:
-            self._host.write(verbs.ScsiDelete(device), timeout=self._timeout)
-        except (OSError, CommandError) as error:
-            return [f"delete {device}: {error}"]
-        deadline = self._host.monotonic() + self._timeout
-        while self.sysfs.exists(device):
-            if self._host.monotonic() > deadline:
-                return [f"{device} still present {self._timeout:.0f}s after delete"]
-            self._host.sleep(self._poll)
-        return []
-
-    def release_session(self, path: Path) -> list[str]:
-        """Log out the path's session if no disk is left on it; delete its record."""
-        target, iface = path.target, path.iface
-        try:
-            with self._locks.node(target.portal, target.iqn, iface):
-                session = self.sysfs.find_session(target.iqn, target.portal, iface)
-                if session is not None and self.sysfs.has_disk_luns(session):
-                    # Another LUN still lives on this session, or is arriving: an
-                    # attach lets go of this lock once its LUN's SCSI device exists,
-                    # before sd has made the block device.
-                    return []
-                try:
-                    if session is not None:
-                        self._iscsiadm.logout(target, iface)
-                    with NODE_DB.turn(key=target.iqn):
-                        deleted = self._iscsiadm.delete_node(target, iface)
-                except CommandError as error:
-                    return [f"release {path}: {error}"]
-                if not deleted:
-                    # iscsiadm refused: a session uses the record that sysfs did not
-                    # show us (a read failed, or it was still being set up). Say so,
-                    # so that the caller detaches again, instead of leaving it silently.
-                    return [f"release {path}: a session still uses its node record"]
-            return []
-        except (LockTimeout, LockPathError) as error:  # this record stays; the rest goes on
-            return [f"release {path}: {error}"]
-
-    def release_path(self, result: PathResult) -> list[str]:
-        """Undo one path of a failed or abandoned attach; never raises an ``Exception``.
-
-        :returns: what could not be undone (also logged).
-        """
-        try:
-            errors = self.remove_disk(result.device) if result.device else []
-            if result.new_session or result.new_record:
-                errors += self.release_session(result.path)
-        except Exception as unexpected:  # noqa: BLE001 - an undo goes on; it is reported
-            errors = [f"unexpected error: {unexpected}"]
-        for error in errors:
-            LOG.warning("cleanup of %s: %s", result.path, error)
-        return errors
 
 
 def _why(result: CommandResult) -> str:
@@ -152,26 +64,27 @@ def _each(step: Callable[[_T], list[str]], items: Sequence[_T]) -> list[str]:
 
 
 class Detacher:
-    """The detach flow; see the module docstring."""
+    """The detach flow; see the module docstring.
+
+    :param host: the host.
+    :param locks: the connector's locks.
+    :param settings: the connector's timing; udev is waited for at most
+        ``ready_timeout`` seconds before a flush (:meth:`_let_udev_finish`).
+    :param inflight: what the connector's attaches share with it.
+    """
 
     def __init__(
-        self,
-        host: Host,
-        locks: Locks,
-        releaser: Releaser,
-        *,
-        wait_pending: Callable[[str], object],
-        forget: Callable[[str], None],
-        udev_settle: float = 120.0,
+        self, host: Host, locks: Locks, settings: AttachSettings, inflight: InFlight
     ) -> None:
         self._host = host
         self._locks = locks
-        self._releaser = releaser
-        self._sysfs = releaser.sysfs
-        self._multipath = releaser.multipath
-        self._wait_pending = wait_pending
-        self._forget = forget
-        self._udev_settle = udev_settle
+        self._inflight = inflight
+        self._releaser = inflight.releaser
+        self._sysfs = inflight.sysfs
+        self._multipath = Multipath(
+            host, timeout=settings.command_timeout, flush_busy_for=settings.flush_busy_for
+        )
+        self._udev_settle = settings.ready_timeout
 
     def _disks(self, paths: Sequence[Path], iqns: frozenset[str]) -> tuple[list[str], list[Path]]:
         """Our disks, and the paths whose sessions carry them (found by sysfs)."""
@@ -234,10 +147,10 @@ class Detacher:
             wwid = next((w for d in disks if (w := self._sysfs.wwid(d))), None)
         errors: list[str] = []
         if wwid is not None:
-            self._wait_pending(wwid)
+            self._inflight.wait_pending(wwid)
             disks, session_paths = self._disks(paths, discovery_iqns)
             with self._locks.wwid(wwid):
-                self._forget(wwid)
+                self._inflight.forget(wwid)
                 map_name = self._sysfs.map_for_wwid(wwid)
                 map_left = False
                 if map_name is not None:
@@ -308,11 +221,6 @@ class Detacher:
         is empty nothing of ours holds the map: an open that remains is a real
         user, which the flush reports.
         """
-        deadline = self._host.monotonic() + self._udev_settle
-        looks = pauses(0.05)
-        waited = False
-        while not self._sysfs.udev_idle() and self._host.monotonic() < deadline:
-            waited = True
-            self._host.sleep(next(looks))
-        if waited:
+        if not self._sysfs.udev_idle():
+            wait_until(self._host, self._sysfs.udev_idle, self._udev_settle, 0.05)
             LOG.info("waited for udev before flushing %s", map_name)

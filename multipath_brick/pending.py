@@ -16,7 +16,7 @@ import dataclasses
 import threading
 from concurrent.futures import Future, wait
 
-from multipath_brick.iscsi.paths import Outcome, PathResult
+from multipath_brick.iscsi.paths import PathResult, PathState
 
 #: Failures kept for the next report at most; older ones were logged anyway.
 KEPT_FAILURES = 1024
@@ -86,4 +86,4 @@ class PendingPaths:
         if future.cancelled() or future.exception() is not None:
             return  # the process is going away (the task catches every Exception)
         result = future.result()
-        (self._joined if result.outcome is Outcome.ACTIVE else self._failed).append(result)
+        (self._joined if result.state is PathState.ACTIVE else self._failed).append(result)

@@ -40,11 +40,11 @@ from multipath_brick.attach import Attachment
 from multipath_brick.bond.connect import BondRouting
 from multipath_brick.bond.ifaces import IfaceChanges
 from multipath_brick.bond.work import HeldLogout, HostWork, Session, split_logouts
-from multipath_brick.detach import Releaser
 from multipath_brick.exception import BondValueError, MultipathBrickError
-from multipath_brick.iscsi.paths import Outcome, Path, path_from_dict
+from multipath_brick.iscsi.paths import Path, PathState, path_from_dict
 from multipath_brick.iscsi.properties import ConnectionProperties, Target
 from multipath_brick.locks import Locks
+from multipath_brick.release import Releaser
 from multipath_brick.scsi.sysfs import Sysfs
 
 LOG = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class EditRun:
                 session = _session(result.path)
                 if session not in wanted:
                     continue
-                if result.outcome is Outcome.FAILED:
+                if result.state is PathState.FAILED:
                     failed.setdefault(session, result.reason or "failed")
                 else:
                     up[session] = None

@@ -29,7 +29,7 @@ from multipath_brick.bond.subnets import check_same_subnet
 from multipath_brick.bond.work import bond_ifaces
 from multipath_brick.exception import HostNonOperationalError
 from multipath_brick.host.base import Host
-from multipath_brick.iscsi.paths import Outcome, Path, PathResult
+from multipath_brick.iscsi.paths import Path, PathResult, PathState
 from multipath_brick.iscsi.properties import ConnectionProperties, Target
 
 
@@ -153,7 +153,7 @@ def verdict(host_plan: HostPlan, results: Sequence[PathResult]) -> Verdict:
     failures: list[tuple[str, str]] = []
     for route in host_plan.routes:
         outcomes = [by_path.get(p) for p in route.paths]
-        if any(r is not None and r.outcome != Outcome.FAILED for r in outcomes):
+        if any(r is not None and r.state != PathState.FAILED for r in outcomes):
             continue
         networks.update(route.networks)
         for path, result in zip(route.paths, outcomes, strict=True):
@@ -161,4 +161,4 @@ def verdict(host_plan: HostPlan, results: Sequence[PathResult]) -> Verdict:
             failures.append((str(path), reason))
     if networks:
         raise HostNonOperationalError(sorted(networks), sorted(set(failures)))
-    return Verdict(tuple(r for r in results if r.outcome == Outcome.FAILED))
+    return Verdict(tuple(r for r in results if r.state == PathState.FAILED))

@@ -2,55 +2,31 @@
 
 Each path is brought up by its own task (:meth:`PathBringUp.run`), holding only
 that path's node-record lock. A target's records are written one at a time,
-two targets' at most side by side (:data:`NODE_DB`), in the order of the
-attaches that asked; each path logs in, in its own privileged call, as soon as
-its own record is written. So the first path of a 4-portal attach is logging
-in while the last record is still being written, and a dead portal delays
-nobody but its own path. The privsep daemon's pool (32 threads by default)
-runs the logins of several attaches at once.
+two targets' at most side by side (the machine's node-record queue,
+:func:`multipath_brick.inflight.node_records`), in the order of the attaches
+that asked; each path logs in, in its own privileged call, as soon as its own
+record is written. So the first path of a 4-portal attach is logging in while
+the last record is still being written, and a dead portal delays nobody but
+its own path. The privsep daemon's pool (32 threads by default) runs the
+logins of several attaches at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import TypeVar
 
 from multipath_brick import verbs
 from multipath_brick.exception import CommandError
 from multipath_brick.host.base import Host
 from multipath_brick.iscsi import iscsiadm as iscsiadm_mod
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts
-from multipath_brick.iscsi.paths import Outcome, Path, PathResult
+from multipath_brick.iscsi.paths import Path, PathResult, PathState
 from multipath_brick.iscsi.properties import Chap
 from multipath_brick.locks import Locks, TicketLock
 from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
-
-# Record writes (iscsiadm -o new/update/delete) queue here, in order of the
-# attach (or detach) that asked. Never two at once for one target: its records
-# share a directory that iscsiadm makes and removes as records come and go, and
-# vdsm serialises every record write for good reason. Two targets' records may
-# be written side by side: every file write takes iscsiadm's database lock, and
-# what it does unlocked (listing the database) is repeated when it trips
-# (Iscsiadm._run_listing). With the host busy (udev probing every new disk),
-# each iscsiadm waits for CPU; two side by side cut a 32-record queue from 47 s
-# to 35 s in the lab.
-NODE_DB_WRITERS = 2
-NODE_DB = TicketLock(holders=NODE_DB_WRITERS)
-
-# Longest pause between two looks at sysfs while a path waits (for its session,
-# its disk, its WWID). Looks start at the poll interval and widen by half each
-# time: 32 path tasks looking every 50 ms take CPU from the udev workers and
-# iscsiadm processes they wait for.
-_LOOK_MAX = 0.25
-
-
-def pauses(first: float, most: float = _LOOK_MAX) -> Iterator[float]:
-    """Pauses between looks: ``first``, then half as long again each time, up to ``most``."""
-    pause = first
-    while True:
-        yield pause
-        pause = min(pause * 1.5, max(first, most))
-
+from multipath_brick.waiting import wait_until
 
 #: The portal group tag a record is filed under when no session to its portal
 #: tells the real one: the first portal group's tag on tgt and on LIO. Only the
@@ -58,6 +34,8 @@ def pauses(first: float, most: float = _LOOK_MAX) -> Iterator[float]:
 #: login response, so a wrong one still logs in, and the session shows the real
 #: tag (lab: tests/fixtures/node_tpgt_sequence.txt, C).
 DEFAULT_TPGT = 1
+
+_T = TypeVar("_T")
 
 # Settings every record of ours carries; iscsid.conf's defaults differ.
 _OURS = (("node.session.scan", "manual"), ("node.startup", "manual"))
@@ -72,18 +50,23 @@ class _Made:
 
     def failed(self, path: Path, reason: str) -> PathResult:
         return PathResult(
-            path, Outcome.FAILED, reason=reason, new_session=self.session, new_record=self.record
+            path, PathState.FAILED, reason=reason, new_session=self.session, new_record=self.record
         )
 
 
 class PathBringUp:
-    """Brings one path from nothing to a SCSI disk with a WWID."""
+    """Brings one path from nothing to a SCSI disk with a WWID.
+
+    :param records: the machine's node-record queue
+        (:func:`multipath_brick.inflight.node_records`).
+    """
 
     def __init__(
         self,
         host: Host,
         locks: Locks,
         *,
+        records: TicketLock,
         chap: Chap | None,
         timeouts: LoginTimeouts,
         scan_attempts: int,
@@ -96,6 +79,7 @@ class PathBringUp:
         self._host = host
         self._tagged = tagged
         self._locks = locks
+        self._records = records
         self._iscsiadm = Iscsiadm(host, timeout=command_timeout)
         self._sysfs = sysfs or Sysfs(host)
         self._settings = iscsiadm_mod.node_settings(chap, timeouts)
@@ -131,8 +115,8 @@ class PathBringUp:
     def run(self, path: Path, ticket: int) -> PathResult:
         """Bring the path up; never raises.
 
-        :param ticket: the attach's place in the node database queue
-            (:data:`NODE_DB`), shared by its paths.
+        :param ticket: the attach's place in the node-record queue, shared by
+            its paths.
 
         The node-record lock is held from the record to the scan, until the
         LUN's SCSI device exists: from then on a detach of another LUN sees it
@@ -172,11 +156,11 @@ class PathBringUp:
             made.record = new_record
             try:
                 tpgt = self.tpgt(path)
-                with NODE_DB.turn(ticket, key=path.target.iqn):
+                with self._records.turn(ticket, key=path.target.iqn):
                     self._iscsiadm.create_node(path.target, path.iface, self._settings, tpgt)
             except CommandError as error:
                 self._forget_record(path, new_record)
-                return PathResult(path, Outcome.FAILED, reason=f"node record: {error}")
+                return PathResult(path, PathState.FAILED, reason=f"node record: {error}")
             outcome = self._login(path)
             if isinstance(outcome, PathResult):
                 self._forget_record(path, new_record)
@@ -189,12 +173,12 @@ class PathBringUp:
             # login by another tool): the next reconnect of that session would
             # scan every LUN again (node.session.scan=auto). Rewrite it.
             tpgt = self.tpgt(path)
-            with NODE_DB.turn(ticket, key=path.target.iqn):
+            with self._records.turn(ticket, key=path.target.iqn):
                 self._iscsiadm.create_node(path.target, path.iface, self._settings, tpgt)
         if not self._scan(session, path.target.lun):
             return PathResult(
                 path,
-                Outcome.FAILED,
+                PathState.FAILED,
                 reason=f"LUN {path.target.lun} not found on session {session.sid}",
                 new_session=new_session,
                 new_record=new_record,
@@ -206,28 +190,25 @@ class PathBringUp:
     ) -> PathResult:
         """Wait for the scanned LUN's block device and its WWID."""
         lun = path.target.lun
-        deadline = self._host.monotonic() + self._scan_timeout
-        looks = pauses(self._poll)
-        while (found := self._sysfs.disk(session, lun)) is None:
-            if self._host.monotonic() > deadline:
-                # Not a disk sd can use: take its SCSI device away again, or it
-                # would keep the session (and we would report a leftover).
-                channel, target = self._sysfs.scsi_target(session)
-                remove = verbs.ScsiRemoveLun(session.host, channel, target, lun)
-                self._host.write(remove, timeout=self._scan_timeout)
-                return PathResult(
-                    path,
-                    Outcome.FAILED,
-                    reason=f"LUN {lun} on session {session.sid} got no block device",
-                    new_session=new_session,
-                    new_record=new_record,
-                )
-            self._host.sleep(next(looks))
+        found = self._wait(lambda: self._sysfs.disk(session, lun))
+        if found is None:
+            # Not a disk sd can use: take its SCSI device away again, or it
+            # would keep the session (and we would report a leftover).
+            channel, target = self._sysfs.scsi_target(session)
+            remove = verbs.ScsiRemoveLun(session.host, channel, target, lun)
+            self._host.write(remove, timeout=self._scan_timeout)
+            return PathResult(
+                path,
+                PathState.FAILED,
+                reason=f"LUN {lun} on session {session.sid} got no block device",
+                new_session=new_session,
+                new_record=new_record,
+            )
         disk = found.device
-        wwid = self._wait_wwid(disk)
+        wwid = self._wait(lambda: self._sysfs.wwid(disk))
         return PathResult(
             path,
-            Outcome.ACTIVE,
+            PathState.ACTIVE,
             device=disk,
             wwid=wwid,
             reason=None if wwid else "disk has no WWID",
@@ -245,25 +226,24 @@ class PathBringUp:
         try:
             result = self._iscsiadm.login(path.target, path.iface, timeout=self._login_timeout)
         except Exception as error:  # noqa: BLE001
-            return PathResult(path, Outcome.FAILED, reason=f"login: {error}")
+            return PathResult(path, PathState.FAILED, reason=f"login: {error}")
         if iscsiadm_mod.login_succeeded(result):
-            session = self._wait_session(path)
+            session = self._wait(lambda: self.session(path))
             if session is not None:
                 return session
-            return PathResult(path, Outcome.FAILED, reason="logged in, but no session")
+            return PathResult(path, PathState.FAILED, reason="logged in, but no session")
         return PathResult(
             path,
-            Outcome.FAILED,
+            PathState.FAILED,
             reason=iscsiadm_mod.login_failure_reason(result),
             auth_failed=iscsiadm_mod.is_auth_failure(result),
         )
 
-    def _wait_session(self, path: Path) -> SessionInfo | None:
-        deadline = self._host.monotonic() + self._scan_timeout
-        looks = pauses(self._poll)
-        while (session := self.session(path)) is None and self._host.monotonic() < deadline:
-            self._host.sleep(next(looks))
-        return session
+    def _wait(self, look: Callable[[], _T | None], timeout: float | None = None) -> _T | None:
+        """Look at the path's kernel objects until ``look`` finds one, at most
+        ``timeout`` (default ``scan_timeout``) seconds."""
+        limit = self._scan_timeout if timeout is None else timeout
+        return wait_until(self._host, look, limit, self._poll)
 
     def _scan(self, session: SessionInfo, lun: int) -> bool:
         """Scan exactly H:C:T:L until the LUN's SCSI disk device exists."""
@@ -276,20 +256,10 @@ class PathBringUp:
             )
             # The kernel adds the device before the write returns; a LUN the
             # target does not have (or a path that dropped) adds none.
-            deadline = self._host.monotonic() + self._scan_timeout / self._scan_attempts
-            looks = pauses(self._poll)
-            while self._host.monotonic() < deadline:
-                if self._sysfs.has_disk_lun(session, lun):
-                    return True
-                self._host.sleep(next(looks))
+            per_scan = self._scan_timeout / self._scan_attempts
+            if self._wait(lambda: self._sysfs.has_disk_lun(session, lun), per_scan):
+                return True
         return False
-
-    def _wait_wwid(self, disk: str) -> str | None:
-        deadline = self._host.monotonic() + self._scan_timeout
-        looks = pauses(self._poll)
-        while (wwid := self._sysfs.wwid(disk)) is None and self._host.monotonic() < deadline:
-            self._host.sleep(next(looks))
-        return wwid
 
     def _record_is_ours(self, path: Path) -> bool:
         """Whether the path's node record is ours to write and to delete.
@@ -308,5 +278,5 @@ class PathBringUp:
     def _forget_record(self, path: Path, created: bool) -> None:
         """Remove a record this attach created for a path that never logged in."""
         if created:
-            with NODE_DB.turn(key=path.target.iqn):
+            with self._records.turn(key=path.target.iqn):
                 self._iscsiadm.delete_node(path.target, path.iface)

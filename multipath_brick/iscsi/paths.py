@@ -1,4 +1,4 @@
-"""Paths and their per-path outcomes.
+"""Paths and where each one stands (its state).
 
 A path is one (portal, iqn, lun, iface): the unit that logs in, gets a SCSI
 disk, and joins (or fails to join) the multipath map.
@@ -24,8 +24,9 @@ class Path:
         return f"{self.target} via {self.iface}"
 
 
-class Outcome(str, enum.Enum):
-    """Where a path stands when ``connect_volume`` returns."""
+class PathState(str, enum.Enum):
+    """Where a path stands when ``connect_volume`` returns: the ``state`` of its
+    entry in ``device_info['paths']``."""
 
     #: logged in, disk present, part of the map.
     ACTIVE = "active"
@@ -40,7 +41,7 @@ class PathResult:
     """What happened to one path.
 
     :ivar path: the path.
-    :ivar outcome: active, failed or pending.
+    :ivar state: active, failed or pending.
     :ivar device: the SCSI disk (``sdX``) when active.
     :ivar wwid: the disk's multipath WWID when active.
     :ivar reason: why it failed.
@@ -51,7 +52,7 @@ class PathResult:
     """
 
     path: Path
-    outcome: Outcome
+    state: PathState
     device: str | None = None
     wwid: str | None = None
     reason: str | None = None
@@ -68,7 +69,7 @@ class PathResult:
             "iqn": target.iqn,
             "lun": target.lun,
             "iface": self.path.iface,
-            "state": self.outcome.value,
+            "state": self.state.value,
             "device": f"/dev/{self.device}" if self.device else None,
             "reason": self.reason,
             "seconds": round(self.seconds, 3),
@@ -76,7 +77,7 @@ class PathResult:
 
     @classmethod
     def pending(cls, path: Path, seconds: float) -> PathResult:
-        return cls(path, Outcome.PENDING, seconds=seconds)
+        return cls(path, PathState.PENDING, seconds=seconds)
 
 
 def path_from_dict(entry: dict[str, Any]) -> Path | None:

@@ -1,6 +1,7 @@
 """How the library writes node records, on the real open-iscsi.
 
-Records of different targets are written two at a time (``login.NODE_DB``):
+Records of different targets are written two at a time (the machine's
+node-record queue, ``inflight.node_records``):
 every record must come out whole, with every setting we wrote, and deleting
 them side by side must leave nothing.
 """
@@ -12,8 +13,8 @@ from typing import Any
 
 from multipath_brick import verbs
 from multipath_brick.host.base import Host
+from multipath_brick.inflight import NODE_DB_WRITERS, node_records
 from multipath_brick.iscsi.iscsiadm import Iscsiadm, LoginTimeouts, node_settings
-from multipath_brick.iscsi.login import NODE_DB, NODE_DB_WRITERS
 from multipath_brick.iscsi.properties import Chap, Target
 
 from .conftest import ConnectorFactory, Note
@@ -37,6 +38,7 @@ def test_records_of_different_targets_written_side_by_side(
     make_connector: ConnectorFactory, note: Note
 ) -> None:
     host = make_connector().host
+    records = node_records(host)
     iscsiadm = Iscsiadm(host, timeout=120)
     chap = Chap("records-user", "records-secret-0123")
     timeouts = LoginTimeouts(login_timeout=7, retries=3)
@@ -54,7 +56,7 @@ def test_records_of_different_targets_written_side_by_side(
     def in_turn(ticket: int | None, target: Target, work: Any) -> None:
         nonlocal most
         try:
-            with NODE_DB.turn(ticket, key=target.iqn):
+            with records.turn(ticket, key=target.iqn):
                 with lock:
                     assert target.iqn not in inside, "two writers on one target"
                     inside.append(target.iqn)
@@ -75,7 +77,7 @@ def test_records_of_different_targets_written_side_by_side(
             thread.join(300)
 
     for _ in range(ROUNDS):
-        all_at_once(NODE_DB.ticket(), lambda t: iscsiadm.create_node(t, "default", settings))
+        all_at_once(records.ticket(), lambda t: iscsiadm.create_node(t, "default", settings))
         assert errors == []
         for target in targets:
             shown = _show(host, target)

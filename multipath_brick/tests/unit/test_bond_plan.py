@@ -14,7 +14,7 @@ from multipath_brick.exception import (
     NetdevError,
     SameSubnetError,
 )
-from multipath_brick.iscsi.paths import Outcome, PathResult
+from multipath_brick.iscsi.paths import PathResult, PathState
 from multipath_brick.iscsi.properties import ConnectionProperties
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.bondutil import C1, IQN, MGMT, P1, P2, SAN1, SAN2, bond, path
@@ -151,9 +151,9 @@ def results(host_plan: HostPlan, failed: set[str]) -> list[PathResult]:
     out = []
     for p in host_plan.paths:
         if p.iface in failed:
-            out.append(PathResult(p, Outcome.FAILED, reason="connection timed out"))
+            out.append(PathResult(p, PathState.FAILED, reason="connection timed out"))
         else:
-            out.append(PathResult(p, Outcome.ACTIVE, device="sda"))
+            out.append(PathResult(p, PathState.ACTIVE, device="sda"))
     return out
 
 
@@ -196,7 +196,7 @@ def test_pending_bond_paths_are_not_a_failure_yet() -> None:
     first, second = host_plan.paths
     outcome = verdict(
         host_plan,
-        [PathResult(first, Outcome.FAILED, reason="x"), PathResult.pending(second, 1.0)],
+        [PathResult(first, PathState.FAILED, reason="x"), PathResult.pending(second, 1.0)],
     )
     assert [r.path for r in outcome.failed] == [first]
 

@@ -15,6 +15,7 @@ from typing import Any
 from os_brick.initiator import initiator_connector
 
 from multipath_brick import ISCSIMultipathConnector, verbs
+from multipath_brick.inflight import node_records
 from multipath_brick.iscsi.iscsiadm import IscsiadmExit, LoginTimeouts, node_settings
 from multipath_brick.iscsi.login import PathBringUp
 from multipath_brick.iscsi.paths import Path
@@ -231,6 +232,7 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     bring_up = PathBringUp(
         host,
         Locks(str(tmp_path)),
+        records=node_records(host),
         chap=Chap(*CHAP),
         timeouts=LoginTimeouts(),
         scan_attempts=1,
