@@ -46,6 +46,7 @@ from typing import Any
 
 from multipath_brick.exception import LockPathError, LockTimeout
 from multipath_brick.lockdir import choose_lock_path, open_lock_dir
+from multipath_brick.waiting import pauses
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ LOG = logging.getLogger(__name__)
 # those holders is quick once the session exists.
 DEFAULT_TIMEOUT = 900.0
 _FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+# Another process's hold of a lock file ends when its step does (a record write,
+# a login, a flush): looked at again soon, then less and less often. On the real
+# clock, not the host's: the lock files are real even on a fake host.
 _FIRST_LOOK = 0.01
 _LOOK_MAX = 0.2
 
@@ -138,7 +142,7 @@ class NamedLock:
     def _lock_file(self, start: float, deadline: float) -> int:
         fd = self._open()
         try:
-            pause = _FIRST_LOOK
+            looks = pauses(_FIRST_LOOK, _LOOK_MAX, growth=2.0)
             while True:
                 try:
                     fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -149,8 +153,7 @@ class NamedLock:
                 now = time.monotonic()
                 if now >= deadline:
                     raise LockTimeout(self.purpose, now - start, self.path)
-                time.sleep(min(pause, deadline - now))
-                pause = min(pause * 2, _LOOK_MAX)
+                time.sleep(min(next(looks), deadline - now))
         except BaseException:
             os.close(fd)
             raise

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from multipath_brick.host.base import Host
+if TYPE_CHECKING:  # only a protocol; locks.py uses pauses() without the host layer
+    from multipath_brick.host.base import Host
 
 __all__ = ["BUSY_LOOK_MAX", "LOOK_MAX", "Backoff", "Deadline", "pauses", "wait_until"]
 
