@@ -13,6 +13,7 @@ import pytest
 
 from multipath_brick.host.linux import LinuxHost
 from multipath_brick.inflight import node_records
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.conftest import PORTALS, connector_with, plural
 from multipath_brick.tests.unit.test_package_layout import PACKAGE, imported
@@ -40,9 +41,11 @@ def test_one_node_record_queue_per_machine(host: FakeHost, tmp_path: Any) -> Non
 
 
 def test_each_connector_reports_its_own_pending_paths(host: FakeHost, tmp_path: Any) -> None:
-    patient = connector_with(host, tmp_path, grace=0.0)
+    # The slow portal logs in after 2 s (real): still out when the attach returns.
+    slow = LoginTimeouts(login_timeout=60, retries=1)
+    patient = connector_with(host, tmp_path, grace=0.0, timeouts=slow)
     other = connector_with(host, tmp_path)
-    host.set_latency(PORTALS[3], 10.0)
+    host.set_latency(PORTALS[3], 40.0)
     info = patient.connect_volume(plural())
     pending = [p["state"] for p in info["paths"]].count("pending")
     assert pending >= 1
