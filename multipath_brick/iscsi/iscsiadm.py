@@ -213,8 +213,9 @@ class Iscsiadm:
         iscsid.conf's defaults, one ``-o update`` writes the settings, and the
         CHAP secrets are written into the record by the daemon, off the command
         line (:class:`~multipath_brick.verbs.NodeSetSecrets`).
-        Callers queue these (:data:`multipath_brick.iscsi.login.NODE_DB`): never
-        two at once for one target.
+        Callers queue these in the machine's node-record queue
+        (:func:`multipath_brick.inflight.node_records`): never two at once for
+        one target.
         """
         # The verbs first: a secret they refuse (empty, too long) fails before
         # anything is made.
