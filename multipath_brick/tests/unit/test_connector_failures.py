@@ -16,6 +16,7 @@ from multipath_brick.exception import (
     MultipathUnavailableError,
     NoUsablePathError,
 )
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.tests.unit.conftest import PORTALS, connector_with, plural
 from multipath_brick.tests.unit.connector_helpers import (
     assert_nothing_left,
@@ -63,9 +64,12 @@ def test_dead_portal_does_not_hold_the_attach(host, tmp_path):
 
 def test_slow_portal_joins_the_map_in_the_background(host, tmp_path):
     # The slow portal holds back neither the map (gather: 0.1 s) nor the
-    # return (grace: 0.6 s).
-    host.set_latency(PORTALS[3], 25.0)  # 1.25 s real
-    assert late_path_joins(patient(host, tmp_path), host, PORTALS[3]) < 1.2
+    # return (grace: 0.6 s): the attach returns well before its login ends.
+    # The login lasts 2.5 s real, so that a loaded machine's slower attach
+    # (grace included) still has room below it.
+    connector = connector_with(host, tmp_path, timeouts=LoginTimeouts(login_timeout=60, retries=1))
+    host.set_latency(PORTALS[3], 50.0)  # 2.5 s real
+    assert late_path_joins(connector, host, PORTALS[3]) < 2.4
 
 
 def test_detach_while_a_path_is_pending_leaves_nothing(host, tmp_path):
