@@ -99,7 +99,7 @@ class Attacher:
         self._locks = locks
         self._settings = settings
         self._inflight = inflight
-        self.sysfs = inflight.sysfs
+        self._sysfs = inflight.sysfs
         self._multipath = Multipath(
             host, timeout=settings.command_timeout, flush_busy_for=settings.flush_busy_for
         )
@@ -117,7 +117,7 @@ class Attacher:
             poll=s.poll,
             command_timeout=s.command_timeout,
             records=self._inflight.records,
-            sysfs=self.sysfs,
+            sysfs=self._sysfs,
             tagged=self._tagged,
         )
 
@@ -152,7 +152,11 @@ class Attacher:
         start = self._host.monotonic()
         try:
             map_name, usable = watch(
-                tasks, volume, sysfs=self.sysfs, multipath=self._multipath, settings=self._settings
+                tasks,
+                volume,
+                sysfs=self._sysfs,
+                multipath=self._multipath,
+                settings=self._settings,
             )
             wwid = volume.wwid
             if not usable or wwid is None or map_name is None:
@@ -244,7 +248,7 @@ class Attacher:
         while True:
             # Looking is cheap (sysfs) and catches the disk as soon as another
             # path's "add path" or udev's event puts it in the map.
-            if self.sysfs.holders(device):
+            if self._sysfs.holders(device):
                 volume.settle(path)  # a map holds it: nothing left to gather
                 return None
             if volume.is_gone():
@@ -254,13 +258,13 @@ class Attacher:
                 if not udev_done:
                     return f"udev had not processed {device} after {waited}"
                 return f"multipathd did not take {device} into the map of {wwid} in {waited}"
-            udev_done = udev_done or self.sysfs.udev_processed(device)
+            udev_done = udev_done or self._sysfs.udev_processed(device)
             now = self._host.monotonic()
             if udev_done and asks.due() and volume.listed(path, now, self._multipath):
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue
-                    if self.sysfs.holders(device):
+                    if self._sysfs.holders(device):
                         volume.settle(path)
                         return None  # another path's "add path" took it meanwhile
                     taken = self._multipath.add_path(device)
@@ -312,10 +316,10 @@ class Attacher:
 
     def _remove_map(self, wwid: str) -> None:
         with self._locks.wwid(wwid):
-            map_name = self.sysfs.map_for_wwid(wwid)
+            map_name = self._sysfs.map_for_wwid(wwid)
             if map_name is not None:
-                flushed = self._multipath.flush(self.sysfs.dm_name(map_name) or wwid)
-                if not flushed.ok and self.sysfs.map_for_wwid(wwid) is not None:
+                flushed = self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
+                if not flushed.ok and self._sysfs.map_for_wwid(wwid) is not None:
                     LOG.warning("could not flush %s: %s", map_name, flushed.stderr.strip())
                     return
             self._multipath.remove_wwid(wwid)

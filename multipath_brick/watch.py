@@ -88,9 +88,10 @@ def watch(
         tasks.wait(asks.pause if tasks.in_map() else BUSY_LOOK_MAX)
         wwid = volume.wwid
         if usable is None and tasks.in_map() and wwid is not None and asks.due():
+            grace = Deadline.after(host, settings.grace)  # from the ask, not its answer
             map_name = sysfs.map_for_wwid(wwid)
             if map_name is not None and multipath.usable(wwid):
-                usable = Deadline.after(host, settings.grace)
+                usable = grace
             asks.asked()
         if usable is not None:
             if not tasks.out or usable.passed() or tasks.handed_over(volume):
