@@ -126,22 +126,21 @@ class LoginTimeouts:
 class NodeSettings:
     """What is written to a node record before login.
 
-    :ivar settings: ``(name, value)`` pairs for one ``iscsiadm -o update``; no secret.
-    :ivar chap: the CHAP credentials whose secrets are written afterwards by
-        :class:`~multipath_brick.verbs.NodeSetSecrets`, off the
-        command line; None without CHAP. Its ``repr`` masks them.
+    :ivar settings: ``(name, value)`` pairs; no secret.
+    :ivar chap: the CHAP credentials whose secrets are written with them; None
+        without CHAP. Its ``repr`` masks them.
     """
 
     settings: tuple[tuple[str, str], ...]
     chap: Chap | None = None
 
-    def secrets(self, target: Target, iface: str) -> verbs.NodeSetSecrets | None:
-        """The verb writing this record's CHAP secrets, if any."""
+    def write(self, target: Target, iface: str) -> verbs.NodeWrite:
+        """The daemon's write of this record: settings and secrets, off the command line."""
         if self.chap is None:
-            return None
+            return verbs.NodeWrite(target.portal, target.iqn, iface, self.settings)
         password_in = self.chap.password_in if self.chap.mutual else None
-        return verbs.NodeSetSecrets(
-            target.portal, target.iqn, iface, self.chap.password, password_in
+        return verbs.NodeWrite(
+            target.portal, target.iqn, iface, self.settings, self.chap.password, password_in
         )
 
 
@@ -203,28 +202,26 @@ class Iscsiadm:
     def create_node(
         self, target: Target, iface: str, settings: NodeSettings, tpgt: int | None = None
     ) -> None:
-        """Create (or refresh) a node record and write its settings, then its secrets.
+        """Create (or refresh) a node record, then write its settings and secrets.
 
         :param tpgt: the portal group tag to file the record under; None for
             open-iscsi's flat layout, one record per (target, portal) whatever
             the iface (see :class:`~multipath_brick.verbs.NodeNew`).
 
         In this order, before any login: ``-o new`` resets the record to
-        iscsid.conf's defaults, one ``-o update`` writes the settings, and the
-        CHAP secrets are written into the record by the daemon, off the command
-        line (:class:`~multipath_brick.verbs.NodeSetSecrets`).
+        iscsid.conf's defaults, then the daemon rewrites the record file with
+        the settings and the CHAP secrets in one go
+        (:class:`~multipath_brick.verbs.NodeWrite`): no secret on a command
+        line, and one iscsiadm process per record instead of two.
         Callers queue these in the machine's node-record queue
         (:func:`multipath_brick.inflight.node_records`): never two at once for
         one target.
         """
-        # The verbs first: a secret they refuse (empty, too long) fails before
+        # The verb first: a secret it refuses (empty, too long) fails before
         # anything is made.
-        update = verbs.NodeUpdate(target.portal, target.iqn, iface, settings.settings)
-        secrets = settings.secrets(target, iface)
+        write = settings.write(target, iface)
         self._run(verbs.NodeNew(target.portal, target.iqn, iface, tpgt), IscsiadmExit.SESS_EXISTS)
-        self._run_listing(update).check()
-        if secrets is not None:
-            self._run(secrets)
+        self._run(write)
 
     def delete_node(self, target: Target, iface: str) -> bool:
         """Delete a node record; False when a session still uses it."""

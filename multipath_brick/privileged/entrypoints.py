@@ -116,10 +116,9 @@ def _run(command: verbs.Command, timeout: float) -> Outcome:
 def _write(write: verbs.SysfsWrite, timeout: float) -> None:
     """Write a verb's value to its sysfs attribute, giving up after ``timeout``.
 
-    The attribute is the one in the device directory the ownership check
-    resolved and accepted, not the verb's path through ``/sys/block`` or
-    ``/sys/class``, whose links could name another device by the time of the
-    write (see :mod:`multipath_brick.verbs.ownership`). :func:`.process.write_attribute` writes it.
+    The attribute written (by :func:`.process.write_attribute`) is the one in the
+    device directory the ownership check accepted, not the verb's path through
+    ``/sys/block`` or ``/sys/class``, whose links could name another device by now.
 
     :raises CommandTimeout: the write did not return in time.
     :raises NotOwnedError: the disk, LUN or host is not an iSCSI one.
@@ -167,9 +166,7 @@ def node_logout(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
 
 
 @_entrypoint
-def node_update(
-    portal: str, iqn: str, iface: str, settings: list[list[str]], timeout: float
-) -> Outcome:
+def node_update(portal: str, iqn: str, iface: str, settings: object, timeout: float) -> Outcome:
     """Set allowed node settings, in one call: :class:`~.verbs.NodeUpdate`."""
     return _run(verbs.NodeUpdate.from_wire(portal, iqn, iface, settings), timeout)
 
@@ -247,6 +244,12 @@ def multipath_add_wwid(wwid: str, timeout: float) -> Outcome:
 
 
 @_entrypoint
+def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
+    """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
+    return _run(verbs.MultipathRemoveWwid(wwid), timeout)
+
+
+@_entrypoint
 def multipath_flush(map_name: str, timeout: float) -> Outcome:
     """Flush and remove a map: :class:`~.verbs.MultipathFlush`."""
     return _run(verbs.MultipathFlush(map_name), timeout)
@@ -291,16 +294,7 @@ def scsi_rescan(device: str, timeout: float) -> None:
     _write(verbs.ScsiRescan(device), timeout)
 
 
-# --- multipath: forgetting a WWID ------------------------------------------------------
-
-
-@_entrypoint
-def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
-    """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
-    return _run(verbs.MultipathRemoveWwid(wwid), timeout)
-
-
-# --- open-iscsi records: secrets, never on a command line ------------------------------
+# --- open-iscsi records: written by the daemon, secrets never on a command line ---
 
 #: The host's record database; the entrypoints never take a path from the caller.
 NODE_DB = nodedb.NodeDb()
@@ -326,15 +320,21 @@ def _record(write: verbs.RecordWrite, timeout: float, apply: Callable[[float], o
 
 
 @_entrypoint
-def node_set_secrets(
-    portal: str, iqn: str, iface: str, password: str, password_in: str | None, timeout: float
+def node_write(
+    portal: str,
+    iqn: str,
+    iface: str,
+    settings: object,
+    password: str | None,
+    password_in: str | None,
+    timeout: float,
 ) -> Outcome:
-    """Write a node record's CHAP secrets: :class:`~.verbs.NodeSetSecrets`."""
-    verb = verbs.NodeSetSecrets(portal, iqn, iface, password, password_in)
+    """Write a node record's settings and CHAP secrets: :class:`~.verbs.NodeWrite`."""
+    verb = verbs.NodeWrite.from_wire(portal, iqn, iface, settings, password, password_in)
     return _record(
         verb,
         timeout,
-        lambda t: NODE_DB.set_node_secrets(verb.portal, verb.iqn, verb.iface, verb.values(), t),
+        lambda t: NODE_DB.write_node(verb.portal, verb.iqn, verb.iface, verb.values(), t),
     )
 
 

@@ -1,4 +1,4 @@
-"""An open-iscsi record file: read it, check it, set its secret lines, replace it.
+"""An open-iscsi record file: read it, check it, set some of its lines, replace it.
 
 Used by :mod:`.nodedb`, which finds the file and holds iscsiadm's lock
 around all of this. Facts relied on (open-iscsi 2.1.8, ``usr/idbm.c``):
@@ -112,11 +112,11 @@ def read_record(dir_fd: int, name: str) -> tuple[list[str], os.stat_result]:
     return lines, st
 
 
-def with_secrets(lines: list[str], values: Mapping[str, str | None]) -> list[str]:
-    """The record's lines with each secret key set (or removed, for None).
+def with_values(lines: list[str], values: Mapping[str, str | None]) -> list[str]:
+    """The record's lines with each key set (or removed, for None).
 
     A key that had a line keeps its place; a new one goes after its anchor
-    (the key iscsiadm prints before it), else before ``# END RECORD``.
+    (a secret: the key iscsiadm prints before it), else before ``# END RECORD``.
     """
 
     def key_of(line: str) -> str:
@@ -137,8 +137,8 @@ def with_secrets(lines: list[str], values: Mapping[str, str | None]) -> list[str
     for key, value in values.items():
         if key in placed or value is None:
             continue
-        anchor = _ANCHORS[key]
-        at = next((i + 1 for i, line in enumerate(out) if key_of(line) == anchor), None)
+        anchor = _ANCHORS.get(key)
+        at = next((i + 1 for i, line in enumerate(out) if anchor and key_of(line) == anchor), None)
         if at is None:
             at = next(i for i, line in enumerate(out) if line.strip() == _END)
         out.insert(at, f"{key} = {value}")
@@ -146,11 +146,9 @@ def with_secrets(lines: list[str], values: Mapping[str, str | None]) -> list[str
 
 
 def rewrite(dir_fd: int, name: str, temp_dir: int, values: Mapping[str, str | None]) -> None:
-    """Replace record ``name`` by a copy with the secrets set, atomically."""
+    """Replace record ``name`` by a copy with ``values`` set, atomically."""
     lines, _ = read_record(dir_fd, name)
-    data = ("\n".join(with_secrets(lines, values)) + "\n").encode(
-        "utf-8", errors="surrogateescape"
-    )
+    data = ("\n".join(with_values(lines, values)) + "\n").encode("utf-8", errors="surrogateescape")
     temp = _TEMP_PREFIX + secrets.token_hex(8)
     fd = os.open(
         temp,

@@ -3,7 +3,7 @@
 The only place the fake keeps CHAP passwords: like iscsiadm, ``-o show``
 prints them masked. They arrive as the real ones do: never on an argv
 (``-o update`` of a secret is refused by the verb before it reaches a host),
-always through the daemon's record write (:func:`node_set_secrets`,
+always through the daemon's record write (:func:`node_write`,
 :func:`discovery_set_secrets`), which answers like
 :mod:`multipath_brick.privileged.nodedb`.
 """
@@ -210,10 +210,10 @@ def node_update(st: SimState, key: NodeKey, pairs: list[tuple[str, str]]) -> Out
     return Outcome(0)
 
 
-def node_set_secrets(st: SimState, key: NodeKey, values: dict[str, str | None]) -> Outcome:
-    """The daemon's node record write
-    (:class:`~multipath_brick.verbs.NodeSetSecrets`): 21 when the record
-    does not exist; None empties a key, as removing its line does."""
+def node_write(st: SimState, key: NodeKey, values: dict[str, str | None]) -> Outcome:
+    """The daemon's node record write (:class:`~multipath_brick.verbs.NodeWrite`):
+    21 when the record does not exist; None empties a key, as removing its line
+    does."""
     rec = st.nodes.get(key)
     if rec is None:
         return Outcome(ERR_NO_OBJS_FOUND, "", "No records found\n")

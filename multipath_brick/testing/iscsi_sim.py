@@ -32,7 +32,7 @@ from multipath_brick.testing.state import (
     done,
     split_portal,
 )
-from multipath_brick.verbs import DiscoverySetSecrets, NodeSetSecrets, RecordWrite
+from multipath_brick.verbs import DiscoverySetSecrets, NodeWrite, RecordWrite
 
 #: sendtargets retries a dead portal reopen_max (5) + 1 times, login_timeout (15 s) each.
 DISCOVERY_TIMEOUT = 6 * 15.0
@@ -130,16 +130,16 @@ class Iscsid:
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
 
     def write_record(self, write: RecordWrite) -> Plan:
-        """Plan one of the daemon's record writes (CHAP secrets, off the argv).
+        """Plan one of the daemon's record writes (settings, and CHAP secrets off the argv).
 
         It opens the record by its path, under the database lock, and lists
         nothing: unlike ``-o update`` it never trips on a listing.
 
         :raises NotImplementedError: for a record write the fake does not know.
         """
-        if isinstance(write, NodeSetSecrets):
+        if isinstance(write, NodeWrite):
             key = (write.portal, write.iqn, write.iface)
-            return done(iscsi_db.node_set_secrets(self.st, key, write.values()))
+            return done(iscsi_db.node_write(self.st, key, write.values()))
         if isinstance(write, DiscoverySetSecrets):
             return done(iscsi_db.discovery_set_secrets(self.st, write.portal, write.values()))
         raise NotImplementedError(f"fake host does not emulate: {' '.join(write.display())}")

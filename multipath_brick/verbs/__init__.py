@@ -72,9 +72,9 @@ from multipath_brick.verbs.nodes import (
     NodeLogin,
     NodeLogout,
     NodeNew,
-    NodeSetSecrets,
     NodeShow,
     NodeUpdate,
+    NodeWrite,
     SessionList,
 )
 
@@ -85,7 +85,7 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     NodeLogin,
     NodeLogout,
     NodeUpdate,
-    NodeSetSecrets,
+    NodeWrite,
     NodeList,
     SessionList,
     DiscoveryNew,
@@ -147,7 +147,7 @@ __all__ = [
     "NodeLogin",
     "NodeLogout",
     "NodeNew",
-    "NodeSetSecrets",
+    "NodeWrite",
     "NodeShow",
     "NodeUpdate",
     "ReadBlock",

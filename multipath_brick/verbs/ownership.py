@@ -92,7 +92,7 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         verbs.DiscoveryUpdate,
         # Record writes touch open-iscsi's own files, found from the checked target
         # name, portal and iface only (nodedb.py); never a local device.
-        verbs.NodeSetSecrets,
+        verbs.NodeWrite,
         verbs.DiscoverySetSecrets,
         verbs.MultipathdShowDaemon,
         verbs.MultipathdShowPaths,

@@ -88,9 +88,11 @@ def test_chap_and_manual_scan_written_on_every_portal_with_iface(connector, host
         if argv.startswith("iscsiadm -m node -T"):
             assert " -I default " in argv
     assert CHAP[1] not in "\n".join(argvs(host))
-    # One update per record: every call takes iscsiadm's node database lock.
+    # One write per record, by the daemon: no iscsiadm -o update process at all.
     updates = [a for a in argvs(host) if a.startswith("iscsiadm -m node") and "-o update" in a]
-    assert len(updates) == len(PORTALS)
+    assert updates == []
+    writes = [a for a in argvs(host) if a.startswith("write-record node")]
+    assert len(writes) == len(PORTALS)
     connector.disconnect_volume(plural(), info)
 
 
@@ -224,9 +226,7 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     login = verbs.NodeLogin(PORTALS[0], IQN, "default")
     host.run(verbs.NodeNew(PORTALS[0], IQN, "default"), timeout=5)
     setup = node_settings(Chap(*CHAP), LoginTimeouts())
-    host.run(verbs.NodeUpdate(PORTALS[0], IQN, "default", setup.settings), timeout=5)
-    secrets = setup.secrets(Target(PORTALS[0], IQN, 1), "default")
-    assert secrets is not None and host.run(secrets, timeout=5).ok
+    assert host.run(setup.write(Target(PORTALS[0], IQN, 1), "default"), timeout=5).ok
     assert host.run(login, timeout=5).exit_code == 0
     assert host.run(login, timeout=5).exit_code == IscsiadmExit.SESS_EXISTS
     bring_up = PathBringUp(

@@ -147,9 +147,9 @@ def test_chap(host: FakeHost) -> None:
         host,
         **{"node.session.auth.authmethod": "CHAP", "node.session.auth.username": "user"},
     )
-    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "wrong"), timeout=9).ok
+    assert host.run(v.NodeWrite(P1, IQN, "default", password="wrong"), timeout=9).ok
     assert login(host) == 24
-    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "secret"), timeout=9).ok
+    assert host.run(v.NodeWrite(P1, IQN, "default", password="secret"), timeout=9).ok
     assert login(host) == 0
     assert all("secret" not in arg for argv, *_ in host.calls for arg in argv)
     shown = host.run(v.NodeShow(P1, IQN, "default"), timeout=30).stdout
@@ -160,16 +160,20 @@ def test_chap(host: FakeHost) -> None:
 
 def test_chap_secrets_go_to_an_existing_record_only(host: FakeHost, target: FakeTarget) -> None:
     # As the daemon's writer: 21 without a record, and the record keeps what it had.
-    missing = host.run(v.NodeSetSecrets(P1, IQN, "default", "secret", "back"), timeout=9)
+    missing = host.run(
+        v.NodeWrite(P1, IQN, "default", password="secret", password_in="back"), timeout=9
+    )
     assert (missing.exit_code, missing.stderr) == (21, "No records found\n")
     assert host.node_records() == []
     setup_node(host)
-    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "secret", "back"), timeout=9).ok
+    assert host.run(
+        v.NodeWrite(P1, IQN, "default", password="secret", password_in="back"), timeout=9
+    ).ok
     settings = host.node_settings(P1, IQN)
     assert settings["node.session.auth.password"] == "secret"
     assert settings["node.session.auth.password_in"] == "back"
     # None takes a mutual secret away again; -o new resets the record (iscsid.conf).
-    assert host.run(v.NodeSetSecrets(P1, IQN, "default", "secret"), timeout=9).ok
+    assert host.run(v.NodeWrite(P1, IQN, "default", password="secret"), timeout=9).ok
     assert host.node_settings(P1, IQN)["node.session.auth.password_in"] == ""
     assert host.run(v.NodeNew(P1, IQN, "default"), timeout=9).ok
     assert host.node_settings(P1, IQN)["node.session.auth.password"] == ""

@@ -89,7 +89,7 @@ def node(host: FakeHost, portal: str) -> None:
     ):
         assert host.run(v.NodeUpdate.one(portal, IQN, "default", name, value), timeout=30).ok
     # The lab wrote the secret with iscsiadm -o update; the library writes it off the argv.
-    assert host.run(v.NodeSetSecrets(portal, IQN, "default", "mpb-secret-123"), timeout=30).ok
+    assert host.run(v.NodeWrite(portal, IQN, "default", password="mpb-secret-123"), timeout=30).ok
 
 
 def check(host: FakeHost, cmd: v.Command, real: Capture) -> None:
@@ -265,7 +265,7 @@ def test_logout_and_delete(lab: tuple[FakeHost, FakeTarget]) -> None:
 def test_failed_logins(lab: tuple[FakeHost, FakeTarget]) -> None:
     host, _ = lab
     node(host, PORTALS[0])
-    wrong = v.NodeSetSecrets(PORTALS[0], IQN, "default", "wrong-1")
+    wrong = v.NodeWrite(PORTALS[0], IQN, "default", password="wrong-1")
     assert host.run(wrong, timeout=30).ok
     login = v.NodeLogin(PORTALS[0], IQN, "default")
     check(host, login, capture("iscsiadm_login_badchap.txt"))

@@ -74,7 +74,7 @@ def prepare_node(host: FakeHost, portal: str) -> None:
     )
     assert host.run(v.NodeUpdate(portal, IQN, IFACE, settings), timeout=30).ok
     # The lab wrote the secret with iscsiadm -o update; the library writes it off the argv.
-    assert host.run(v.NodeSetSecrets(portal, IQN, IFACE, "mpb-secret-123"), timeout=30).ok
+    assert host.run(v.NodeWrite(portal, IQN, IFACE, password="mpb-secret-123"), timeout=30).ok
 
 
 def test_iface_records(lab: FakeHost) -> None:

@@ -87,7 +87,7 @@ def prepare(host: FakeHost, portal: str, iface: str) -> None:
         ("node.session.initial_login_retry_max", "1"),
     )
     assert host.run(v.NodeUpdate(portal, IQN, iface, settings), timeout=30).ok
-    assert host.run(v.NodeSetSecrets(portal, IQN, iface, CHAP[1]), timeout=30).ok
+    assert host.run(v.NodeWrite(portal, IQN, iface, password=CHAP[1]), timeout=30).ok
 
 
 def replay(host: FakeHost, real: Capture) -> None:

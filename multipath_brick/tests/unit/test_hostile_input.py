@@ -238,8 +238,8 @@ def accepted_by_the_verb(verb: type[verbs.Verb], values: dict[str, object]) -> b
     names = [f.name for f in dataclasses.fields(verb)]  # type: ignore[arg-type]
     args = [values[n] for n in names]
     try:
-        if verb is verbs.NodeUpdate:
-            verbs.NodeUpdate.from_wire(*args)  # type: ignore[arg-type]
+        if verb is verbs.NodeUpdate or verb is verbs.NodeWrite:
+            verb.from_wire(*args)  # type: ignore[arg-type]
         else:
             verb(*args)
         checks.check_timeout(values["timeout"])

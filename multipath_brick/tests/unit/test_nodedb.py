@@ -65,7 +65,7 @@ def test_secrets_land_after_their_usernames_and_nothing_else_changes(
     before = node_path(root).read_text()
     db = make_db(tmp_path, root)
     values = {nodedb.NODE_SECRET: SECRET, nodedb.NODE_SECRET_IN: SECRET_IN}
-    assert db.set_node_secrets(PORTAL, IQN, "default", values, 5.0) == 1
+    assert db.write_node(PORTAL, IQN, "default", values, 5.0) == 1
     after = node_path(root).read_text().splitlines()
     # The same record iscsiadm itself writes with -o update (the capture's own
     # file), secret lines at iscsiadm's places.
@@ -82,14 +82,44 @@ def test_secrets_land_after_their_usernames_and_nothing_else_changes(
     assert not os.path.exists(tmp_path / "run-lock-iscsi" / "lock.write")  # released
 
 
+def test_settings_and_secrets_in_one_write_are_what_iscsiadm_update_writes(
+    tmp_path: Path, root: Path
+) -> None:
+    # The record as -o new leaves it (iscsid.conf's defaults: automatic, auto, 15),
+    # then the attach's one write: each setting's line keeps its place, as
+    # iscsiadm -o update keeps it, and the secret lands after its username.
+    path = node_path(root)
+    lines = path.read_text().splitlines()
+    values = {
+        "node.startup": "manual",
+        "node.session.scan": "manual",
+        "node.conn[0].timeo.login_timeout": "4",
+        nodedb.NODE_SECRET: SECRET,
+    }
+    assert make_db(tmp_path, root).write_node(PORTAL, IQN, "default", values, 5) == 1
+    after = path.read_text().splitlines()
+    expected = [
+        f"{key} = {values[key]}" if (key := ln.partition(" = ")[0]) in values else ln
+        for ln in lines
+    ]
+    username = expected.index("node.session.auth.username = mpbuser")
+    expected.insert(username + 1, f"{nodedb.NODE_SECRET} = {SECRET}")
+    assert after == expected
+
+
+@pytest.mark.parametrize("key", ["node.name", "iface.net_ifacename", "node.conn[0].address"])
+def test_a_key_the_library_does_not_write_is_refused(tmp_path: Path, root: Path, key: str) -> None:
+    before = node_path(root).read_text()
+    with pytest.raises(NodeDbError, match="not keys this record may be written") as raised:
+        make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {key: "x"}, 5)
+    assert raised.value.code == nodedb.ERR_IDBM
+    assert node_path(root).read_text() == before
+
+
 def test_set_again_replaces_in_place_and_none_removes(tmp_path: Path, root: Path) -> None:
     db = make_db(tmp_path, root)
-    db.set_node_secrets(
-        PORTAL, IQN, "default", {nodedb.NODE_SECRET: "one-1", NODE_KEYS[1]: "two-2"}, 5
-    )
-    db.set_node_secrets(
-        PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET, NODE_KEYS[1]: None}, 5
-    )
+    db.write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: "one-1", NODE_KEYS[1]: "two-2"}, 5)
+    db.write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET, NODE_KEYS[1]: None}, 5)
     lines = node_path(root).read_text().splitlines()
     assert [ln for ln in lines if ".password" in ln] == [f"node.session.auth.password = {SECRET}"]
     assert "one-1" not in "".join(lines) and "two-2" not in "".join(lines)
@@ -102,9 +132,7 @@ def test_a_record_without_usernames_gets_its_secrets_before_the_end(
     path.write_text(
         "".join(ln for ln in path.read_text().splitlines(True) if "username" not in ln)
     )
-    make_db(tmp_path, root).set_node_secrets(
-        PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-    )
+    make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert path.read_text().endswith(f"node.session.auth.password = {SECRET}\n# END RECORD\n")
 
 
@@ -115,12 +143,12 @@ def test_discovered_records_live_under_a_tpgt_directory(tmp_path: Path, root: Pa
     tpgt_dir.mkdir(mode=0o700)
     old.rename(tpgt_dir / "default")
     db = make_db(tmp_path, root)
-    assert db.set_node_secrets(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5) == 1
+    assert db.write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5) == 1
     assert f"node.session.auth.password = {SECRET}" in (tpgt_dir / "default").read_text()
     # iscsiadm reads every file of a tpgt directory as a record: nothing else there.
     assert os.listdir(tpgt_dir) == ["default"]
     with pytest.raises(NodeDbError) as info:
-        db.set_node_secrets(PORTAL, IQN, "eth1-iface", {nodedb.NODE_SECRET: SECRET}, 5)
+        db.write_node(PORTAL, IQN, "eth1-iface", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_NO_OBJS_FOUND
 
 
@@ -137,9 +165,7 @@ def test_no_record_is_21_and_nothing_is_made(
 ) -> None:
     before = sorted(p.name for p in root.rglob("*"))
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            portal, iqn, iface, {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(portal, iqn, iface, {nodedb.NODE_SECRET: SECRET}, 5)
     assert (info.value.code, str(info.value)) == (21, "No records found")
     assert sorted(p.name for p in root.rglob("*")) == before
 
@@ -168,9 +194,7 @@ def test_symlinked_target_directory_is_refused(tmp_path: Path, root: Path) -> No
     (root / "nodes" / IQN).symlink_to(elsewhere)
     before = (elsewhere / "192.168.100.2,3260").read_text()
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_IDBM and SECRET not in str(info.value)
     assert (elsewhere / "192.168.100.2,3260").read_text() == before
 
@@ -181,9 +205,7 @@ def test_symlinked_record_is_refused_and_its_target_untouched(tmp_path: Path, ro
     node_path(root).unlink()
     node_path(root).symlink_to(victim)
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_IDBM
     assert victim.read_text() == "# BEGIN RECORD 2.1.8\n# END RECORD\n"
     assert node_path(root).is_symlink()
@@ -193,9 +215,7 @@ def test_symlinked_lock_directory_is_refused(tmp_path: Path, root: Path) -> None
     (tmp_path / "planted").mkdir()
     (tmp_path / "run-lock-iscsi").symlink_to(tmp_path / "planted")
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_IDBM
     assert os.listdir(tmp_path / "planted") == []
 
@@ -203,18 +223,14 @@ def test_symlinked_lock_directory_is_refused(tmp_path: Path, root: Path) -> None
 def test_world_writable_database_directory_is_refused(tmp_path: Path, root: Path) -> None:
     (root / "nodes" / IQN).chmod(0o777)
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_IDBM
 
 
 def test_not_a_record_is_refused(tmp_path: Path, root: Path) -> None:
     node_path(root).write_text("node.session.auth.username = x\n")
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_IDBM
     assert node_path(root).read_text() == "node.session.auth.username = x\n"
 
@@ -222,18 +238,14 @@ def test_not_a_record_is_refused(tmp_path: Path, root: Path) -> None:
 @pytest.mark.parametrize("iqn", ["..", ".", "a/../../b", ""])
 def test_path_parts_never_climb(tmp_path: Path, root: Path, iqn: str) -> None:
     with pytest.raises(NodeDbError) as info:
-        make_db(tmp_path, root).set_node_secrets(
-            PORTAL, iqn, "default", {nodedb.NODE_SECRET: SECRET}, 5
-        )
+        make_db(tmp_path, root).write_node(PORTAL, iqn, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert info.value.code == nodedb.ERR_IDBM
 
 
 def test_a_temporary_file_a_killed_writer_left_is_swept(tmp_path: Path, root: Path) -> None:
     stale = node_path(root).parent / ".mpb-record-0123456789abcdef"
     stale.write_text("half a record")
-    make_db(tmp_path, root).set_node_secrets(
-        PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5
-    )
+    make_db(tmp_path, root).write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert os.listdir(node_path(root).parent) == ["192.168.100.2,3260"]
 
 
@@ -261,7 +273,7 @@ def test_a_held_lock_delays_the_write_until_released(tmp_path: Path, root: Path)
             held.unlink()
 
     db = make_db(tmp_path, root, sleep=other_program_finishes)
-    db.set_node_secrets(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
+    db.write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
     assert seen == [before] * 3
     assert SECRET in node_path(root).read_text()
     assert not held.exists()
@@ -277,7 +289,7 @@ def test_a_lock_held_past_the_timeout_is_not_taken_over(tmp_path: Path, root: Pa
     db = make_db(tmp_path, root, clock=lambda: now[0], sleep=tick)
     before = node_path(root).read_text()
     with pytest.raises(NodeDbError) as info:
-        db.set_node_secrets(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 2.0)
+        db.write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 2.0)
     assert info.value.code == nodedb.TIMED_OUT and "lock.write" in str(info.value)
     assert held.exists() and node_path(root).read_text() == before
     assert 2.0 <= now[0] < 2.1  # waited its timeout, in idbm's 10 ms steps
@@ -327,7 +339,7 @@ def test_writers_and_an_iscsiadm_like_program_never_corrupt_each_other(
     def writer(iqn: str) -> None:
         try:
             for k in range(20):
-                db.set_node_secrets(PORTAL, iqn, "default", {nodedb.NODE_SECRET: f"{iqn}-{k}"}, 30)
+                db.write_node(PORTAL, iqn, "default", {nodedb.NODE_SECRET: f"{iqn}-{k}"}, 30)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -157,24 +157,43 @@ INJECTIONS = [
         "name",
     ),
     (
-        "node_set_secrets",
-        (PORTAL, IQN, "default", "s3cret\nnode.startup=auto", None),
+        "node_write",
+        (PORTAL, IQN, "default", [], "s3cret\nnode.startup=auto", None),
         "node.session.auth.password",
     ),
     (
-        "node_set_secrets",
-        (PORTAL, IQN, "default", "s3cret", "s3cret x"),
+        "node_write",
+        (PORTAL, IQN, "default", [], "s3cret", "s3cret x"),
         "node.session.auth.password_in",
     ),
-    ("node_set_secrets", (PORTAL, IQN, "default", "", None), "node.session.auth.password"),
+    ("node_write", (PORTAL, IQN, "default", [], "", None), "node.session.auth.password"),
     (
-        "node_set_secrets",
-        (PORTAL, IQN, "default", "s3cret" * 43, None),
+        "node_write",
+        (PORTAL, IQN, "default", [], "s3cret" * 43, None),
         "node.session.auth.password",
     ),
-    ("node_set_secrets", (PORTAL, IQN, "default", 7, None), "node.session.auth.password"),
-    ("node_set_secrets", (PORTAL, IQN, "--foo", "s3cret", None), "iface"),
-    ("node_set_secrets", ("-o:3260", IQN, "default", "s3cret", None), "portal"),
+    ("node_write", (PORTAL, IQN, "default", [], 7, None), "node.session.auth.password"),
+    ("node_write", (PORTAL, IQN, "--foo", [], "s3cret", None), "iface"),
+    ("node_write", ("-o:3260", IQN, "default", [], "s3cret", None), "portal"),
+    # Its settings are checked as an argv's are, and a secret is never one of them.
+    (
+        "node_write",
+        (PORTAL, IQN, "default", [["node.startup", "automatic"]], None, None),
+        "node.startup",
+    ),
+    (
+        "node_write",
+        (PORTAL, IQN, "default", [["node.session.auth.password", "x"]], None, None),
+        "name",
+    ),
+    (
+        "node_write",
+        (PORTAL, IQN, "default", [["iface.net_ifacename", "eth0"]], None, None),
+        "name",
+    ),
+    ("node_write", (PORTAL, IQN, "default", "node.startup", None, None), "settings"),
+    ("node_write", (PORTAL, IQN, "default", [], None, None), "settings"),
+    ("node_write", (PORTAL, IQN, "default", [], None, "s3cret"), "password_in"),
     ("discovery_set_secrets", ("../../etc:3260", "s3cret", None), "portal"),
     ("discovery_set_secrets", (PORTAL, "s3cret\x00", None), "discovery.sendtargets.auth.password"),
     (
@@ -217,7 +236,7 @@ INJECTIONS = [
         "node.session.scan",
     ),
     # A secret is never an argv setting, empty or not (its own verb refuses ""
-    # too: node_set_secrets above).
+    # too: node_write above).
     (
         "node_update",
         (PORTAL, IQN, "default", [["node.session.auth.password", ""]]),

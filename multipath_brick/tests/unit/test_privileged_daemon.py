@@ -96,7 +96,9 @@ def test_linux_host_runs_verbs_through_the_daemon(daemon: pathlib.Path) -> None:
     assert isinstance(result, CommandResult)
     assert result.ok
     # A record write crosses too, and comes back as a command would, secret masked.
-    write = verbs.NodeSetSecrets(PORTAL, "iqn.2024-01.invalid:no-such-record", "default", "pw-9")
+    write = verbs.NodeWrite(
+        PORTAL, "iqn.2024-01.invalid:no-such-record", "default", password="pw-9"
+    )
     result = host.run(write, timeout=5.0)
     assert result.exit_code in (6, 21)  # no such record (or no database at all)
     assert result.argv == write.display() and "pw-9" not in repr(result)

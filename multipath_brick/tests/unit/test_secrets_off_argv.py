@@ -92,7 +92,7 @@ def test_attach_with_chap_mutual_chap_and_discovery_chap_puts_no_secret_on_an_ar
         for secret in SECRETS:
             assert not [argv for argv in host.argvs if any(secret in w for w in argv)]
         # Not vacuous: the secrets went through the record writes, in order.
-        node_writes = [w for w in host.record_writes if isinstance(w, v.NodeSetSecrets)]
+        node_writes = [w for w in host.record_writes if isinstance(w, v.NodeWrite)]
         assert node_writes and all(
             (w.password, w.password_in) == (SECRET, SECRET_IN) for w in node_writes
         )
@@ -131,7 +131,7 @@ def test_no_argv_verb_has_a_field_a_secret_could_ride_in() -> None:
 @pytest.mark.parametrize(
     "write",
     [
-        v.NodeSetSecrets(PORTALS[0], IQN, "default", SECRET, SECRET_IN),
+        v.NodeWrite(PORTALS[0], IQN, "default", password=SECRET, password_in=SECRET_IN),
         v.DiscoverySetSecrets(PORTALS[0], D_SECRET),
     ],
     ids=["node", "discovery"],
@@ -184,13 +184,15 @@ def test_a_wrong_mutual_secret_is_a_fatal_login_as_in_the_lab() -> None:
         assert host.run(v.NodeUpdate(PORTALS[0], IQN, "default", settings), timeout=5).ok
         login = v.NodeLogin(PORTALS[0], IQN, "default")
         assert host.run(
-            v.NodeSetSecrets(PORTALS[0], IQN, "default", SECRET, "wrong-in"), timeout=5
+            v.NodeWrite(PORTALS[0], IQN, "default", password=SECRET, password_in="wrong-in"),
+            timeout=5,
         ).ok
         failed = host.run(login, timeout=30)
         assert failed.exit_code == 19
         assert "initiator reported error (19 - encountered non-retryable" in failed.stderr
         assert host.run(
-            v.NodeSetSecrets(PORTALS[0], IQN, "default", SECRET, SECRET_IN), timeout=5
+            v.NodeWrite(PORTALS[0], IQN, "default", password=SECRET, password_in=SECRET_IN),
+            timeout=5,
         ).ok
         assert host.run(login, timeout=30).ok
 

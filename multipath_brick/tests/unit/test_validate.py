@@ -302,7 +302,7 @@ def test_the_settings_the_library_writes_pass() -> None:
         assert validate.setting(name, value) == value
     # The secret goes through its own verb (never an argv), which takes it as is.
     update = verbs.NodeUpdate("10.0.0.1:3260", ARRAY_IQNS[0], "default", tuple(written[:7]))
-    secrets = verbs.NodeSetSecrets("10.0.0.1:3260", ARRAY_IQNS[0], "default", written[7][1])
+    secrets = verbs.NodeWrite("10.0.0.1:3260", ARRAY_IQNS[0], "default", password=written[7][1])
     assert "-starts-with-a-dash" not in repr(update) + repr(secrets)
 
 
