@@ -108,8 +108,9 @@ def assert_clean(watcher: Watcher, note: Note) -> None:
         },
     )
     assert not watcher.leaks, watcher.leaks
-    # Not vacuous: it caught iscsiadm at work, node record updates included.
-    assert watcher.iscsiadm_samples > 0 and watcher.saw("-m", "node", "-o", "update"), (
+    # Not vacuous: it caught iscsiadm at work, the records' creation included
+    # (the settings and secrets are then written by the daemon: no -o update).
+    assert watcher.iscsiadm_samples > 0 and watcher.saw("-m", "node", "-o", "new"), (
         watcher.rounds,
         sorted(watcher.iscsiadm_argvs),
     )
