@@ -1,0 +1,230 @@
+#!/bin/bash
+# The floor: the least a shell script does to attach one iSCSI volume over
+# every given path, on the same host and with the same settings as the library.
+# The lab bench (bench/lab_floor.py) times it beside multipath-brick and os-brick.
+#
+#   floor.sh attach IQN LUN PORTAL@IFACE...      prints key=value timings on stdout
+#   floor.sh detach IQN LUN WWID PORTAL@IFACE...
+#   floor.sh ifaces-up NIC...  /  floor.sh ifaces-down NIC...   (iface floor-NIC)
+#
+# The CHAP account comes from the environment (FLOOR_CHAP_USER,
+# FLOOR_CHAP_PASSWORD): the secret never reaches a command line, it is written
+# into the record file with shell builtins, as the library writes it.
+#
+# Only what the kernel and the daemons need, in the cheapest order:
+#   1. per path, one after the other (iscsiadm's node database is not safe to
+#      write in parallel): "-o new", ONE "-o update" with every setting, the
+#      secret into the file; records through an iface other than "default"
+#      are filed under portal group tag 1, or the second iface's record would
+#      replace the first's;
+#   2. every path at once, in its own subshell: login, then a scan of exactly
+#      0 0 LUN on the session's SCSI host (node.session.scan=manual);
+#   3. meanwhile, once the first disk has a WWID and udev has processed it
+#      (multipathd takes the WWID from udev's database): "multipath -a WWID"
+#      (find_multipaths strict) and "multipathd add path" of that disk, which
+#      creates the map; multipathd adds the later disks itself;
+#   4. wait until the map holds every path.
+# No process is started to wait or to read sysfs: sleeps are "read -t" on a
+# pipe, times are $EPOCHREALTIME, sysfs is read with builtins. Under TCG every
+# process start costs tenths of a second, so this is the least CPU the
+# workload can take with the standard tools.
+set -u
+
+NODES=/etc/iscsi/nodes
+POLL=0.05
+TIMEOUT=120
+exec {NAP_FD}<> <(:)
+
+nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }
+say() { printf '%s\n' "$*"; }
+die() {
+  printf 'floor.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+# portal@iface -> P (portal as given), I (iface), FILE (the record file)
+split_path() {
+  P=${1%@*}
+  I=${1#*@}
+  local dir="$NODES/$IQN/${P/:/,}"
+  if [ "$I" = default ]; then FILE=$dir; else FILE="$dir,1/$I"; fi
+}
+
+# The session of the path (IQN, $P, $I), logged in: its number in SID.
+find_session() {
+  local s t i a p
+  SID=
+  for s in /sys/class/iscsi_session/session*; do
+    [ -r "$s/targetname" ] || continue
+    read -r t <"$s/targetname" && [ "$t" = "$IQN" ] || continue
+    read -r i <"$s/ifacename" && [ "$i" = "$I" ] || continue
+    local c="/sys/class/iscsi_connection/connection${s##*session}:0"
+    read -r a <"$c/persistent_address" && read -r p <"$c/persistent_port" || continue
+    [ "$a:$p" = "$P" ] || continue
+    SID=${s##*session}
+    return 0
+  done
+  return 1
+}
+
+write_secret() {
+  local line lines out=()
+  mapfile -t lines <"$FILE" || return 1
+  for line in "${lines[@]}"; do
+    out+=("$line")
+    if [[ $line == "node.session.auth.username = "* ]]; then
+      out+=("node.session.auth.password = $FLOOR_CHAP_PASSWORD")
+    fi
+  done
+  printf '%s\n' "${out[@]}" >"$FILE"
+}
+
+record() {
+  local tagged=$P
+  [ "$I" = default ] || tagged="$P,1"
+  iscsiadm -m node -o new -T "$IQN" -p "$tagged" -I "$I" >/dev/null || return 1
+  iscsiadm -m node -o update -T "$IQN" -p "$P" -I "$I" \
+    -n node.startup -v manual \
+    -n node.session.scan -v manual \
+    -n 'node.conn[0].timeo.login_timeout' -v 10 \
+    -n node.session.initial_login_retry_max -v 2 \
+    -n node.session.auth.authmethod -v CHAP \
+    -n node.session.auth.username -v "$FLOOR_CHAP_USER" || return 1
+  write_secret
+}
+
+# In a subshell of its own: login, then the targeted scan.
+bring_up() {
+  iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --login >/dev/null || exit 1
+  find_session || exit 1
+  # sessionN/device is hostH/sessionN: its parent names the SCSI host.
+  cd -P "/sys/class/iscsi_session/session$SID/device/.." || exit 1
+  printf '0 0 %s\n' "$LUN" >"/sys/class/scsi_host/${PWD##*/}/scan" || exit 1
+}
+
+# The first disk of the LUN with a WWID that udev has processed: DISK, WWID.
+first_disk() {
+  local d raw dev t
+  for d in /sys/class/iscsi_session/session*/device/target*/*:*:*:"$LUN"/block/sd*; do
+    [ -e "$d" ] || continue
+    read -r t <"${d%%/device/*}/targetname" && [ "$t" = "$IQN" ] || continue
+    read -r raw <"$d/device/wwid" 2>/dev/null || continue
+    read -r dev <"$d/dev" || continue
+    [ -e "/run/udev/data/b$dev" ] || continue
+    DISK=${d##*/}
+    case $raw in
+    naa.*) WWID=3${raw#naa.} ;;
+    eui.*) WWID=2${raw#eui.} ;;
+    *) WWID=$raw ;;
+    esac
+    return 0
+  done
+  return 1
+}
+
+# The map of WWID: DM (dm-N) and SLAVES (how many paths it holds), or 1.
+map_state() {
+  local u s n=0
+  for u in /sys/block/dm-*/dm/uuid; do
+    [ -e "$u" ] || continue
+    read -r s <"$u" && [ "$s" = "mpath-$WWID" ] || continue
+    DM=${u#/sys/block/}
+    DM=${DM%%/*}
+    for s in "/sys/block/$DM/slaves/"*; do [ -e "$s" ] && n=$((n + 1)); done
+    SLAVES=$n
+    return 0
+  done
+  return 1
+}
+
+attach() {
+  local t0=$EPOCHREALTIME path pids=() deadline usable= full= t_map=
+  say "start=$t0"
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    record || die "node record of $path"
+  done
+  say "records=$EPOCHREALTIME"
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    bring_up &
+    pids+=($!)
+  done
+  deadline=$((${EPOCHREALTIME%.*} + TIMEOUT))
+  until first_disk; do
+    [ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || die "no disk with a WWID"
+    nap "$POLL"
+  done
+  say "first_disk=$EPOCHREALTIME disk=$DISK wwid=$WWID"
+  multipath -a "$WWID" >/dev/null || die "multipath -a"
+  multipathd add path "$DISK" >/dev/null || die "multipathd add path"
+  t_map=$EPOCHREALTIME
+  say "map_asked=$t_map"
+  while :; do
+    if map_state; then
+      [ -n "$usable" ] || [ "$SLAVES" -lt 1 ] || usable=$EPOCHREALTIME
+      if [ "$SLAVES" -ge "${#PATHS[@]}" ]; then
+        full=$EPOCHREALTIME
+        break
+      fi
+    fi
+    [ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || die "the map never held every path"
+    nap "$POLL"
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "a path did not come up"; done
+  say "usable=$usable"
+  say "full=$full dm=$DM slaves=$SLAVES"
+}
+
+detach() {
+  local path d t
+  say "start=$EPOCHREALTIME"
+  multipath -f "$WWID" >/dev/null || die "multipath -f"
+  for d in /sys/class/iscsi_session/session*/device/target*/*:*:*:"$LUN"; do
+    [ -e "$d" ] || continue
+    read -r t <"${d%%/device/*}/targetname" && [ "$t" = "$IQN" ] || continue
+    printf '1\n' >"$d/delete"
+  done
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --logout >/dev/null &
+  done
+  wait
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    iscsiadm -m node -o delete -T "$IQN" -p "$P" -I "$I" >/dev/null
+  done
+  multipath -w "$WWID" >/dev/null
+  say "end=$EPOCHREALTIME"
+}
+
+case ${1:-} in
+attach)
+  [ $# -ge 4 ] || die "usage: attach IQN LUN PORTAL@IFACE..."
+  IQN=$2 LUN=$3
+  shift 3
+  PATHS=("$@")
+  : "${FLOOR_CHAP_USER:?}" "${FLOOR_CHAP_PASSWORD:?}"
+  attach
+  ;;
+detach)
+  [ $# -ge 5 ] || die "usage: detach IQN LUN WWID PORTAL@IFACE..."
+  IQN=$2 LUN=$3 WWID=$4
+  shift 4
+  PATHS=("$@")
+  detach
+  ;;
+ifaces-up)
+  shift
+  for nic in "$@"; do
+    iscsiadm -m iface -I "floor-$nic" -o new >/dev/null || die "iface floor-$nic"
+    iscsiadm -m iface -I "floor-$nic" -o update -n iface.net_ifacename -v "$nic" >/dev/null ||
+      die "iface floor-$nic"
+  done
+  ;;
+ifaces-down)
+  shift
+  for nic in "$@"; do iscsiadm -m iface -I "floor-$nic" -o delete >/dev/null; done
+  ;;
+*) die "usage: floor.sh attach|detach|ifaces-up|ifaces-down ..." ;;
+esac

@@ -1,0 +1,329 @@
+"""Lab bench: the floor (``floor.sh``) beside multipath-brick and os-brick, time and CPU.
+
+Runs inside the QEMU lab guest, from the repository root::
+
+    python -m multipath_brick.tests.functional.lab shell-cmd \\
+        'python bench/lab_floor.py --json /run/mpb-lab-out/lab_floor.json'
+
+(``python`` is the interpreter that booted the lab). Workloads, one fresh LUN
+(new WWID) each run, attach then detach, libraries interleaved run by run:
+
+* ``p1``: 1 portal; ``p4``: the lab's 4 portals (``default`` iface);
+* ``bond1``: the bond portal 192.168.210.1 through ``default`` (1 path);
+* ``bond4``: 2 NICs x 2 bond portals (4 paths; ifaces bound to ``mpbn0`` and
+  ``mpbn1``: ``floor-mpbnJ`` for the floor, the bond's for multipath-brick;
+  os-brick has no ifaces and sits this one out).
+
+Per run: *returned* (the attach call, or the script, returned), *usable* (the
+map is in sysfs with a path), *full* (the map holds every path), all seconds
+from the call; the guest's CPU from the call until the map is full and udev's
+queue is empty (``cpu_account.py``: every process, by program), minus the idle
+guest's background rate measured before the runs, per attached path. The
+caller's polling of sysfs (0.2 s) is in every row: in the floor rows the caller
+process does nothing else, which sizes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import lab_attach  # noqa: E402 - bench/ is sys.path[0] when run as a script
+from cpu_account import CALLER, Accounting, Window  # noqa: E402
+from lab_attach import OSB, OURS, Library, MapWatcher, OsBrick, Ours  # noqa: E402
+from lab_bond_attach import BondedOurs  # noqa: E402
+
+from multipath_brick.tests.functional.lab import in_lab_guest
+from multipath_brick.tests.functional.lab.api import Lab
+from multipath_brick.tests.functional.lab.demo import format_table
+
+FLOOR = "floor"
+FLOOR_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.sh")
+LUN = 1
+WORKLOADS = {
+    "p1": "1 portal",
+    "p4": "4 portals",
+    "bond1": "bond portal, 1 path (default iface)",
+    "bond4": "bond: 2 NICs x 2 portals",
+}
+UDEV_QUEUE = "/run/udev/queue"
+
+
+def paths(lab: Lab, key: str) -> list[tuple[str, str]]:
+    """(portal, iface) of every path of a workload, as the floor logs in."""
+    if key == "bond4":
+        return [(p, f"floor-{nic}") for nic in lab.bond_nics for p in lab.bond_portals]
+    portals = {"p1": lab.portals[:1], "p4": lab.portals, "bond1": lab.bond_portals[:1]}[key]
+    return [(p, "default") for p in portals]
+
+
+def props(lab: Lab, key: str) -> dict[str, Any]:
+    """Connection properties (the bond turns bond4's 2 portals into 4 paths)."""
+    portals = lab.bond_portals if key == "bond4" else [p for p, _ in paths(lab, key)]
+    return {
+        "target_discovered": False,
+        "target_portals": portals,
+        "target_iqns": [lab.iqn] * len(portals),
+        "target_luns": [LUN] * len(portals),
+        "auth_method": "CHAP",
+        "auth_username": lab.chap.user,
+        "auth_password": lab.chap.password,
+    }
+
+
+def floor_sh(lab: Lab, *args: str) -> dict[str, str]:
+    """Run floor.sh; its key=value output. The secret goes by environment only."""
+    env = dict(os.environ, FLOOR_CHAP_USER=lab.chap.user, FLOOR_CHAP_PASSWORD=lab.chap.password)
+    proc = subprocess.run(
+        ["bash", FLOOR_SH, *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode:
+        raise RuntimeError(f"floor.sh {args[0]}: exit {proc.returncode}: {proc.stderr.strip()}")
+    return dict(w.split("=", 1) for ln in proc.stdout.splitlines() for w in ln.split() if "=" in w)
+
+
+def settle(limit: float = 10.0) -> None:
+    """Until udev's queue is empty (it finishes the map's and disks' events), then 1 s."""
+    deadline = time.monotonic() + limit
+    while os.path.exists(UDEV_QUEUE) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+
+
+def idle_rate(acct: Accounting, seconds: float) -> float:
+    """Busy CPU-s per second of the idle guest (multipathd's checker, kernel threads)."""
+    window = Window.start(acct, os.getpid())
+    time.sleep(seconds)
+    return float(window.stop()["busy_cpu_s"]) / seconds
+
+
+def one_run(
+    lab: Lab, acct: Accounting, lib: Library | None, key: str, idle: float
+) -> dict[str, Any]:
+    """Attach (measured), wait for every path, detach (timed); never raises."""
+    errors = lab.reset()
+    if errors:
+        print(f"  lab reset errors: {errors}", flush=True)
+    wwid = lab.add_lun(LUN, lab_attach.LUN_MB)
+    spec = [f"{p}@{i}" for p, i in paths(lab, key)]
+    n = len(spec)
+    run: dict[str, Any] = {"paths": n, "error": None, "script": None}
+    info: dict[str, Any] | None = None
+    window = Window.start(acct, os.getpid())
+    t0 = time.monotonic()
+    watcher = MapWatcher([wwid], t0)
+    watcher.start()
+    try:
+        if lib is None:
+            run["script"] = floor_sh(lab, "attach", lab.iqn, str(LUN), *spec)
+        else:
+            info = lib.connect(props(lab, key))
+    except Exception as error:  # noqa: BLE001 - reported with the run
+        run["error"] = f"{type(error).__name__}: {error}"
+    run["returned_s"] = round(time.monotonic() - t0, 3)
+    deadline = time.monotonic() + 60
+    while not watcher.complete(n) and time.monotonic() < deadline and not run["error"]:
+        time.sleep(0.2)
+    run["full_window_s"] = round(time.monotonic() - t0, 3)
+    settle()
+    events = watcher.stop()
+    cpu = window.stop()
+    span = time.monotonic() - t0
+    run["cpu"] = cpu
+    run["window_s"] = round(span, 2)
+    run["net_cpu_s"] = round(cpu["busy_cpu_s"] - idle * span, 2)
+    run["cpu_per_path_s"] = round(run["net_cpu_s"] / n, 3)
+    run["usable_s"] = events[0][0] if events else None
+    run["full_s"] = lab_attach.full_at(events, [wwid], n)
+    run["map_events"] = events
+    t1 = time.monotonic()
+    try:
+        if lib is None:
+            floor_sh(lab, "detach", lab.iqn, str(LUN), wwid, *spec)
+        elif info is not None:
+            lib.disconnect(props(lab, key), info)
+    except Exception as error:  # noqa: BLE001
+        run["error"] = run["error"] or f"detach {type(error).__name__}: {error}"
+    run["detach_s"] = round(time.monotonic() - t1, 3)
+    # The bond's and the floor's ifaces stay between runs on purpose (host configuration).
+    run["leftovers"] = {k: v for k, v in lab.leftovers().items() if v and k != "ifaces"}
+    return run
+
+
+def med(runs: list[dict[str, Any]], key: str) -> float | None:
+    vals = [r[key] for r in runs if not r["error"] and r.get(key) is not None]
+    return round(statistics.median(vals), 3) if vals else None
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def report(results: dict[str, dict[str, list[dict[str, Any]]]], idle: float) -> None:
+    rows = []
+    for key, by_lib in results.items():
+        for name, runs in by_lib.items():
+            cells = [med(runs, k) for k in ("returned_s", "usable_s", "full_s", "cpu_per_path_s")]
+            floor_runs, osb_runs = by_lib.get(FLOOR, []), by_lib.get(OSB, [])
+            vs_floor = vs_osb = ""
+            if name != FLOOR and floor_runs:
+                vs_floor = " / ".join(
+                    ratio(med(runs, k), med(floor_runs, k))
+                    for k in ("returned_s", "full_s", "cpu_per_path_s")
+                )
+            if name != OSB and osb_runs:
+                vs_osb = " / ".join(
+                    ratio(med(runs, k), med(osb_runs, k))
+                    for k in ("returned_s", "full_s", "cpu_per_path_s")
+                )
+            ok = sum(1 for r in runs if not r["error"])
+            rows.append(
+                (WORKLOADS[key], name, f"{ok}/{len(runs)}", *map(fmt, cells), vs_floor, vs_osb)
+            )
+    headers = (
+        "WORKLOAD",
+        "WHO",
+        "OK",
+        "RETURNED S",
+        "USABLE S",
+        "FULL S",
+        "CPU-S/PATH",
+        "/ FLOOR (ret/full/cpu)",
+        "/ OS-BRICK (ret/full/cpu)",
+    )
+    print(f"\nMedians; CPU net of the idle guest's {idle:.3f} CPU-s/s")
+    print(format_table(headers, rows, (2, 3, 4, 5, 6)))
+    print("\n4 paths / 1 path (medians of full seconds, returned seconds):")
+    for name in (FLOOR, OURS, OSB):
+        for four, one in (("p4", "p1"), ("bond4", "bond1")):
+            a, b = results.get(four, {}).get(name), results.get(one, {}).get(name)
+            if a and b:
+                print(
+                    f"  {name:<16} {four}/{one}: full {ratio(med(a, 'full_s'), med(b, 'full_s'))}"
+                    f", returned {ratio(med(a, 'returned_s'), med(b, 'returned_s'))}"
+                )
+    print("\nCPU-s by program, median run of each (net of nothing; whole window):")
+    for key, by_lib in results.items():
+        for name, runs in by_lib.items():
+            ok = sorted((r for r in runs if not r["error"]), key=lambda r: r["net_cpu_s"])
+            if ok:
+                mid = ok[(len(ok) - 1) // 2]
+                groups = ", ".join(f"{g} {v}" for g, v in mid["cpu"]["by_group"].items() if v)
+                print(
+                    f"  {key} {name}: busy {mid['cpu']['busy_cpu_s']} in {mid['window_s']} s: "
+                    f"{groups}"
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--workloads", default=",".join(WORKLOADS))
+    p.add_argument("--libs", default="floor,ours,osbrick")
+    p.add_argument("--grace", type=float, default=5.0)
+    p.add_argument("--idle", type=float, default=10.0, help="seconds of idle baseline")
+    p.add_argument("--json", default="")
+    args = p.parse_args(argv)
+    if not in_lab_guest():
+        print("this benchmark runs inside the lab guest (see its docstring)", file=sys.stderr)
+        return 2
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    logging.basicConfig(level=logging.WARNING, format="  [%(name)s] %(levelname)s %(message)s")
+    logging.getLogger("os_brick").setLevel(logging.ERROR)
+    keys = [k for k in args.workloads.split(",") if k in WORKLOADS]
+    wanted = args.libs.split(",")
+    lab = Lab.from_state()
+    lab.reset()
+    # Both privsep daemons are forked now, before any thread exists.
+    ours = Ours(args.grace) if "ours" in wanted else None
+    osb = OsBrick("fork", 32) if "osbrick" in wanted else None
+    bonded = BondedOurs(args.grace, lab) if ours and "bond4" in keys else None
+
+    def libs_for(key: str) -> dict[str, Library | None]:
+        out: dict[str, Library | None] = {}
+        if "floor" in wanted:
+            out[FLOOR] = None
+        if ours is not None:
+            out[OURS] = bonded if key == "bond4" else ours
+        if osb is not None and key != "bond4":
+            out[OSB] = osb
+        return out
+
+    floor_sh(lab, "ifaces-up", *lab.bond_nics)
+    acct = Accounting("/run/mpb-floor.acct")  # a tmpfs private to the guest
+    meta = {
+        "repeat": args.repeat,
+        "library": lab_attach.git_describe(),
+        "kernel": os.uname().release,
+        "cpus": os.cpu_count(),
+        "osbrick_version": osb.version if osb else None,
+    }
+    print(f"[floor] {json.dumps(meta)}", flush=True)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    warmups = []
+    try:
+        idle = idle_rate(acct, args.idle)
+        print(f"[floor] idle guest: {idle:.3f} CPU-s per s", flush=True)
+        # Uncounted: cold caches, and the bond's ifaces made by its first attach.
+        for key in dict.fromkeys(["p1", *(["bond4"] if "bond4" in keys else [])]):
+            for name, lib in libs_for(key).items():
+                run = one_run(lab, acct, lib, key, idle)
+                warmups.append({"workload": key, "who": name, **run})
+                print(f"[floor] warm-up {key} {name}: {run['returned_s']} s {run['error'] or ''}")
+        t_start = time.monotonic()
+        for rep in range(args.repeat):
+            for key in keys:
+                for name, lib in libs_for(key).items():
+                    run = one_run(lab, acct, lib, key, idle)
+                    results.setdefault(key, {}).setdefault(name, []).append(run)
+                    print(
+                        f"[floor] {rep + 1} {key:<5} {name:<16} returned {run['returned_s']:6.2f}"
+                        f"  usable {fmt(run['usable_s'])}  full {fmt(run['full_s'])}  cpu "
+                        f"{run['net_cpu_s']:5.2f} ({run['cpu_per_path_s']:.2f}/path, caller "
+                        f"{run['cpu']['by_group'].get(CALLER, 0)})  detach {run['detach_s']:.2f}"
+                        + (f"  ERROR {run['error']}" if run["error"] else "")
+                        + (f"  LEFTOVERS {run['leftovers']}" if run["leftovers"] else ""),
+                        flush=True,
+                    )
+        elapsed = time.monotonic() - t_start
+        idle_end = idle_rate(acct, args.idle)
+    finally:
+        acct.close()
+        lab.reset()
+        floor_sh(lab, "ifaces-down", *lab.bond_nics)
+        if bonded is not None:
+            bonded.conn.collect_ifaces(())
+    report(results, idle)
+    print(f"\n[floor] {elapsed:.0f} s; idle guest after the runs: {idle_end:.3f} CPU-s per s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "meta": meta,
+                    "idle_cpu_per_s": [idle, idle_end],
+                    "warmups": warmups,
+                    "results": results,
+                },
+                f,
+                indent=1,
+            )
+        print(f"[floor] raw numbers: {args.json}")
+    bad = [r for by in results.values() for runs in by.values() for r in runs if r["error"]]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
