@@ -55,17 +55,68 @@ WORKLOADS = {
 UDEV_QUEUE = "/run/udev/queue"
 
 
-def paths(lab: Lab, key: str) -> list[tuple[str, str]]:
-    """(portal, iface) of every path of a workload, as the floor logs in."""
-    if key == "bond4":
-        return [(p, f"floor-{nic}") for nic in lab.bond_nics for p in lab.bond_portals]
-    portals = {"p1": lab.portals[:1], "p4": lab.portals, "bond1": lab.bond_portals[:1]}[key]
-    return [(p, "default") for p in portals]
+class Floor(Library):
+    """floor.sh behind the benchmarks' library interface: one path per (portal, iface)."""
+
+    name = FLOOR
+
+    def __init__(self, chap: tuple[str, str], ifaces: tuple[str, ...] = ("default",)) -> None:
+        super().__init__()
+        self.chap = chap
+        self.ifaces = ifaces
+
+    def _paths(self, props: dict[str, Any]) -> list[str]:
+        return [f"{p}@{i}" for i in self.ifaces for p in props["target_portals"]]
+
+    def _sh(self, *args: str) -> dict[str, str]:
+        """Run floor.sh; its key=value output. The secret goes by environment only."""
+        env = dict(os.environ, FLOOR_CHAP_USER=self.chap[0], FLOOR_CHAP_PASSWORD=self.chap[1])
+        proc = subprocess.run(
+            ["bash", FLOOR_SH, *args], env=env, capture_output=True, text=True, timeout=300
+        )
+        if proc.returncode:
+            raise RuntimeError(
+                f"floor.sh {args[0]}: exit {proc.returncode}: {proc.stderr.strip()}"
+            )
+        return dict(
+            w.split("=", 1) for ln in proc.stdout.splitlines() for w in ln.split() if "=" in w
+        )
+
+    def connect(self, props: dict[str, Any]) -> dict[str, Any]:
+        iqn, lun = props["target_iqns"][0], str(props["target_luns"][0])
+        out = self._sh("attach", iqn, lun, *self._paths(props))
+        return {
+            "type": "block",
+            "path": f"/dev/{out['dm']}",
+            "scsi_wwn": out["wwid"],
+            "multipath_id": out["wwid"],
+            "paths": [{"state": "active"} for _ in range(int(out["slaves"]))],
+            "floor": out,
+        }
+
+    def disconnect(self, props: dict[str, Any], info: dict[str, Any]) -> None:
+        iqn, lun = props["target_iqns"][0], str(props["target_luns"][0])
+        self._sh("detach", iqn, lun, info["multipath_id"], *self._paths(props))
+
+    def ifaces_up(self, nics: list[str]) -> None:
+        self._sh("ifaces-up", *nics)
+
+    def ifaces_down(self, nics: list[str]) -> None:
+        self._sh("ifaces-down", *nics)
+
+
+def paths_of(key: str) -> int:
+    return 1 if key in ("p1", "bond1") else 4
 
 
 def props(lab: Lab, key: str) -> dict[str, Any]:
-    """Connection properties (the bond turns bond4's 2 portals into 4 paths)."""
-    portals = lab.bond_portals if key == "bond4" else [p for p, _ in paths(lab, key)]
+    """Connection properties; bond4's 2 portals are 4 paths through 2 ifaces."""
+    portals = {
+        "p1": lab.portals[:1],
+        "p4": lab.portals,
+        "bond1": lab.bond_portals[:1],
+        "bond4": lab.bond_portals,
+    }[key]
     return {
         "target_discovered": False,
         "target_portals": portals,
@@ -75,17 +126,6 @@ def props(lab: Lab, key: str) -> dict[str, Any]:
         "auth_username": lab.chap.user,
         "auth_password": lab.chap.password,
     }
-
-
-def floor_sh(lab: Lab, *args: str) -> dict[str, str]:
-    """Run floor.sh; its key=value output. The secret goes by environment only."""
-    env = dict(os.environ, FLOOR_CHAP_USER=lab.chap.user, FLOOR_CHAP_PASSWORD=lab.chap.password)
-    proc = subprocess.run(
-        ["bash", FLOOR_SH, *args], env=env, capture_output=True, text=True, timeout=300
-    )
-    if proc.returncode:
-        raise RuntimeError(f"floor.sh {args[0]}: exit {proc.returncode}: {proc.stderr.strip()}")
-    return dict(w.split("=", 1) for ln in proc.stdout.splitlines() for w in ln.split() if "=" in w)
 
 
 def settle(limit: float = 10.0) -> None:
@@ -103,27 +143,21 @@ def idle_rate(acct: Accounting, seconds: float) -> float:
     return float(window.stop()["busy_cpu_s"]) / seconds
 
 
-def one_run(
-    lab: Lab, acct: Accounting, lib: Library | None, key: str, idle: float
-) -> dict[str, Any]:
+def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> dict[str, Any]:
     """Attach (measured), wait for every path, detach (timed); never raises."""
     errors = lab.reset()
     if errors:
         print(f"  lab reset errors: {errors}", flush=True)
     wwid = lab.add_lun(LUN, lab_attach.LUN_MB)
-    spec = [f"{p}@{i}" for p, i in paths(lab, key)]
-    n = len(spec)
-    run: dict[str, Any] = {"paths": n, "error": None, "script": None}
+    n = paths_of(key)
+    run: dict[str, Any] = {"paths": n, "error": None}
     info: dict[str, Any] | None = None
     window = Window.start(acct, os.getpid())
     t0 = time.monotonic()
     watcher = MapWatcher([wwid], t0)
     watcher.start()
     try:
-        if lib is None:
-            run["script"] = floor_sh(lab, "attach", lab.iqn, str(LUN), *spec)
-        else:
-            info = lib.connect(props(lab, key))
+        info = lib.connect(props(lab, key))
     except Exception as error:  # noqa: BLE001 - reported with the run
         run["error"] = f"{type(error).__name__}: {error}"
     run["returned_s"] = round(time.monotonic() - t0, 3)
@@ -144,9 +178,8 @@ def one_run(
     run["map_events"] = events
     t1 = time.monotonic()
     try:
-        if lib is None:
-            floor_sh(lab, "detach", lab.iqn, str(LUN), wwid, *spec)
-        elif info is not None:
+        if info is not None:
+            run["floor"] = info.get("floor")
             lib.disconnect(props(lab, key), info)
     except Exception as error:  # noqa: BLE001
         run["error"] = run["error"] or f"detach {type(error).__name__}: {error}"
@@ -252,17 +285,20 @@ def main(argv: list[str] | None = None) -> int:
     osb = OsBrick("fork", 32) if "osbrick" in wanted else None
     bonded = BondedOurs(args.grace, lab) if ours and "bond4" in keys else None
 
-    def libs_for(key: str) -> dict[str, Library | None]:
-        out: dict[str, Library | None] = {}
+    floor = Floor((lab.chap.user, lab.chap.password))
+    floor_bond = Floor(floor.chap, tuple(f"floor-{nic}" for nic in lab.bond_nics))
+
+    def libs_for(key: str) -> dict[str, Library]:
+        out: dict[str, Library] = {}
         if "floor" in wanted:
-            out[FLOOR] = None
+            out[FLOOR] = floor_bond if key == "bond4" else floor
         if ours is not None:
             out[OURS] = bonded if key == "bond4" else ours
         if osb is not None and key != "bond4":
             out[OSB] = osb
         return out
 
-    floor_sh(lab, "ifaces-up", *lab.bond_nics)
+    floor.ifaces_up(lab.bond_nics)
     acct = Accounting("/run/mpb-floor.acct")  # a tmpfs private to the guest
     meta = {
         "repeat": args.repeat,
@@ -303,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         acct.close()
         lab.reset()
-        floor_sh(lab, "ifaces-down", *lab.bond_nics)
+        floor.ifaces_down(lab.bond_nics)
         if bonded is not None:
             bonded.conn.collect_ifaces(())
     report(results, idle)
