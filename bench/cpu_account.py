@@ -147,6 +147,7 @@ class Window:
         known: dict[int, Proc] = {**self.before, **{p.pid: p for p in exited}, **after}
         spent: collections.Counter[str] = collections.Counter()
         programs: collections.Counter[str] = collections.Counter()
+        runs: collections.Counter[str] = collections.Counter()
         for p in after.values():
             own = p.ticks - (self.before[p.pid].ticks if p.pid in self.before else 0)
             if own > 0:
@@ -156,6 +157,7 @@ class Window:
         for p in exited:
             if p.pid in after:  # pid reused within the window; its record is older
                 continue
+            runs[p.name] += 1
             own = p.ticks - (self.before[p.pid].ticks if p.pid in self.before else 0)
             if own > 0:
                 g = group(p, known, self.caller, alive=False)
@@ -173,6 +175,7 @@ class Window:
             "by_group": by_group,
             "by_program": {k: round(v / _HZ, 2) for k, v in programs.most_common(20)},
             "exited_processes": len(exited),
+            "exited_by_name": dict(runs.most_common(15)),
         }
 
 
