@@ -252,9 +252,10 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], idle: float) -> 
             if ok:
                 mid = ok[(len(ok) - 1) // 2]
                 groups = ", ".join(f"{g} {v}" for g, v in mid["cpu"]["by_group"].items() if v)
+                names = ", ".join(f"{k} {v}" for k, v in mid["cpu"]["exited_by_name"].items())
                 print(
                     f"  {key} {name}: busy {mid['cpu']['busy_cpu_s']} in {mid['window_s']} s: "
-                    f"{groups}"
+                    f"{groups}\n    processes that ran and exited: {names}"
                 )
 
 
