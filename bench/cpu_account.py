@@ -16,7 +16,9 @@ read outside the window, so nothing polls while the work runs:
 
 Children's time (``cutime``) is never used, so nothing is counted twice. What
 no process holds (interrupts, soft interrupts outside ksoftirqd) is the total
-busy time of ``/proc/stat`` minus the sum, reported as its own line.
+busy time of ``/proc/stat`` minus the sum, reported as its own line. The lab's
+target (tgtd) runs in the same guest: its CPU is reported apart and left out
+of ``host_cpu_s``, the initiator host's share.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ KERNEL = "kernel threads"
 CALLER = "caller process (python: in-process library + bench harness)"
 SCRIPT = "floor.sh (bash)"
 PRIVSEP = "privsep daemon"
+TARGET = "target (tgtd: the array's side, not the host's)"
 OTHER = "other programs"
 UNATTRIBUTED = "irq / unattributed"
 
@@ -168,6 +171,7 @@ class Window:
         by_group[UNATTRIBUTED] = round(max(busy - attributed, 0.0), 2)
         return {
             "busy_cpu_s": round(busy, 2),
+            "host_cpu_s": round(busy - spent[TARGET] / _HZ, 2),
             "cpu_s": {
                 k: round((b - a) / _HZ, 2)
                 for k, a, b in zip(_STAT_FIELDS, self.totals, totals, strict=True)
@@ -207,6 +211,8 @@ def group(p: Proc, known: dict[int, Proc], caller: int, *, alive: bool) -> str:
         return MULTIPATHD
     if p.name == "iscsid":
         return ISCSID
+    if p.name == "tgtd":
+        return TARGET
     if p.pid == caller:
         return CALLER
     if p.ppid == caller and p.name.startswith("python"):

@@ -19,10 +19,10 @@
 #      replace the first's;
 #   2. every path at once, in its own subshell: login, then a scan of exactly
 #      0 0 LUN on the session's SCSI host (node.session.scan=manual);
-#   3. meanwhile, once the first disk has a WWID and udev has processed it
-#      (multipathd takes the WWID from udev's database): "multipath -a WWID"
-#      (find_multipaths strict) and "multipathd add path" of that disk, which
-#      creates the map; multipathd adds the later disks itself;
+#   3. the first path whose disk udev has processed (multipathd takes the WWID
+#      from udev's database) runs "multipath -a WWID" (find_multipaths strict)
+#      and "multipathd add path" of that disk, which creates the map;
+#      multipathd adds the other disks on their own udev events;
 #   4. wait until the map holds every path.
 # No process is started to wait or to read sysfs: sleeps are "read -t" on a
 # pipe, times are $EPOCHREALTIME, sysfs is read with builtins. Under TCG every
@@ -37,6 +37,7 @@ exec {NAP_FD}<> <(:)
 
 nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }
 say() { printf '%s\n' "$*"; }
+past_deadline() { [ "${EPOCHREALTIME%.*}" -ge "$DEADLINE" ]; }
 die() {
   printf 'floor.sh: %s\n' "$*" >&2
   exit 1
@@ -93,33 +94,43 @@ record() {
   write_secret
 }
 
-# In a subshell of its own: login, then the targeted scan.
+# In a subshell of its own: login, the targeted scan, then, for the first path whose disk udev has
+# processed (multipathd takes the WWID from udev's database): the WWID
+# whitelisted and the map made from that disk. The others' disks join the map
+# through their own udev events.
 bring_up() {
+  local d raw dev
   iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --login >/dev/null || exit 1
   find_session || exit 1
   # sessionN/device is hostH/sessionN: its parent names the SCSI host.
   cd -P "/sys/class/iscsi_session/session$SID/device/.." || exit 1
   printf '0 0 %s\n' "$LUN" >"/sys/class/scsi_host/${PWD##*/}/scan" || exit 1
-}
-
-# The first disk of the LUN with a WWID that udev has processed: DISK, WWID.
-first_disk() {
-  local d raw dev t
-  for d in /sys/class/iscsi_session/session*/device/target*/*:*:*:"$LUN"/block/sd*; do
-    [ -e "$d" ] || continue
-    read -r t <"${d%%/device/*}/targetname" && [ "$t" = "$IQN" ] || continue
-    read -r raw <"$d/device/wwid" 2>/dev/null || continue
-    read -r dev <"$d/dev" || continue
-    [ -e "/run/udev/data/b$dev" ] || continue
-    DISK=${d##*/}
-    case $raw in
-    naa.*) WWID=3${raw#naa.} ;;
-    eui.*) WWID=2${raw#eui.} ;;
-    *) WWID=$raw ;;
-    esac
-    return 0
+  # The SCSI device exists now; sd's probe adds the disk a moment later.
+  DISK=
+  while [ -z "$DISK" ]; do
+    for d in "/sys/class/iscsi_session/session$SID/device/target"*/*:*:*:"$LUN"/block/sd*; do
+      [ -e "$d" ] && DISK=${d##*/}
+    done
+    [ -n "$DISK" ] || { past_deadline && exit 1; } || nap "$POLL"
   done
-  return 1
+  read -r dev <"/sys/block/$DISK/dev" || exit 1
+  until [ -e "/run/udev/data/b$dev" ]; do
+    ! past_deadline || exit 1
+    nap "$POLL"
+  done
+  set -C # the first path to get here makes the map: O_EXCL create, no process
+  { : >"$FIRST"; } 2>/dev/null || exit 0
+  read -r raw <"/sys/block/$DISK/device/wwid" || exit 1
+  case $raw in
+  naa.*) WWID=3${raw#naa.} ;;
+  eui.*) WWID=2${raw#eui.} ;;
+  *) WWID=$raw ;;
+  esac
+  printf 'first_disk=%s disk=%s wwid=%s\n' "$EPOCHREALTIME" "$DISK" "$WWID"
+  multipath -a "$WWID" >/dev/null || exit 1
+  multipathd add path "$DISK" >/dev/null || exit 1
+  printf 'map_asked=%s\n' "$EPOCHREALTIME"
+  printf '%s\n' "$WWID" >|"$FIRST"
 }
 
 # The map of WWID: DM (dm-N) and SLAVES (how many paths it holds), or 1.
@@ -138,37 +149,31 @@ map_state() {
 }
 
 attach() {
-  local t0=$EPOCHREALTIME path pids=() deadline usable= full= t_map=
+  local t0=$EPOCHREALTIME path pids=() usable= full=
   say "start=$t0"
+  [ ! -e "$FIRST" ] || die "$FIRST exists: another attach of this LUN, or a stale one"
   for path in "${PATHS[@]}"; do
     split_path "$path"
     record || die "node record of $path"
   done
   say "records=$EPOCHREALTIME"
+  DEADLINE=$((${EPOCHREALTIME%.*} + TIMEOUT))
   for path in "${PATHS[@]}"; do
     split_path "$path"
     bring_up &
     pids+=($!)
   done
-  deadline=$((${EPOCHREALTIME%.*} + TIMEOUT))
-  until first_disk; do
-    [ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || die "no disk with a WWID"
-    nap "$POLL"
-  done
-  say "first_disk=$EPOCHREALTIME disk=$DISK wwid=$WWID"
-  multipath -a "$WWID" >/dev/null || die "multipath -a"
-  multipathd add path "$DISK" >/dev/null || die "multipathd add path"
-  t_map=$EPOCHREALTIME
-  say "map_asked=$t_map"
+  WWID=
   while :; do
-    if map_state; then
+    [ -n "$WWID" ] || { [ -s "$FIRST" ] && read -r WWID <"$FIRST"; }
+    if [ -n "$WWID" ] && map_state; then
       [ -n "$usable" ] || [ "$SLAVES" -lt 1 ] || usable=$EPOCHREALTIME
       if [ "$SLAVES" -ge "${#PATHS[@]}" ]; then
         full=$EPOCHREALTIME
         break
       fi
     fi
-    [ "${EPOCHREALTIME%.*}" -lt "$deadline" ] || die "the map never held every path"
+    ! past_deadline || die "the map never held every path"
     nap "$POLL"
   done
   for pid in "${pids[@]}"; do wait "$pid" || die "a path did not come up"; done
@@ -195,10 +200,12 @@ detach() {
     iscsiadm -m node -o delete -T "$IQN" -p "$P" -I "$I" >/dev/null
   done
   multipath -w "$WWID" >/dev/null
+  rm -f "$FIRST"
   say "end=$EPOCHREALTIME"
 }
 
 case ${1:-} in
+attach | detach) FIRST="/run/floor-first.$2.$3" ;;&
 attach)
   [ $# -ge 4 ] || die "usage: attach IQN LUN PORTAL@IFACE..."
   IQN=$2 LUN=$3

@@ -16,9 +16,10 @@ Runs inside the QEMU lab guest, from the repository root::
 
 Per run: *returned* (the attach call, or the script, returned), *usable* (the
 map is in sysfs with a path), *full* (the map holds every path), all seconds
-from the call; the guest's CPU from the call until the map is full and udev's
-queue is empty (``cpu_account.py``: every process, by program), minus the idle
-guest's background rate measured before the runs, per attached path. The
+from the call; the host's CPU from the call until the map is full and udev's
+queue is empty (``cpu_account.py``: every process, by program, but the lab's
+target tgtd), minus the idle guest's background rate measured before the runs,
+per attached path. The
 caller's polling of sysfs (0.2 s) is in every row: in the floor rows the caller
 process does nothing else, which sizes it.
 """
@@ -137,10 +138,10 @@ def settle(limit: float = 10.0) -> None:
 
 
 def idle_rate(acct: Accounting, seconds: float) -> float:
-    """Busy CPU-s per second of the idle guest (multipathd's checker, kernel threads)."""
+    """Host CPU-s per second of the idle guest (multipathd's checker, kernel threads)."""
     window = Window.start(acct, os.getpid())
     time.sleep(seconds)
-    return float(window.stop()["busy_cpu_s"]) / seconds
+    return float(window.stop()["host_cpu_s"]) / seconds
 
 
 def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> dict[str, Any]:
@@ -152,6 +153,7 @@ def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> 
     n = paths_of(key)
     run: dict[str, Any] = {"paths": n, "error": None}
     info: dict[str, Any] | None = None
+    lib.recorder.take()
     window = Window.start(acct, os.getpid())
     t0 = time.monotonic()
     watcher = MapWatcher([wwid], t0)
@@ -171,11 +173,12 @@ def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> 
     span = time.monotonic() - t0
     run["cpu"] = cpu
     run["window_s"] = round(span, 2)
-    run["net_cpu_s"] = round(cpu["busy_cpu_s"] - idle * span, 2)
+    run["net_cpu_s"] = round(cpu["host_cpu_s"] - idle * span, 2)
     run["cpu_per_path_s"] = round(run["net_cpu_s"] / n, 3)
     run["usable_s"] = events[0][0] if events else None
     run["full_s"] = lab_attach.full_at(events, [wwid], n)
     run["map_events"] = events
+    run["profile"] = lab_attach.profile(lib.recorder.take(), t0)
     t1 = time.monotonic()
     try:
         if info is not None:
@@ -257,6 +260,9 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], idle: float) -> 
                     f"  {key} {name}: busy {mid['cpu']['busy_cpu_s']} in {mid['window_s']} s: "
                     f"{groups}\n    processes that ran and exited: {names}"
                 )
+                if mid.get("profile"):
+                    calls = ", ".join(f"{g['call']} {g['n']}" for g in mid["profile"])
+                    print(f"    privileged calls: {calls}")
 
 
 def main(argv: list[str] | None = None) -> int:
