@@ -31,7 +31,8 @@
 set -u
 
 NODES=/etc/iscsi/nodes
-POLL=0.05
+FLAGS=/run/floor-first.
+POLL=0.1
 TIMEOUT=120
 exec {NAP_FD}<> <(:)
 
@@ -105,15 +106,14 @@ bring_up() {
   # sessionN/device is hostH/sessionN: its parent names the SCSI host.
   cd -P "/sys/class/iscsi_session/session$SID/device/.." || exit 1
   printf '0 0 %s\n' "$LUN" >"/sys/class/scsi_host/${PWD##*/}/scan" || exit 1
-  # The SCSI device exists now; sd's probe adds the disk a moment later.
-  DISK=
-  while [ -z "$DISK" ]; do
+  # The SCSI device exists now; sd's probe adds the disk (and its dev) a moment later.
+  dev=
+  while [ -z "$dev" ]; do
     for d in "/sys/class/iscsi_session/session$SID/device/target"*/*:*:*:"$LUN"/block/sd*; do
-      [ -e "$d" ] && DISK=${d##*/}
+      [ -r "$d/dev" ] && read -r dev <"$d/dev" 2>/dev/null && DISK=${d##*/}
     done
-    [ -n "$DISK" ] || { past_deadline && exit 1; } || nap "$POLL"
+    [ -n "$dev" ] || { past_deadline && exit 1; } || nap "$POLL"
   done
-  read -r dev <"/sys/block/$DISK/dev" || exit 1
   until [ -e "/run/udev/data/b$dev" ]; do
     ! past_deadline || exit 1
     nap "$POLL"
@@ -151,7 +151,8 @@ map_state() {
 attach() {
   local t0=$EPOCHREALTIME path pids=() usable= full=
   say "start=$t0"
-  [ ! -e "$FIRST" ] || die "$FIRST exists: another attach of this LUN, or a stale one"
+  # Which path makes the map: the first to create this file (removed by detach).
+  FIRST=$FLAGS$$
   for path in "${PATHS[@]}"; do
     split_path "$path"
     record || die "node record of $path"
@@ -200,12 +201,11 @@ detach() {
     iscsiadm -m node -o delete -T "$IQN" -p "$P" -I "$I" >/dev/null
   done
   multipath -w "$WWID" >/dev/null
-  rm -f "$FIRST"
+  rm -f "$FLAGS"*
   say "end=$EPOCHREALTIME"
 }
 
 case ${1:-} in
-attach | detach) FIRST="/run/floor-first.$2.$3" ;;&
 attach)
   [ $# -ge 4 ] || die "usage: attach IQN LUN PORTAL@IFACE..."
   IQN=$2 LUN=$3
@@ -232,6 +232,7 @@ ifaces-up)
 ifaces-down)
   shift
   for nic in "$@"; do iscsiadm -m iface -I "floor-$nic" -o delete >/dev/null; done
+  rm -f "$FLAGS"*
   ;;
 *) die "usage: floor.sh attach|detach|ifaces-up|ifaces-down ..." ;;
 esac

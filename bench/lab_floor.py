@@ -154,6 +154,7 @@ def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> 
     run: dict[str, Any] = {"paths": n, "error": None}
     info: dict[str, Any] | None = None
     lib.recorder.take()
+    run["speed_index_s"] = lab_attach.calibrate()  # larger: the host's other load slowed us
     window = Window.start(acct, os.getpid())
     t0 = time.monotonic()
     watcher = MapWatcher([wwid], t0)
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"  usable {fmt(run['usable_s'])}  full {fmt(run['full_s'])}  cpu "
                         f"{run['net_cpu_s']:5.2f} ({run['cpu_per_path_s']:.2f}/path, caller "
                         f"{run['cpu']['by_group'].get(CALLER, 0)})  detach {run['detach_s']:.2f}"
+                        f"  speed {run['speed_index_s']}"
                         + (f"  ERROR {run['error']}" if run["error"] else "")
                         + (f"  LEFTOVERS {run['leftovers']}" if run["leftovers"] else ""),
                         flush=True,
