@@ -184,7 +184,8 @@ class Window:
 
 
 def _ancestors(p: Proc, known: dict[int, Proc]) -> list[Proc]:
-    chain, seen = [], {p.pid}
+    chain: list[Proc] = []
+    seen = {p.pid}
     while p.ppid in known and p.ppid not in seen and len(chain) < 32:
         p = known[p.ppid]
         seen.add(p.pid)

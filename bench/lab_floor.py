@@ -252,9 +252,9 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], idle: float) -> 
     print("\nCPU-s by program, median run of each (net of nothing; whole window):")
     for key, by_lib in results.items():
         for name, runs in by_lib.items():
-            ok = sorted((r for r in runs if not r["error"]), key=lambda r: r["net_cpu_s"])
-            if ok:
-                mid = ok[(len(ok) - 1) // 2]
+            good = sorted((r for r in runs if not r["error"]), key=lambda r: r["net_cpu_s"])
+            if good:
+                mid = good[(len(good) - 1) // 2]
                 groups = ", ".join(f"{g} {v}" for g, v in mid["cpu"]["by_group"].items() if v)
                 names = ", ".join(f"{k} {v}" for k, v in mid["cpu"]["exited_by_name"].items())
                 print(
@@ -301,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         if "floor" in wanted:
             out[FLOOR] = floor_bond if key == "bond4" else floor
         if ours is not None:
-            out[OURS] = bonded if key == "bond4" else ours
-        if osb is not None and key != "bond4":
+            out[OURS] = bonded if key == "bond4" and bonded is not None else ours
+        # os-brick has no ifaces (no bond), and its 1-path row is p1.
+        if osb is not None and key not in ("bond1", "bond4"):
             out[OSB] = osb
         return out
 
