@@ -30,6 +30,10 @@ the concurrent rows also say where the guest's CPU went during the attaches, by
 program, and which block uevents udev finished (:mod:`.guest_cpu`; its sampler
 costs some CPU itself, so leave it off for the timings that count).
 
+With ``--libs ours,osbrick,floor`` the table has the floor's columns too: the
+least a shell script does for the same attach (:mod:`.floor`), in the rows of
+one volume on live portals, with ours / floor beside os-brick / ours.
+
 Both libraries run as root with a forked privsep daemon (:mod:`.libraries`).
 The run is :mod:`.run`, the scenarios :mod:`.scenarios`, the tables :mod:`.report`.
 """
@@ -48,6 +52,7 @@ from typing import Any
 from .. import in_lab_guest
 from ..api import Lab
 from . import scenarios as scenario_rows
+from .floor import FLOOR, Floor
 from .libraries import OSB, OURS, Library, OsBrick, Ours
 from .probe import git_describe, iscsiadm_probe
 from .report import Results, fmt, report, states_text
@@ -79,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="concurrent rows: the guest's CPU by program and udev's events (costs CPU itself)",
     )
-    p.add_argument("--libs", default="ours,osbrick")
+    p.add_argument("--libs", default="ours,osbrick", help="any of ours,osbrick,floor")
     p.add_argument("--osbrick-privsep", choices=["fork", "inprocess"], default="fork")
     p.add_argument("--osbrick-pool", type=int, default=32, help="0 = oslo.privsep default")
     p.add_argument("--json", default="", help="write raw results here")
@@ -99,15 +104,17 @@ def quiet_logs() -> None:
     logging.getLogger("os_brick").setLevel(logging.ERROR)
 
 
-def libraries(args: argparse.Namespace) -> list[Library]:
+def libraries(args: argparse.Namespace, lab: Lab) -> list[Library]:
     """The libraries ``--libs`` names; both privsep daemons are forked now, before any
-    thread exists."""
+    thread exists. ``floor`` is :mod:`.floor`'s script."""
     libs: list[Library] = []
     wanted = args.libs.split(",")
     if "ours" in wanted:
         libs.append(Ours(args.grace))
     if "osbrick" in wanted:
         libs.append(OsBrick(args.osbrick_privsep, args.osbrick_pool))
+    if "floor" in wanted:
+        libs.append(Floor((lab.chap.user, lab.chap.password)))
     return libs
 
 
@@ -146,6 +153,8 @@ def print_run(label: str, lib: Library, run: dict[str, Any]) -> None:
 
 def runs_wanted(args: argparse.Namespace, sc: BenchScenario, lib: Library) -> int:
     """Counted runs of a library in a scenario: os-brick's dead portal costs ~2 minutes."""
+    if lib.name == FLOOR and (sc.volumes > 1 or sc.dead is not None):
+        return 0  # one volume on live portals: a dead portal would only time it out
     if sc.volumes > 1:
         return int(args.concurrent_repeat)
     if lib.name == OSB and sc.dead is not None:
@@ -216,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print("the lab needs 4 portals (--portals 4)", file=sys.stderr)
         return 2
 
-    libs = libraries(args)
+    libs = libraries(args, lab)
     scenarios = scenario_rows.chosen(
         args.scenarios.split(","), args.latency_ms, args.volumes, args.layouts.split(",")
     )

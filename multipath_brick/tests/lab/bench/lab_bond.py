@@ -17,7 +17,11 @@ leftover checks as the lab attach bench, :mod:`.lab_attach`):
 * ``bond``: the bond of both routed networks: 2 NICs x 2 portals = 4 paths
   through ``mpb-mpbn0`` and ``mpb-mpbn1``;
 * ``plain4``: no bond, the lab's 4 standard portals through ``default``: what
-  4 paths cost without a bond (the reference the bond's overhead is read against).
+  4 paths cost without a bond (the reference the bond's overhead is read against);
+* ``floor-one`` and ``floor-bond``: the same two attaches by the floor
+  (:mod:`.floor`: the least a shell script does), through its own ifaces
+  ``floor-mpbn0``/``floor-mpbn1`` for the 4 paths: the ratio no library can
+  beat on this guest, and ours / floor for the bond row.
 
 The bond's ifaces are host configuration that outlives an attach: an uncounted
 warm-up attach per mode creates them (its time is reported), the counted runs
@@ -40,6 +44,7 @@ from .. import in_lab_guest
 from ..api import Lab
 from ..props import volume_props
 from ..table import format_table
+from .floor import Floor
 from .libraries import Library, Ours
 from .probe import git_describe
 from .report import attached, fmt, median, median_run, print_profile
@@ -47,7 +52,7 @@ from .run import BenchVolume, run_once
 from .scenarios import LUN_MB
 
 LUN = 1
-MODES = ("one", "bond", "plain4")
+MODES = ("one", "bond", "plain4", "floor-one", "floor-bond")
 
 
 class BondedOurs(Ours):
@@ -80,11 +85,13 @@ class BondedOurs(Ours):
 
 
 def portals_of(lab: Lab, mode: str) -> list[str]:
-    return {"one": lab.bond_portals[:1], "bond": lab.bond_portals, "plain4": lab.portals}[mode]
+    if mode in ("one", "floor-one"):
+        return lab.bond_portals[:1]
+    return lab.portals if mode == "plain4" else lab.bond_portals
 
 
 def paths_of(mode: str) -> int:
-    return 1 if mode == "one" else 4
+    return 1 if mode in ("one", "floor-one") else 4
 
 
 def volume(lab: Lab, mode: str) -> BenchVolume:
@@ -113,9 +120,10 @@ def summary(results: dict[str, list[dict[str, Any]]]) -> str:
     med = {m: median(runs) for m, runs in results.items()}
     rows = []
     for mode, runs in results.items():
-        base, mine = med.get("one"), med[mode]
+        base, mine = med.get("floor-one" if mode.startswith("floor") else "one"), med[mode]
         ratio = mine / base if mine is not None and base else None
         full = [r["all_paths_in_map_s"] for r in runs if r["all_paths_in_map_s"] is not None]
+        floor = med.get({"one": "floor-one", "bond": "floor-bond"}.get(mode, ""))
         rows.append(
             (
                 mode,
@@ -125,16 +133,26 @@ def summary(results: dict[str, list[dict[str, Any]]]) -> str:
                 "-" if ratio is None else f"{ratio:.2f}x",
                 fmt(statistics.median(full)) if full else "never",
                 fmt(statistics.median(r["detach_s"] for r in runs)) if runs else "-",
+                f"{mine / floor:.2f}x" if mine is not None and floor else "-",
             )
         )
-    headers = ("MODE", "PATHS", "RUNS OK", "ATTACH S", "VS ONE", "ALL PATHS S", "DETACH S")
-    return format_table(headers, rows, (1, 2, 3, 4, 5, 6))
+    headers = (
+        "MODE",
+        "PATHS",
+        "RUNS OK",
+        "ATTACH S",
+        "VS ONE",
+        "ALL PATHS S",
+        "DETACH S",
+        "OURS/FLOOR",
+    )
+    return format_table(headers, rows, (1, 2, 3, 4, 5, 6, 7))
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=5, help="counted runs per mode (median)")
-    p.add_argument("--modes", default=",".join(MODES), help="subset of one,bond,plain4")
+    p.add_argument("--modes", default=",".join(MODES), help="subset of " + ",".join(MODES))
     p.add_argument("--grace", type=float, default=5.0)
     p.add_argument("--settle", type=float, default=60.0)
     p.add_argument("--json", default="", help="write raw results here")
@@ -149,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     libs: dict[str, Library] = {"one": plain, "plain4": plain}
     if "bond" in modes:
         libs["bond"] = BondedOurs(args.grace, lab)
+    floor = Floor((lab.chap.user, lab.chap.password))
+    libs["floor-one"] = floor
+    libs["floor-bond"] = Floor(floor.chap, [f"floor-{nic}" for nic in lab.bond_nics])
+    floor.ifaces_up(lab.bond_nics)
     meta = {
         "repeat": args.repeat,
         "grace_s": args.grace,
@@ -165,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             results[mode].append(one_run(lab, libs[mode], mode, args.settle))
     bond = libs.get("bond")
     collected = bond.conn.collect_ifaces(()) if isinstance(bond, BondedOurs) else None
+    floor.ifaces_down(lab.bond_nics)
     print(f"\n[bench] {args.repeat} runs per mode in {time.monotonic() - t0:.0f} s")
     print(
         "[bench] warm-up (uncounted; the bond's creates its ifaces): "

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..table import format_table
+from .floor import FLOOR
 from .guest_cpu import format_breakdown
 from .libraries import OSB, OURS
 from .scenarios import BenchScenario
@@ -197,7 +198,32 @@ def attach_row(
         cell_osb,
         full_text(osb_runs),
         ratio,
+        *_floor_cells(ours_runs, results.get(sc.key, {}).get(FLOOR, [])),
         target,
+    )
+
+
+def _floor_cells(
+    ours_runs: Sequence[dict[str, Any]], floor_runs: Sequence[dict[str, Any]]
+) -> tuple[str, str, str]:
+    """The floor's median attach, its all-paths time, and ours / floor for both."""
+    if not floor_runs:
+        return "-", "-", "-"
+
+    def full(runs: Sequence[dict[str, Any]]) -> float | None:
+        done = [r["all_paths_in_map_s"] for r in attached(runs) if r["all_paths_in_map_s"]]
+        return statistics.median(done) if done else None
+
+    m_ours, m_floor = median(ours_runs), median(floor_runs)
+    full_ours, full_floor = full(ours_runs), full(floor_runs)
+    ratios = [
+        f"{a / b:.2f}x" if a and b else "-"
+        for a, b in ((m_ours, m_floor), (full_ours, full_floor))
+    ]
+    return (
+        f"{fmt(m_floor)} ({len(attached(floor_runs))}/{len(floor_runs)})",
+        full_text(floor_runs),
+        " / ".join(ratios),
     )
 
 
@@ -212,12 +238,24 @@ def print_tables(
         f"(privsep {meta.get('osbrick_privsep')}, pool {meta.get('osbrick_thread_pool')}); "
         f"multipath-brick {meta.get('library', '')}, grace {float(meta['grace_s'])} s"
     )
-    headers = ("SCENARIO", OURS, "all paths", osb_name, "all paths", "OS-BRICK/OURS", "TARGET")
-    print(format_table(headers, rows, (2, 4, 5)))
+    headers = (
+        "SCENARIO",
+        OURS,
+        "all paths",
+        osb_name,
+        "all paths",
+        "OS-BRICK/OURS",
+        FLOOR,
+        "all paths",
+        "OURS/FLOOR",
+        "TARGET",
+    )
+    print(format_table(headers, rows, (2, 4, 5, 7)))
     print(
         "  all paths = seconds from the attach call until every live path is in the map "
         f"(median; waited for at most {meta.get('settle_s', 60):.0f} s after the attach "
-        "returned); concurrent rows: OS-BRICK/OURS is the throughput ratio"
+        "returned); concurrent rows: OS-BRICK/OURS is the throughput ratio; "
+        "OURS/FLOOR: attach / all paths (floor.sh, one volume on live portals only)"
     )
     print()
     print("Detach seconds, median (including retries of a detach that raised)")

@@ -1,27 +1,29 @@
 """Lab bench: the floor (``floor.sh``) beside multipath-brick and os-brick, time and CPU.
 
-Runs inside the QEMU lab guest, from the repository root::
+Runs inside the QEMU lab guest::
 
-    python -m multipath_brick.tests.functional.lab shell-cmd \\
-        'python bench/lab_floor.py --json /run/mpb-lab-out/lab_floor.json'
+    python -m multipath_brick.tests.lab shell-cmd \\
+        'python -m multipath_brick.tests.lab.bench.lab_floor \\
+            --json /run/mpb-lab-out/lab_floor.json'
 
-(``python`` is the interpreter that booted the lab). Workloads, one fresh LUN
-(new WWID) each run, attach then detach, libraries interleaved run by run:
+(``python`` is the interpreter that booted the lab), or ``tox -e bench-lab-floor``.
+The floor is :mod:`.floor` (``floor.sh``), the CPU count :mod:`.cpu_account`.
+Workloads, one fresh LUN (new WWID) each run, attach then detach, the
+libraries interleaved run by run:
 
 * ``p1``: 1 portal; ``p4``: the lab's 4 portals (``default`` iface);
 * ``bond1``: the bond portal 192.168.210.1 through ``default`` (1 path);
 * ``bond4``: 2 NICs x 2 bond portals (4 paths; ifaces bound to ``mpbn0`` and
-  ``mpbn1``: ``floor-mpbnJ`` for the floor, the bond's for multipath-brick;
-  os-brick has no ifaces and sits this one out).
+  ``mpbn1``: ``floor-mpbnJ`` for the floor, the bond's for multipath-brick).
+  os-brick has no ifaces: it sits out both bond rows (its 1-path row is p1).
 
 Per run: *returned* (the attach call, or the script, returned), *usable* (the
 map is in sysfs with a path), *full* (the map holds every path), all seconds
 from the call; the host's CPU from the call until the map is full and udev's
-queue is empty (``cpu_account.py``: every process, by program, but the lab's
-target tgtd), minus the idle guest's background rate measured before the runs,
-per attached path. The
-caller's polling of sysfs (0.2 s) is in every row: in the floor rows the caller
-process does nothing else, which sizes it.
+queue is empty (every process, by program, but the lab's target tgtd), minus
+the idle guest's background rate measured before the runs, per attached path.
+The caller's polling of sysfs (0.2 s) is in every row: in the floor rows the
+caller's process does nothing else, which sizes it.
 """
 
 from __future__ import annotations
@@ -30,22 +32,22 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
-import lab_attach  # noqa: E402 - bench/ is sys.path[0] when run as a script
-from cpu_account import CALLER, Accounting, Window  # noqa: E402
-from lab_attach import OSB, OURS, Library, MapWatcher, OsBrick, Ours  # noqa: E402
-from lab_bond_attach import BondedOurs  # noqa: E402
+from .. import in_lab_guest
+from ..api import Lab
+from ..table import format_table
+from .cpu_account import CALLER, Accounting, Window
+from .floor import FLOOR, Floor
+from .lab_bond import BondedOurs
+from .libraries import OSB, OURS, Library, OsBrick, Ours
+from .probe import git_describe
+from .scenarios import LUN_MB
+from .timing import profile
+from .watch import MapWatcher, calibrate, full_at
 
-from multipath_brick.tests.functional.lab import in_lab_guest
-from multipath_brick.tests.functional.lab.api import Lab
-from multipath_brick.tests.functional.lab.demo import format_table
-
-FLOOR = "floor"
-FLOOR_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.sh")
 LUN = 1
 WORKLOADS = {
     "p1": "1 portal",
@@ -54,56 +56,6 @@ WORKLOADS = {
     "bond4": "bond: 2 NICs x 2 portals",
 }
 UDEV_QUEUE = "/run/udev/queue"
-
-
-class Floor(Library):
-    """floor.sh behind the benchmarks' library interface: one path per (portal, iface)."""
-
-    name = FLOOR
-
-    def __init__(self, chap: tuple[str, str], ifaces: tuple[str, ...] = ("default",)) -> None:
-        super().__init__()
-        self.chap = chap
-        self.ifaces = ifaces
-
-    def _paths(self, props: dict[str, Any]) -> list[str]:
-        return [f"{p}@{i}" for i in self.ifaces for p in props["target_portals"]]
-
-    def _sh(self, *args: str) -> dict[str, str]:
-        """Run floor.sh; its key=value output. The secret goes by environment only."""
-        env = dict(os.environ, FLOOR_CHAP_USER=self.chap[0], FLOOR_CHAP_PASSWORD=self.chap[1])
-        proc = subprocess.run(
-            ["bash", FLOOR_SH, *args], env=env, capture_output=True, text=True, timeout=300
-        )
-        if proc.returncode:
-            raise RuntimeError(
-                f"floor.sh {args[0]}: exit {proc.returncode}: {proc.stderr.strip()}"
-            )
-        return dict(
-            w.split("=", 1) for ln in proc.stdout.splitlines() for w in ln.split() if "=" in w
-        )
-
-    def connect(self, props: dict[str, Any]) -> dict[str, Any]:
-        iqn, lun = props["target_iqns"][0], str(props["target_luns"][0])
-        out = self._sh("attach", iqn, lun, *self._paths(props))
-        return {
-            "type": "block",
-            "path": f"/dev/{out['dm']}",
-            "scsi_wwn": out["wwid"],
-            "multipath_id": out["wwid"],
-            "paths": [{"state": "active"} for _ in range(int(out["slaves"]))],
-            "floor": out,
-        }
-
-    def disconnect(self, props: dict[str, Any], info: dict[str, Any]) -> None:
-        iqn, lun = props["target_iqns"][0], str(props["target_luns"][0])
-        self._sh("detach", iqn, lun, info["multipath_id"], *self._paths(props))
-
-    def ifaces_up(self, nics: list[str]) -> None:
-        self._sh("ifaces-up", *nics)
-
-    def ifaces_down(self, nics: list[str]) -> None:
-        self._sh("ifaces-down", *nics)
 
 
 def paths_of(key: str) -> int:
@@ -149,12 +101,12 @@ def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> 
     errors = lab.reset()
     if errors:
         print(f"  lab reset errors: {errors}", flush=True)
-    wwid = lab.add_lun(LUN, lab_attach.LUN_MB)
+    wwid = lab.add_lun(LUN, LUN_MB)
     n = paths_of(key)
     run: dict[str, Any] = {"paths": n, "error": None}
     info: dict[str, Any] | None = None
     lib.recorder.take()
-    run["speed_index_s"] = lab_attach.calibrate()  # larger: the host's other load slowed us
+    run["speed_index_s"] = calibrate()  # larger: the host's other load slowed us
     window = Window.start(acct, os.getpid())
     t0 = time.monotonic()
     watcher = MapWatcher([wwid], t0)
@@ -177,9 +129,9 @@ def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> 
     run["net_cpu_s"] = round(cpu["host_cpu_s"] - idle * span, 2)
     run["cpu_per_path_s"] = round(run["net_cpu_s"] / n, 3)
     run["usable_s"] = events[0][0] if events else None
-    run["full_s"] = lab_attach.full_at(events, [wwid], n)
+    run["full_s"] = full_at(events, [wwid], n)
     run["map_events"] = events
-    run["profile"] = lab_attach.profile(lib.recorder.take(), t0)
+    run["profile"] = profile(lib.recorder.take(), t0)
     t1 = time.monotonic()
     try:
         if info is not None:
@@ -311,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     acct = Accounting("/run/mpb-floor.acct")  # a tmpfs private to the guest
     meta = {
         "repeat": args.repeat,
-        "library": lab_attach.git_describe(),
+        "library": git_describe(),
         "kernel": os.uname().release,
         "cpus": os.cpu_count(),
         "osbrick_version": osb.version if osb else None,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The floor: the least a shell script does to attach one iSCSI volume over
 # every given path, on the same host and with the same settings as the library.
-# The lab bench (bench/lab_floor.py) times it beside multipath-brick and os-brick.
+# The lab benches (lab_floor, and lab_attach / lab_bond through floor.py) time it
+# beside multipath-brick and os-brick.
 #
 #   floor.sh attach IQN LUN PORTAL@IFACE...      prints key=value timings on stdout
 #   floor.sh detach IQN LUN WWID PORTAL@IFACE...
