@@ -184,9 +184,14 @@ attach() {
 }
 
 detach() {
-  local path d t
+  local path d t tries=0
   say "start=$EPOCHREALTIME"
-  multipath -f "$WWID" >/dev/null || die "multipath -f"
+  # udev's programs (blkid, kpartx) may hold a map just made for a moment: "map in use".
+  until multipath -f "$WWID" >/dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 20 ] || die "multipath -f"
+    nap 0.5
+  done
   for d in /sys/class/iscsi_session/session*/device/target*/*:*:*:"$LUN"; do
     [ -e "$d" ] || continue
     read -r t <"${d%%/device/*}/targetname" && [ "$t" = "$IQN" ] || continue
