@@ -21,7 +21,7 @@ import dataclasses
 from typing import Protocol, runtime_checkable
 
 from multipath_brick.exception import CommandError, CommandTimeout
-from multipath_brick.verbs import Command, RecordWrite, SysfsWrite
+from multipath_brick.verbs import Command, RecordVerb, SysfsWrite
 
 #: Exit status reported for a command killed at its timeout.
 TIMED_OUT = -9
@@ -31,7 +31,7 @@ TIMED_OUT = -9
 class CommandResult:
     """How a command ended.
 
-    :ivar argv: what ran, secrets masked (:meth:`Command.display`, :meth:`RecordWrite.display`).
+    :ivar argv: what ran, secrets masked (:meth:`Command.display`, :meth:`RecordVerb.display`).
     :ivar exit_code: its status; :data:`TIMED_OUT` when it was killed.
     :ivar stdout: its standard output.
     :ivar stderr: its standard error.
@@ -69,11 +69,12 @@ class CommandResult:
 class Host(Protocol):
     """What the library needs from the machine it runs on."""
 
-    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordVerb, *, timeout: float) -> CommandResult:
         """Run one verb's argv (as root on a real host); never raises for its exit code.
 
-        A :class:`RecordWrite` runs no program: it writes into an open-iscsi record
-        (CHAP secrets, which must not be on an argv) and answers like a command.
+        A :class:`RecordVerb` runs no program: it writes into an open-iscsi record
+        (CHAP secrets, which must not be on an argv) or reads one, and answers
+        like a command.
         """
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:

@@ -22,7 +22,7 @@ from multipath_brick import privileged
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.host.base import TIMED_OUT, CommandResult
 from multipath_brick.privileged import entrypoints, start_daemon
-from multipath_brick.verbs import Command, RecordWrite, SysfsWrite, Verb
+from multipath_brick.verbs import Command, RecordVerb, SysfsWrite, Verb
 
 __all__ = ["LinuxHost"]
 
@@ -72,7 +72,7 @@ class LinuxHost:
 
     # --- privileged ------------------------------------------------------------------
 
-    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordVerb, *, timeout: float) -> CommandResult:
         """Run one verb in the privsep daemon; never raises for its exit code.
 
         :raises InvalidArgument: the daemon refused one of the verb's fields.
@@ -169,7 +169,7 @@ class LinuxHost:
         time.sleep(seconds)
 
 
-def _result(command: Command | RecordWrite, outcome: Sequence[Any]) -> CommandResult:
+def _result(command: Command | RecordVerb, outcome: Sequence[Any]) -> CommandResult:
     # Over the socket the outcome comes back as a tuple again (privsep unpacks
     # msgpack arrays with use_list=False); in-process calls return it as is.
     code, stdout, stderr, duration = outcome

@@ -178,7 +178,7 @@ class Iscsiadm:
         self._host = host
         self._timeout = timeout
 
-    def _run(self, command: verbs.Command | verbs.RecordWrite, *accepted: int) -> CommandResult:
+    def _run(self, command: verbs.Command | verbs.RecordVerb, *accepted: int) -> CommandResult:
         return self._host.run(command, timeout=self._timeout).check(*accepted)
 
     def _run_listing(self, command: verbs.Command) -> CommandResult:
@@ -235,9 +235,14 @@ class Iscsiadm:
         return self.show_node(target, iface) is not None
 
     def show_node(self, target: Target, iface: str) -> dict[str, str] | None:
-        """A node record's settings (secrets masked by iscsiadm), None when absent."""
+        """A node record's settings (secrets masked), None when absent.
+
+        Read by the daemon from the record file (:class:`~multipath_brick.verbs.NodeRead`),
+        not by ``iscsiadm -o show``: an attach looks at every path's record, and a
+        process per look was a third of the iscsiadm runs of an attach.
+        """
         result = self._host.run(
-            verbs.NodeShow(target.portal, target.iqn, iface), timeout=self._timeout
+            verbs.NodeRead(target.portal, target.iqn, iface), timeout=self._timeout
         )
         if result.check(IscsiadmExit.NO_OBJS_FOUND).exit_code:
             return None

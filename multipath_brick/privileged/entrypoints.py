@@ -32,7 +32,6 @@ its record, or detached the volume.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from collections.abc import Callable
@@ -53,7 +52,7 @@ def _entrypoint(func: _F) -> _F:
     def bounded(*args: object, deadline: object = None) -> object:
         if deadline is not None:
             # The timeout is every entrypoint's last argument.
-            left = _check_deadline(deadline) - time.monotonic()
+            left = checks.check_deadline(deadline) - time.monotonic()
             if left <= 0:
                 raise CommandTimeout(
                     (func.__name__,), TIMED_OUT, "dropped: its deadline passed before it could run"
@@ -66,16 +65,6 @@ def _entrypoint(func: _F) -> _F:
     # __wrapped__, inspect.signature() and the docs show the real parameters.
     functools.update_wrapper(wrapped, func)
     return wrapped  # type: ignore[return-value]
-
-
-def _check_deadline(deadline: object) -> float:
-    if (
-        not isinstance(deadline, (int, float))
-        or isinstance(deadline, bool)
-        or not math.isfinite(deadline)
-    ):
-        raise InvalidArgument("deadline", f"not a monotonic clock reading: {deadline!r}")
-    return float(deadline)
 
 
 def _check_timeout(timeout: object) -> float:
@@ -300,23 +289,24 @@ def scsi_rescan(device: str, timeout: float) -> None:
 NODE_DB = nodedb.NodeDb()
 
 
-def _record(write: verbs.RecordWrite, timeout: float, apply: Callable[[float], object]) -> Outcome:
-    """Run a record write; its failures come back as an exit code, like a command's.
+def _record(verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], object]) -> Outcome:
+    """Carry out a record verb; its failures come back as an exit code, like a
+    command's, and what a read returns as its standard output.
 
     The stderr text names paths and keys only (:class:`.nodedb.NodeDbError`).
     """
     timeout = _check_timeout(timeout)
     started = time.monotonic()
     try:
-        apply(timeout)
+        out = apply(timeout)
     except nodedb.NodeDbError as exc:
         return (exc.code, "", f"{exc.reason}\n", time.monotonic() - started)
     except OSError as exc:
         # strerror and the errno only: the message of an OSError may name a path
         # with a temporary file, never a value, but keep it short all the same.
-        reason = f"{' '.join(write.display()[:2])}: {exc.strerror} (errno {exc.errno})\n"
+        reason = f"{' '.join(verb.display()[:2])}: {exc.strerror} (errno {exc.errno})\n"
         return (nodedb.ERR_IDBM, "", reason, time.monotonic() - started)
-    return (0, "", "", time.monotonic() - started)
+    return (0, out if isinstance(out, str) else "", "", time.monotonic() - started)
 
 
 @_entrypoint
@@ -335,6 +325,15 @@ def node_write(
         verb,
         timeout,
         lambda t: NODE_DB.write_node(verb.portal, verb.iqn, verb.iface, verb.values(), t),
+    )
+
+
+@_entrypoint
+def node_read(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Read a node record, secrets masked: :class:`~.verbs.NodeRead`."""
+    verb = verbs.NodeRead(portal, iqn, iface)
+    return _record(
+        verb, timeout, lambda t: NODE_DB.read_node(verb.portal, verb.iqn, verb.iface, t)
     )
 
 

@@ -52,6 +52,7 @@ from multipath_brick.privileged.record_file import (
     NODE_SECRET_IN,
     NodeDbError,
     check_owner,
+    read_record,
     record_iface,
     rewrite,
     sweep,
@@ -70,6 +71,9 @@ __all__ = [
     "NodeDbError",
     "split_portal",
 ]
+
+#: How a read shows a secret's value (iscsiadm's IDBM_MASKED).
+MASKED = "********"
 
 #: A lock that stayed held past the timeout: the same status as a killed command.
 TIMED_OUT = -9
@@ -114,7 +118,7 @@ class NodeDb:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
-    # --- the two writes ---------------------------------------------------------------
+    # --- the writes and the read -------------------------------------------------------
 
     def write_node(
         self, portal: str, iqn: str, iface: str, values: Mapping[str, str | None], timeout: float
@@ -133,26 +137,23 @@ class NodeDb:
             record); :data:`TIMED_OUT` when the lock stayed held.
         """
         _keys(values, tuple(NODE_SETTINGS))  # the secrets are among them
-        address, port = split_portal(portal)
-        _component("iqn", iqn)
-        _component("iface", iface)
-        # The database directory first: without one there is no record, and the
-        # lock directory is not made for nothing.
-        with contextlib.ExitStack() as fds:
-            nodes = fds.enter_context(self._open_dir(self.root, "nodes"))
-            fds.enter_context(self._locked(timeout))
-            try:
-                target = _open_dir_at(nodes, iqn)
-            except FileNotFoundError:
-                raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
-            fds.callback(os.close, target)
-            records = _node_records(fds, target, f"{address},{port}", iface)
-            if not records:
-                raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found")
+        with self._records_of(portal, iqn, iface, timeout) as (target, records):
             sweep(target)
             for dir_fd, name in records:
                 rewrite(dir_fd, name, target, values)
             return len(records)
+
+    def read_node(self, portal: str, iqn: str, iface: str, timeout: float) -> str:
+        """The node records of (portal, iqn, iface) as their files hold them, each
+        secret's value replaced by ``********`` (as ``iscsiadm -o show`` prints it).
+
+        Read under the lock: iscsiadm rewrites a record in place, so an unlocked
+        read could see half of one.
+
+        :raises NodeDbError: as :meth:`write_node`.
+        """
+        with self._records_of(portal, iqn, iface, timeout) as (_, records):
+            return "".join(_shown(read_record(dir_fd, name)[0]) for dir_fd, name in records)
 
     def set_discovery_secrets(
         self, portal: str, values: Mapping[str, str | None], timeout: float
@@ -200,6 +201,30 @@ class NodeDb:
             os.close(fd)
 
     @contextlib.contextmanager
+    def _records_of(
+        self, portal: str, iqn: str, iface: str, timeout: float
+    ) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+        """Under the lock: the target's directory and the records of (portal, iqn, iface)
+        in it (see :func:`_node_records`); 21 when there is none."""
+        address, port = split_portal(portal)
+        _component("iqn", iqn)
+        _component("iface", iface)
+        # The database directory first: without one there is no record, and the
+        # lock directory is not made for nothing.
+        with contextlib.ExitStack() as fds:
+            nodes = fds.enter_context(self._open_dir(self.root, "nodes"))
+            fds.enter_context(self._locked(timeout))
+            try:
+                target = _open_dir_at(nodes, iqn)
+            except FileNotFoundError:
+                raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
+            fds.callback(os.close, target)
+            records = _node_records(fds, target, f"{address},{port}", iface)
+            if not records:
+                raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found")
+            yield target, records
+
+    @contextlib.contextmanager
     def _locked(self, timeout: float) -> Iterator[None]:
         """Hold iscsiadm's database lock (``idbm_lock``), waiting at most ``timeout``."""
         deadline = self.clock() + timeout
@@ -238,6 +263,17 @@ class NodeDb:
                 os.unlink("lock.write", dir_fd=lock_dir)
         finally:
             os.close(lock_dir)
+
+
+def _shown(lines: list[str]) -> str:
+    """A record's lines with every secret's value masked."""
+    out = []
+    for line in lines:
+        key, sep, _ = line.partition("=")
+        if sep and key.strip() in (NODE_SECRET, NODE_SECRET_IN):
+            line = f"{key.strip()} = {MASKED}"
+        out.append(line + "\n")
+    return "".join(out)
 
 
 def _keys(values: Mapping[str, str | None], allowed: tuple[str, ...]) -> None:

@@ -43,7 +43,7 @@ from multipath_brick.testing.state import (
     done,
 )
 from multipath_brick.testing.sysfs_tree import SysfsTree
-from multipath_brick.verbs import Command, RecordWrite, SysfsWrite, ownership
+from multipath_brick.verbs import Command, RecordVerb, SysfsWrite, ownership
 
 __all__ = ["FakeHost", "FakeTarget"]
 
@@ -112,13 +112,13 @@ class FakeHost(HostControls, NetworkControls):
         if seconds > 0:
             time.sleep(seconds * self._st.time_scale)
 
-    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordVerb, *, timeout: float) -> CommandResult:
         """Answer a verb's argv like the real tools would, behind the daemon's
-        ownership check (:mod:`~multipath_brick.verbs.ownership`), or apply a
-        record write like the privsep daemon would.
+        ownership check (:mod:`~multipath_brick.verbs.ownership`), or carry out
+        a record verb (a write or a read) like the privsep daemon would.
 
         :param command: the verb; dispatched on its :meth:`~Command.argv`, or on
-            its type for a :class:`RecordWrite`.
+            its type for a :class:`RecordVerb`.
         :param timeout: simulated seconds; a longer command returns :data:`TIMED_OUT`.
         :raises NotOwnedError: the verb names a disk or map that is not iSCSI's,
             as the daemon refuses it (nothing is run or recorded).
@@ -126,8 +126,8 @@ class FakeHost(HostControls, NetworkControls):
         """
         start = time.monotonic()
         with self._st.lock:
-            if isinstance(command, RecordWrite):
-                plan = self._iscsid.write_record(command)
+            if isinstance(command, RecordVerb):
+                plan = self._iscsid.record(command)
             else:
                 # The daemon's own check, on this tree: refused here as there.
                 gone = ownership.check_command(command, root=self.root)

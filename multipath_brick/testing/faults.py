@@ -26,7 +26,7 @@ from collections.abc import Collection
 
 from multipath_brick.host.base import CommandResult
 from multipath_brick.testing.fake_host import FakeHost
-from multipath_brick.verbs import Command, RecordWrite, SysfsWrite
+from multipath_brick.verbs import Command, RecordVerb, SysfsWrite
 
 __all__ = ["FaultyHost", "ProcessDied"]
 
@@ -100,7 +100,7 @@ class FaultyHost:
 
     # --- the Host protocol -------------------------------------------------------------
 
-    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordVerb, *, timeout: float) -> CommandResult:
         """The fake host's answer; exit 1 (not run) or a death when armed so."""
         display = command.display()
         fault = self._count("run", " ".join(display))

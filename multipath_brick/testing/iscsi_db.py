@@ -266,6 +266,21 @@ def show_record(rec: dict[str, str]) -> str:
     return "".join(lines)
 
 
+def node_read(st: SimState, key: NodeKey) -> Outcome:
+    """The daemon's read of a node record (:class:`~multipath_brick.verbs.NodeRead`):
+    the file's lines (a line per non-empty setting), secrets masked; 21 when the
+    record does not exist."""
+    rec = st.nodes.get(key)
+    if rec is None:
+        return Outcome(ERR_NO_OBJS_FOUND, "", "No records found\n")
+    lines = [f"# BEGIN RECORD {VERSION}\n"]
+    for name, value in rec.items():
+        if value:
+            lines.append(f"{name} = {'********' if 'password' in name else value}\n")
+    lines.append("# END RECORD\n")
+    return Outcome(0, "".join(lines))
+
+
 def node_show(st: SimState, key: NodeKey) -> Outcome:
     """``-o show``; 21 when the record does not exist."""
     rec = st.nodes.get(key)

@@ -32,7 +32,7 @@ from multipath_brick.testing.state import (
     done,
     split_portal,
 )
-from multipath_brick.verbs import DiscoverySetSecrets, NodeWrite, RecordWrite
+from multipath_brick.verbs import DiscoverySetSecrets, NodeRead, NodeWrite, RecordVerb
 
 #: sendtargets retries a dead portal reopen_max (5) + 1 times, login_timeout (15 s) each.
 DISCOVERY_TIMEOUT = 6 * 15.0
@@ -129,20 +129,21 @@ class Iscsid:
             return self._discoverydb(a)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
 
-    def write_record(self, write: RecordWrite) -> Plan:
-        """Plan one of the daemon's record writes (settings, and CHAP secrets off the argv).
+    def record(self, verb: RecordVerb) -> Plan:
+        """Plan one of the daemon's record verbs: a write (settings, and CHAP
+        secrets off the argv) or a read. It opens the record by its path, under
+        the database lock, and lists nothing: unlike ``-o update`` it never trips.
 
-        It opens the record by its path, under the database lock, and lists
-        nothing: unlike ``-o update`` it never trips on a listing.
-
-        :raises NotImplementedError: for a record write the fake does not know.
+        :raises NotImplementedError: for a record verb the fake does not know.
         """
-        if isinstance(write, NodeWrite):
-            key = (write.portal, write.iqn, write.iface)
-            return done(iscsi_db.node_write(self.st, key, write.values()))
-        if isinstance(write, DiscoverySetSecrets):
-            return done(iscsi_db.discovery_set_secrets(self.st, write.portal, write.values()))
-        raise NotImplementedError(f"fake host does not emulate: {' '.join(write.display())}")
+        if isinstance(verb, (NodeRead, NodeWrite)):
+            key = (verb.portal, verb.iqn, verb.iface)
+            if isinstance(verb, NodeRead):
+                return done(iscsi_db.node_read(self.st, key))
+            return done(iscsi_db.node_write(self.st, key, verb.values()))
+        if isinstance(verb, DiscoverySetSecrets):
+            return done(iscsi_db.discovery_set_secrets(self.st, verb.portal, verb.values()))
+        raise NotImplementedError(f"fake host does not emulate: {' '.join(verb.display())}")
 
     # --- node mode ---------------------------------------------------------------------
 

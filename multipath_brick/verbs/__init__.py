@@ -15,9 +15,10 @@ Two checks come with them, both run inside the daemon and by FakeHost:
 :mod:`.ownership` (is the disk, host or map named an iSCSI one, as sysfs shows
 it).
 
-A :class:`RecordWrite` verb runs no program: it carries what must never be on a
+A :class:`RecordVerb` runs no program: it carries what must never be on a
 command line (CHAP secrets) to an entrypoint that writes it into an
-open-iscsi record (:mod:`multipath_brick.privileged.nodedb`).
+open-iscsi record, or asks for a record the daemon reads itself
+(:mod:`multipath_brick.privileged.nodedb`).
 
 This package imports nothing privileged (no oslo.privsep) and runs nothing;
 :mod:`.ownership` only reads sysfs.
@@ -25,7 +26,7 @@ This package imports nothing privileged (no oslo.privsep) and runs nothing;
 
 from __future__ import annotations
 
-from multipath_brick.verbs.base import Command, RecordWrite, SysfsWrite, Verb
+from multipath_brick.verbs.base import Command, RecordVerb, SysfsWrite, Verb
 from multipath_brick.verbs.blockdev import LinkEncrypted, ReadBlock, UnlinkEncrypted
 from multipath_brick.verbs.checks import (
     DISCOVERY_SETTINGS,
@@ -65,7 +66,6 @@ from multipath_brick.verbs.nodes import (
     DiscoveryDelete,
     DiscoveryNew,
     DiscoveryRun,
-    DiscoverySetSecrets,
     DiscoveryUpdate,
     NodeDelete,
     NodeList,
@@ -74,9 +74,9 @@ from multipath_brick.verbs.nodes import (
     NodeNew,
     NodeShow,
     NodeUpdate,
-    NodeWrite,
     SessionList,
 )
+from multipath_brick.verbs.records import DiscoverySetSecrets, NodeRead, NodeWrite
 
 ALL_VERBS: tuple[type[Verb], ...] = (
     NodeNew,
@@ -86,6 +86,7 @@ ALL_VERBS: tuple[type[Verb], ...] = (
     NodeLogout,
     NodeUpdate,
     NodeWrite,
+    NodeRead,
     NodeList,
     SessionList,
     DiscoveryNew,
@@ -147,11 +148,12 @@ __all__ = [
     "NodeLogin",
     "NodeLogout",
     "NodeNew",
+    "NodeRead",
     "NodeWrite",
     "NodeShow",
     "NodeUpdate",
     "ReadBlock",
-    "RecordWrite",
+    "RecordVerb",
     "SECRET_SETTINGS",
     "ScsiDelete",
     "ScsiRemoveLun",

@@ -37,15 +37,17 @@ class SysfsWrite(Verb):
         raise NotImplementedError
 
 
-class RecordWrite(Verb):
-    """A verb that rewrites part of one open-iscsi database record in the daemon.
+class RecordVerb(Verb):
+    """A verb the daemon carries out on open-iscsi's record database itself.
 
-    It runs no program: it exists for values that must never be on a command
-    line (CHAP secrets, see :mod:`multipath_brick.privileged.nodedb`). Its
-    outcome reads like a command's (an iscsiadm-style exit code), so hosts run
-    it with :meth:`~multipath_brick.host.base.Host.run`.
+    It runs no program: it writes what must never be on a command line (CHAP
+    secrets) and what may as well go with them, or reads a record without an
+    iscsiadm process (see :mod:`multipath_brick.privileged.nodedb`). Its
+    outcome reads like a command's (an iscsiadm-style exit code, and the record
+    on standard output for a read), so hosts run it with
+    :meth:`~multipath_brick.host.base.Host.run`.
     """
 
     def display(self) -> tuple[str, ...]:
-        """What the write does, as it may be logged or put in an error: no secret."""
+        """What the verb does, as it may be logged or put in an error: no secret."""
         raise NotImplementedError

@@ -13,6 +13,7 @@ runs, and it runs only what the parser could have produced.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,6 +30,7 @@ __all__ = [
     "NETDEV",
     "NODE_SETTINGS",
     "RESERVED_IFACES",
+    "check_deadline",
     "check_device",
     "check_int",
     "check_iqn",
@@ -111,6 +113,13 @@ def check_timeout(value: object) -> float:
         return validate.timeout(value)
     except validate.ValidationError as error:
         raise InvalidArgument("timeout", error.reason) from None
+
+
+def check_deadline(value: object) -> float:
+    """A ``time.monotonic()`` reading: a finite number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgument("deadline", f"not a monotonic clock reading: {value!r}")
+    return float(value)
 
 
 def check_setting_name(name: object, allowed: frozenset[str], what: str) -> None:

@@ -6,9 +6,8 @@ the library's side of iscsiadm (settings, output parsers) is
 :mod:`multipath_brick.iscsi.iscsiadm`.
 
 CHAP secrets are never on an iscsiadm command line: :class:`NodeUpdate` and
-:class:`DiscoveryUpdate` refuse them, and :class:`NodeWrite` and
-:class:`DiscoverySetSecrets` write them into the record in the daemon
-(:mod:`multipath_brick.privileged.nodedb`).
+:class:`DiscoveryUpdate` refuse them; the record verbs of :mod:`.records`
+write them into the record in the daemon (:mod:`multipath_brick.privileged.nodedb`).
 """
 
 from __future__ import annotations
@@ -16,10 +15,9 @@ from __future__ import annotations
 import dataclasses
 
 from multipath_brick.exception import InvalidArgument
-from multipath_brick.verbs.base import Command, RecordWrite
+from multipath_brick.verbs.base import Command
 from multipath_brick.verbs.checks import (
     DISCOVERY_SETTINGS,
-    MASK,
     NODE_SETTINGS,
     check_int,
     check_iqn,
@@ -133,7 +131,7 @@ class NodeLogout(_NodeVerb):
         return (*self._node(), "--logout")
 
 
-def _check_settings(pairs: object, *, least: int) -> None:
+def check_node_settings(pairs: object, *, least: int) -> None:
     """``least`` to all of :data:`NODE_SETTINGS` as (name, value) pairs, none a secret."""
     if not isinstance(pairs, tuple) or not least <= len(pairs) <= len(NODE_SETTINGS):
         raise InvalidArgument("settings", f"expected {least} to {len(NODE_SETTINGS)} settings")
@@ -146,7 +144,7 @@ def _check_settings(pairs: object, *, least: int) -> None:
         check_value(name, value, secret=False)
 
 
-def _pairs_from_wire(settings: object) -> object:
+def settings_from_wire(settings: object) -> object:
     """Settings as privsep sent them (msgpack turns tuples into lists), as tuples."""
     if not isinstance(settings, (list, tuple)):
         raise InvalidArgument("settings", "expected a list of (name, value) pairs")
@@ -168,12 +166,12 @@ class NodeUpdate(_NodeVerb):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_settings(self.settings, least=1)
+        check_node_settings(self.settings, least=1)
 
     @classmethod
     def from_wire(cls, portal: str, iqn: str, iface: str, settings: object) -> NodeUpdate:
         """Rebuild from what privsep sent."""
-        return cls(portal, iqn, iface, _pairs_from_wire(settings))  # type: ignore[arg-type]
+        return cls(portal, iqn, iface, settings_from_wire(settings))  # type: ignore[arg-type]
 
     @classmethod
     def one(cls, portal: str, iqn: str, iface: str, name: str, value: str) -> NodeUpdate:
@@ -183,87 +181,6 @@ class NodeUpdate(_NodeVerb):
     def argv(self) -> tuple[str, ...]:
         pairs = (word for name, value in self.settings for word in ("-n", name, "-v", value))
         return (*self._node(), "-o", "update", *pairs)
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class NodeWrite(RecordWrite):
-    """Write settings and CHAP secrets into the node records of (portal, iqn, iface).
-
-    The daemon rewrites the record file itself, under iscsiadm's lock
-    (:mod:`multipath_brick.privileged.nodedb`): the secrets never reach an
-    argv, and the settings cost no ``iscsiadm -o update`` process (about 0.12
-    CPU-seconds in the TCG lab, once per path of every attach) and no listing
-    of the database that can trip on a record coming or going. The record must
-    exist (``-o new``); the login comes after.
-
-    :ivar settings: allowed node settings (:data:`NODE_SETTINGS`), no secret.
-    :ivar password: the CHAP secret; None leaves the record's secrets as they are.
-    :ivar password_in: the mutual-CHAP secret; None with a password removes it.
-    """
-
-    entrypoint = "node_write"
-    portal: str
-    iqn: str
-    iface: str
-    settings: tuple[tuple[str, str], ...] = ()
-    password: str | None = None
-    password_in: str | None = None
-
-    def __post_init__(self) -> None:
-        check_portal(self.portal)
-        check_iqn(self.iqn)
-        check_name("iface", self.iface)
-        _check_settings(self.settings, least=0)
-        if self.password is None:
-            if self.password_in is not None:
-                raise InvalidArgument("password_in", "a mutual-CHAP secret needs a password")
-            if not self.settings:
-                raise InvalidArgument("settings", "nothing to write: no setting, no secret")
-            return
-        # The same rule as the properties parser's (validate.chap_secret): 1 to 255
-        # bytes (open-iscsi reads a record value into a 256-byte buffer), no blank.
-        for key, value in self.secrets().items():
-            if value is not None or key.endswith("password"):
-                check_value(key, value, secret=True)
-
-    @classmethod
-    def from_wire(
-        cls,
-        portal: str,
-        iqn: str,
-        iface: str,
-        settings: object,
-        password: str | None,
-        password_in: str | None,
-    ) -> NodeWrite:
-        """Rebuild from what privsep sent."""
-        pairs = _pairs_from_wire(settings)
-        return cls(portal, iqn, iface, pairs, password, password_in)  # type: ignore[arg-type]
-
-    def secrets(self) -> dict[str, str | None]:
-        """The secret keys and what they become; empty when the secrets stay."""
-        if self.password is None:
-            return {}
-        return {
-            "node.session.auth.password": self.password,
-            "node.session.auth.password_in": self.password_in,
-        }
-
-    def values(self) -> dict[str, str | None]:
-        """Every record key written and what it becomes."""
-        return {**dict(self.settings), **self.secrets()}
-
-    def display(self) -> tuple[str, ...]:
-        where = ("-T", self.iqn, "-p", self.portal, "-I", self.iface)
-        shown = tuple(f"{name}={value}" for name, value in self.settings)
-        return ("write-record", "node", *where, *shown, *_masked(self.secrets()))
-
-    def __repr__(self) -> str:
-        return f"NodeWrite({' '.join(self.display()[2:])})"
-
-
-def _masked(values: dict[str, str | None]) -> tuple[str, ...]:
-    return tuple(f"{key}={MASK if value else '<empty>'}" for key, value in values.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,36 +259,3 @@ class DiscoveryUpdate(_DiscoveryVerb):
 
     def argv(self) -> tuple[str, ...]:
         return (*self._db(), "-I", self.iface, "-o", "update", "-n", self.name, "-v", self.value)
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class DiscoverySetSecrets(RecordWrite):
-    """Write the CHAP secrets of the sendtargets discovery record of a portal, off the argv.
-
-    open-iscsi keys a discovery record by portal only (no iface). It must exist
-    (:class:`DiscoveryNew`) and carry its other CHAP settings before.
-    """
-
-    entrypoint = "discovery_set_secrets"
-    portal: str
-    password: str
-    password_in: str | None = None
-
-    def __post_init__(self) -> None:
-        check_portal(self.portal)
-        for key, value in self.values().items():
-            if value is not None or key.endswith("password"):
-                check_value(key, value, secret=True)
-
-    def values(self) -> dict[str, str | None]:
-        """The record keys and what they become."""
-        return {
-            "discovery.sendtargets.auth.password": self.password,
-            "discovery.sendtargets.auth.password_in": self.password_in,
-        }
-
-    def display(self) -> tuple[str, ...]:
-        return ("write-record", "discoverydb", "-p", self.portal, *_masked(self.values()))
-
-    def __repr__(self) -> str:
-        return f"DiscoverySetSecrets({' '.join(self.display()[2:])})"

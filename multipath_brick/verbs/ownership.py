@@ -93,6 +93,7 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         # Record writes touch open-iscsi's own files, found from the checked target
         # name, portal and iface only (nodedb.py); never a local device.
         verbs.NodeWrite,
+        verbs.NodeRead,
         verbs.DiscoverySetSecrets,
         verbs.MultipathdShowDaemon,
         verbs.MultipathdShowPaths,

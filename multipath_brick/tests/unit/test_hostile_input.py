@@ -275,7 +275,7 @@ def test_hostile_verb_field_never_runs_anything(
         except Blocked:
             pass  # an acceptable value: the command (or write) was about to happen
         else:
-            if not seen and issubclass(verb, verbs.RecordWrite):
+            if not seen and issubclass(verb, verbs.RecordVerb):
                 # A record write runs no program: accepted, it answers like a command
                 # (here: no such record, 21, or no database, before any write).
                 assert accepted_by_the_verb(verb, values)

@@ -107,6 +107,20 @@ def test_settings_and_secrets_in_one_write_are_what_iscsiadm_update_writes(
     assert after == expected
 
 
+def test_a_read_gives_the_files_lines_with_the_secrets_masked(tmp_path: Path, root: Path) -> None:
+    db = make_db(tmp_path, root)
+    db.write_node(PORTAL, IQN, "default", {nodedb.NODE_SECRET: SECRET}, 5)
+    shown = db.read_node(PORTAL, IQN, "default", 5)
+    written = node_path(root).read_text()
+    assert SECRET not in shown and f"{nodedb.NODE_SECRET} = {nodedb.MASKED}" in shown
+    masked = written.replace(SECRET, nodedb.MASKED)
+    assert shown == masked
+    assert not os.path.exists(tmp_path / "run-lock-iscsi" / "lock.write")  # released
+    with pytest.raises(NodeDbError) as raised:
+        db.read_node(PORTAL, IQN, "eth1-iface", 5)
+    assert raised.value.code == nodedb.ERR_NO_OBJS_FOUND
+
+
 @pytest.mark.parametrize("key", ["node.name", "iface.net_ifacename", "node.conn[0].address"])
 def test_a_key_the_library_does_not_write_is_refused(tmp_path: Path, root: Path, key: str) -> None:
     before = node_path(root).read_text()

@@ -36,10 +36,10 @@ class RecordingHost(FakeHost):
     def __init__(self) -> None:
         super().__init__(time_scale=0.05)
         self.argvs: list[tuple[str, ...]] = []
-        self.record_writes: list[v.RecordWrite] = []
+        self.record_writes: list[v.RecordVerb] = []
 
-    def run(self, command: v.Command | v.RecordWrite, *, timeout: float) -> CommandResult:
-        if isinstance(command, v.RecordWrite):
+    def run(self, command: v.Command | v.RecordVerb, *, timeout: float) -> CommandResult:
+        if isinstance(command, v.RecordVerb):
             self.record_writes.append(command)
         else:
             self.argvs.append(command.argv())
@@ -118,14 +118,16 @@ def test_every_argv_verb_refuses_a_secret_key() -> None:
 def test_no_argv_verb_has_a_field_a_secret_could_ride_in() -> None:
     # Every command verb's string fields are names, portals and devices; the only
     # free values (NodeUpdate/DiscoveryUpdate settings) refuse the secret keys
-    # above. Record writes are the only verbs with a secret field, and no argv.
+    # above. Record writes are the only verbs with a secret field, and no argv;
+    # the record read has neither.
     for verb in v.ALL_VERBS:
         names = {f.name for f in dataclasses.fields(verb)}  # type: ignore[arg-type]
         secret_fields = {n for n in names if "password" in n}
         if issubclass(verb, v.Command):
             assert not secret_fields, verb
-        elif issubclass(verb, v.RecordWrite):
-            assert secret_fields and not hasattr(verb, "argv"), verb
+        elif issubclass(verb, v.RecordVerb):
+            assert not hasattr(verb, "argv"), verb
+            assert bool(secret_fields) == (verb is not v.NodeRead), verb
 
 
 @pytest.mark.parametrize(
@@ -136,7 +138,7 @@ def test_no_argv_verb_has_a_field_a_secret_could_ride_in() -> None:
     ],
     ids=["node", "discovery"],
 )
-def test_record_writes_mask_their_secrets(write: v.RecordWrite) -> None:
+def test_record_writes_mask_their_secrets(write: v.RecordVerb) -> None:
     for text in (repr(write), str(write), " ".join(write.display())):
         assert not [s for s in SECRETS if s in text], text
     assert "***" in " ".join(write.display())

@@ -21,7 +21,7 @@ from multipath_brick.multipath.control import usable_wwids
 from multipath_brick.verbs import (
     Command,
     MultipathdShowPaths,
-    RecordWrite,
+    RecordVerb,
     SysfsWrite,
 )
 
@@ -73,7 +73,7 @@ class TimingHost:
         self._inner = inner
         self._rec = recorder
 
-    def run(self, command: Command | RecordWrite, *, timeout: float) -> CommandResult:
+    def run(self, command: Command | RecordVerb, *, timeout: float) -> CommandResult:
         with self._rec.timed(type(command).__name__) as note:
             note["argv"] = " ".join(command.display())  # secrets masked
             result: CommandResult = self._inner.run(command, timeout=timeout)
