@@ -2,7 +2,8 @@
 
 Records of different targets are written two at a time (the machine's
 node-record queue, ``inflight.node_records``):
-every record must come out whole, with every setting we wrote, and deleting
+every record must come out whole, with every setting we wrote (as iscsiadm
+itself reads it back, and as the daemon's own read gives it), and deleting
 them side by side must leave nothing.
 """
 
@@ -90,6 +91,10 @@ def test_records_of_different_targets_written_side_by_side(
             assert shown["node.startup"] == "manual"
             assert shown["node.conn[0].timeo.login_timeout"] == "7"
             assert shown["node.session.initial_login_retry_max"] == "3"
+            # The daemon's own read of the file (NodeRead) says what iscsiadm says.
+            read = iscsiadm.show_node(target, "default")
+            assert read is not None and read.items() <= shown.items()
+            assert read["node.session.auth.password"] == "********"
         all_at_once(None, lambda t: iscsiadm.delete_node(t, "default"))
         assert errors == []
     note("records_per_round", len(targets))
