@@ -50,7 +50,10 @@ def _no_secret(name: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class _NodeVerb(Command):
+class NodeRecordId:
+    """The fields that name a node record, checked on construction: the first
+    fields of every node verb, argv or record verb."""
+
     portal: str
     iqn: str
     iface: str
@@ -60,9 +63,16 @@ class _NodeVerb(Command):
         check_iqn(self.iqn)
         check_name("iface", self.iface)
 
+    def where(self) -> tuple[str, ...]:
+        """``-T IQN -p PORTAL -I IFACE``: -I always, or iscsiadm acts on every
+        record of (portal, iqn)."""
+        return ("-T", self.iqn, "-p", self.portal, "-I", self.iface)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NodeVerb(NodeRecordId, Command):
     def _node(self) -> tuple[str, ...]:
-        # -I always: without it iscsiadm acts on every record of (portal, iqn).
-        return ("iscsiadm", "-m", "node", "-T", self.iqn, "-p", self.portal, "-I", self.iface)
+        return ("iscsiadm", "-m", "node", *self.where())
 
 
 #: The largest target portal group tag (RFC 7143: 16 bits).

@@ -13,12 +13,12 @@ import dataclasses
 
 from multipath_brick.exception import InvalidArgument
 from multipath_brick.verbs.base import RecordVerb
-from multipath_brick.verbs.checks import MASK, check_iqn, check_name, check_portal, check_value
-from multipath_brick.verbs.nodes import check_node_settings, settings_from_wire
+from multipath_brick.verbs.checks import MASK, check_portal, check_value
+from multipath_brick.verbs.nodes import NodeRecordId, check_node_settings, settings_from_wire
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class NodeWrite(RecordVerb):
+class NodeWrite(NodeRecordId, RecordVerb):
     """Write settings and CHAP secrets into the node records of (portal, iqn, iface).
 
     The daemon rewrites the record file itself, under iscsiadm's lock
@@ -34,17 +34,12 @@ class NodeWrite(RecordVerb):
     """
 
     entrypoint = "node_write"
-    portal: str
-    iqn: str
-    iface: str
     settings: tuple[tuple[str, str], ...] = ()
     password: str | None = None
     password_in: str | None = None
 
     def __post_init__(self) -> None:
-        check_portal(self.portal)
-        check_iqn(self.iqn)
-        check_name("iface", self.iface)
+        super().__post_init__()
         check_node_settings(self.settings, least=0)
         if self.password is None:
             if self.password_in is not None:
@@ -86,16 +81,15 @@ class NodeWrite(RecordVerb):
         return {**dict(self.settings), **self.secrets()}
 
     def display(self) -> tuple[str, ...]:
-        where = ("-T", self.iqn, "-p", self.portal, "-I", self.iface)
         shown = tuple(f"{name}={value}" for name, value in self.settings)
-        return ("write-record", "node", *where, *shown, *_masked(self.secrets()))
+        return ("write-record", "node", *self.where(), *shown, *_masked(self.secrets()))
 
     def __repr__(self) -> str:
         return f"NodeWrite({' '.join(self.display()[2:])})"
 
 
 @dataclasses.dataclass(frozen=True)
-class NodeRead(RecordVerb):
+class NodeRead(NodeRecordId, RecordVerb):
     """Read the node records of (portal, iqn, iface), secrets masked, as ``-o show`` prints them.
 
     The daemon reads the record files under iscsiadm's lock instead of running
@@ -107,17 +101,9 @@ class NodeRead(RecordVerb):
     """
 
     entrypoint = "node_read"
-    portal: str
-    iqn: str
-    iface: str
-
-    def __post_init__(self) -> None:
-        check_portal(self.portal)
-        check_iqn(self.iqn)
-        check_name("iface", self.iface)
 
     def display(self) -> tuple[str, ...]:
-        return ("read-record", "node", "-T", self.iqn, "-p", self.portal, "-I", self.iface)
+        return ("read-record", "node", *self.where())
 
 
 def _masked(values: dict[str, str | None]) -> tuple[str, ...]:
