@@ -231,9 +231,6 @@ class Iscsiadm:
         result.check(IscsiadmExit.NO_OBJS_FOUND)
         return True
 
-    def node_exists(self, target: Target, iface: str) -> bool:
-        return self.show_node(target, iface) is not None
-
     def show_node(self, target: Target, iface: str) -> dict[str, str] | None:
         """A node record's settings (secrets masked), None when absent.
 
