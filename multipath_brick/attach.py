@@ -197,7 +197,7 @@ class Attacher:
             volume.settle(path)
             return self._release_failed(result)
         try:
-            wwid = volume.claim(result.wwid, self._multipath)
+            wwid = volume.claim(result.wwid, result.device, self._multipath)
             if result.wwid is None or result.wwid != wwid:
                 failure: str | None = (
                     f"WWID {result.wwid} differs from the volume's {wwid}: not the same LUN"
@@ -260,7 +260,7 @@ class Attacher:
                 return f"multipathd did not take {device} into the map of {wwid} in {waited}"
             udev_done = udev_done or self._sysfs.udev_processed(device)
             now = self._host.monotonic()
-            if udev_done and asks.due() and volume.listed(path, now, self._multipath):
+            if udev_done and asks.due() and volume.listed(path, device, now, self._multipath):
                 with self._locks.wwid(wwid):
                     if volume.is_gone():
                         continue

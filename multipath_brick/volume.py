@@ -44,12 +44,15 @@ class Volume:
     def mark_gone(self) -> None:
         self._gone.set()
 
-    def claim(self, wwid: str | None, multipath: Multipath) -> str | None:
-        """The volume's WWID: the first path's (whitelisted at once if ``gather`` is 0)."""
+    def claim(self, wwid: str | None, device: str, multipath: Multipath) -> str | None:
+        """The volume's WWID: the first path's (whitelisted at once if ``gather`` is 0).
+
+        :param device: the path's disk, which carries ``wwid``.
+        """
         with self._lock:
             if self.wwid is None and wwid is not None:
                 if self._gather <= 0:
-                    multipath.add_wwid(wwid)
+                    multipath.add_wwid(wwid, device)
                     self._listed = True
                 self.wwid = wwid
             return self.wwid
@@ -64,8 +67,9 @@ class Volume:
         with self._lock:
             self._settled.add(path)
 
-    def listed(self, path: Path, now: float, multipath: Multipath) -> bool:
-        """The path's disk is ready: is the WWID whitelisted yet?
+    def listed(self, path: Path, device: str, now: float, multipath: Multipath) -> bool:
+        """The path's disk ``device``, of the volume's WWID, is ready: is the
+        WWID whitelisted yet?
 
         With ``find_multipaths``, multipathd maps only a whitelisted WWID, and
         it makes the map from the first disk it hears of. Whitelisting once
@@ -89,6 +93,6 @@ class Volume:
                 return False  # a path may still bring its disk
             if self.wwid is None:  # pragma: no cover - a ready disk has claimed it
                 return False
-            multipath.add_wwid(self.wwid)
+            multipath.add_wwid(self.wwid, device)
             self._listed = True
             return True

@@ -65,13 +65,13 @@ class Multipath:
         if not result.ok:
             raise MultipathUnavailableError(result.stderr.strip() or f"exit {result.exit_code}")
 
-    def add_wwid(self, wwid: str) -> None:
-        """Record the WWID in /etc/multipath/wwids (idempotent).
+    def add_wwid(self, wwid: str, device: str) -> None:
+        """Record the WWID of ``device`` in /etc/multipath/wwids (idempotent).
 
         This alone makes no map: multipathd only acts on the next uevent or
         ``add path`` of one of its disks.
         """
-        self._run(verbs.MultipathAddWwid(wwid)).check()
+        self._run(verbs.MultipathAddWwid(wwid, device)).check()
 
     def remove_wwid(self, wwid: str) -> None:
         """Forget the WWID in /etc/multipath/wwids (idempotent: an absent one is fine).

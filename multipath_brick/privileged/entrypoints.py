@@ -227,9 +227,9 @@ def multipathd_del_path(device: str, timeout: float) -> Outcome:
 
 
 @_entrypoint
-def multipath_add_wwid(wwid: str, timeout: float) -> Outcome:
-    """Record a WWID: :class:`~.verbs.MultipathAddWwid`."""
-    return _run(verbs.MultipathAddWwid(wwid), timeout)
+def multipath_add_wwid(wwid: str, device: str, timeout: float) -> Outcome:
+    """Record the WWID of a disk: :class:`~.verbs.MultipathAddWwid`."""
+    return _run(verbs.MultipathAddWwid(wwid, device), timeout)
 
 
 @_entrypoint

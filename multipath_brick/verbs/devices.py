@@ -68,10 +68,20 @@ class _WwidVerb(Command):
 
 @dataclasses.dataclass(frozen=True)
 class MultipathAddWwid(_WwidVerb):
-    """Record the WWID in /etc/multipath/wwids, so multipathd maps it even with
-    ``find_multipaths strict`` or before a second path shows up."""
+    """Record the WWID of an iSCSI disk in /etc/multipath/wwids, so multipathd
+    maps it even with ``find_multipaths strict`` or before a second path shows up.
 
+    ``device`` is the disk that carries it: the daemon checks that one disk
+    (:func:`~multipath_brick.verbs.ownership.iscsi_wwid`), so the check costs
+    the same however many disks the host has.
+    """
+
+    device: str
     entrypoint = "multipath_add_wwid"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_device(self.device)
 
     def argv(self) -> tuple[str, ...]:
         return ("multipath", "-a", self.wwid)

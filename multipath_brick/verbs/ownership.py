@@ -42,11 +42,11 @@ names.
 from __future__ import annotations
 
 import errno
-import os
 import re
 
 from multipath_brick import verbs
 from multipath_brick.exception import InvalidArgument, NotOwnedError
+from multipath_brick.verbs import rooted
 from multipath_brick.wwid import multipath_wwid
 
 __all__ = [
@@ -68,7 +68,6 @@ _SESSION_LUN = re.compile(
     r"(?P<session>/sys/devices/(?:[^/]+/)*host(?P<h>\d+)/session(?P<sid>\d+))"
     r"/target(?P=h):(?P<c>\d+):(?P<t>\d+)/(?P=h):(?P=c):(?P=t):(?P<l>\d+)"
 )
-_HCTL = re.compile(r"\d+:\d+:\d+:\d+")
 _DEVICE_NUMBER = re.compile(r"\d+:\d+")
 _DM = re.compile(r"dm-\d+")
 
@@ -109,43 +108,6 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
 )
 
 
-# --- reading sysfs under a root ---------------------------------------------------------
-
-
-def _local(root: str, path: str) -> str:
-    return os.path.join(root, path.lstrip("/"))
-
-
-def _resolve(root: str, path: str) -> str:
-    """A host path with its links resolved, as a host path.
-
-    :raises FileNotFoundError: it does not exist.
-    """
-    real = os.path.realpath(_local(root, path))
-    if not os.path.exists(real):
-        raise FileNotFoundError(errno.ENOENT, f"no {path}")
-    base = os.path.realpath(root)
-    # A link leaving the root (only in a badly built test tree) keeps its "..":
-    # it then matches no sysfs pattern and is refused.
-    relative = os.path.relpath(real, base)
-    return "/" if relative == "." else "/" + relative
-
-
-def _read(root: str, path: str) -> str | None:
-    try:
-        with open(_local(root, path), encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def _list(root: str, path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(_local(root, path)))
-    except OSError:
-        return []
-
-
 # --- the checks -------------------------------------------------------------------------
 
 
@@ -156,7 +118,7 @@ def _under_session(root: str, field: str, what: str, link: str, found: str) -> s
         raise NotOwnedError(field, f"{what} is not under an iSCSI session: {link} is {found}")
     sid = match["sid"]
     try:
-        session = _resolve(root, f"/sys/class/iscsi_session/session{sid}")
+        session = rooted.resolve(root, f"/sys/class/iscsi_session/session{sid}")
     except FileNotFoundError:
         session = None
     if session != f"{match['session']}/iscsi_session/session{sid}":
@@ -177,10 +139,10 @@ def iscsi_disk(device: str, *, root: str = "/") -> str:
     :raises NotOwnedError: the disk is not under an iSCSI session.
     """
     verbs.check_device(device)
-    block = _resolve(root, f"/sys/block/{device}")
+    block = rooted.resolve(root, f"/sys/block/{device}")
     link = f"/sys/block/{device}/device"
     try:
-        found = _resolve(root, link)
+        found = rooted.resolve(root, link)
     except FileNotFoundError:
         raise NotOwnedError("device", f"{device} is not a SCSI disk: no {link}") from None
     if block != f"{found}/block/{device}":
@@ -199,7 +161,7 @@ def iscsi_lun(host: int, channel: int, target: int, lun: int, *, root: str = "/"
         verbs.check_int(field, value)
     hctl = f"{host}:{channel}:{target}:{lun}"
     link = f"/sys/class/scsi_device/{hctl}/device"
-    found = _resolve(root, link)
+    found = rooted.resolve(root, link)
     if found.rsplit("/", 1)[-1] != hctl:
         raise NotOwnedError("host", f"{link} is {found}, not the device {hctl}")
     return _under_session(root, "host", hctl, link, found)
@@ -213,18 +175,45 @@ def iscsi_host(host: int, *, root: str = "/") -> str:
     :raises NotOwnedError: the SCSI host is not an iSCSI host.
     """
     verbs.check_int("host", host)
-    scsi_host = _resolve(root, f"/sys/class/scsi_host/host{host}")
+    scsi_host = rooted.resolve(root, f"/sys/class/scsi_host/host{host}")
     parent = scsi_host.removesuffix(f"/scsi_host/host{host}")
     try:
-        iscsi = _resolve(root, f"/sys/class/iscsi_host/host{host}")
+        iscsi = rooted.resolve(root, f"/sys/class/iscsi_host/host{host}")
     except FileNotFoundError:
         iscsi = None
     if parent == scsi_host or iscsi != f"{parent}/iscsi_host/host{host}":
-        driver = _read(root, f"{scsi_host}/proc_name") or "unknown"
+        driver = rooted.read(root, f"{scsi_host}/proc_name") or "unknown"
         raise NotOwnedError(
             "host", f"host{host} is not an iSCSI host: driver {driver}, {scsi_host}"
         )
     return scsi_host
+
+
+def _maps_named(root: str, map_name: str) -> list[str]:
+    """The ``dm-N`` devices ``map_name`` may mean: itself, and the map so named.
+
+    Device-mapper names are unique: ``/dev/mapper/<name>``, once its target's
+    own ``dm/name`` agrees, is the one map of that name, found without reading
+    every map's name. Without that link (udev behind, or a name that is a
+    ``dm-N``), every map's name is read.
+    """
+    itself = (
+        [map_name]
+        if _DM.fullmatch(map_name) and rooted.read(root, f"/sys/block/{map_name}/dev")
+        else []
+    )
+    try:
+        linked = rooted.resolve(root, f"/dev/mapper/{map_name}").rsplit("/", 1)[-1]
+    except FileNotFoundError:
+        linked = ""
+    if _DM.fullmatch(linked) and rooted.read(root, f"/sys/block/{linked}/dm/name") == map_name:
+        return sorted({*itself, linked})
+    return [
+        dm
+        for dm in rooted.listing(root, "/sys/block")
+        if _DM.fullmatch(dm)
+        and (dm == map_name or rooted.read(root, f"/sys/block/{dm}/dm/name") == map_name)
+    ]
 
 
 def multipath_map(map_name: str, *, root: str = "/", empty_ok: bool = False) -> list[str]:
@@ -246,20 +235,15 @@ def multipath_map(map_name: str, *, root: str = "/", empty_ok: bool = False) -> 
     verbs.check_name("map_name", map_name)
     if _DEVICE_NUMBER.fullmatch(map_name):
         raise InvalidArgument("map_name", f"a device number, not a map name: {map_name!r}")
-    maps = [
-        dm
-        for dm in _list(root, "/sys/block")
-        if _DM.fullmatch(dm)
-        and (dm == map_name or _read(root, f"/sys/block/{dm}/dm/name") == map_name)
-    ]
+    maps = _maps_named(root, map_name)
     if not maps:
         raise FileNotFoundError(errno.ENOENT, f"no device-mapper map {map_name}")
     for dm in maps:
         shown = map_name if map_name == dm else f"{map_name} ({dm})"
-        uuid = _read(root, f"/sys/block/{dm}/dm/uuid") or ""
+        uuid = rooted.read(root, f"/sys/block/{dm}/dm/uuid") or ""
         if not uuid.startswith("mpath-"):
             raise NotOwnedError("map_name", f"{shown} is not a multipath map: dm uuid {uuid!r}")
-        slaves = _list(root, f"/sys/block/{dm}/slaves")
+        slaves = rooted.listing(root, f"/sys/block/{dm}/slaves")
         if not slaves and not empty_ok:
             raise NotOwnedError("map_name", f"{shown} has no path")
         for slave in slaves:
@@ -274,36 +258,28 @@ def multipath_map(map_name: str, *, root: str = "/", empty_ok: bool = False) -> 
     return maps
 
 
-def iscsi_wwid(wwid: str, *, root: str = "/") -> str:
-    """The SCSI device directory of an iSCSI disk that carries ``wwid``.
+def iscsi_wwid(wwid: str, device: str, *, root: str = "/") -> str:
+    """The SCSI device directory of ``device``, an iSCSI disk that carries ``wwid``.
+
+    Only the named disk is read, never every session's: the check of an attach
+    costs the same on a host with a thousand volumes as on an empty one.
 
     :param wwid: as multipathd spells it (:func:`multipath_wwid`).
     :raises InvalidArgument: ``wwid`` is a device number (``multipath -a 8:0``
         would record the WWID of that device).
-    :raises NotOwnedError: no disk under an iSCSI session carries it.
+    :raises FileNotFoundError: there is no such disk.
+    :raises NotOwnedError: the disk is not under an iSCSI session, or carries
+        another WWID.
     """
     verbs.check_name("wwid", wwid)
     if _DEVICE_NUMBER.fullmatch(wwid):
         raise InvalidArgument("wwid", f"a device number, not a WWID: {wwid!r}")
-    for session in _list(root, "/sys/class/iscsi_session"):
-        try:
-            base = _resolve(root, f"/sys/class/iscsi_session/{session}/device")
-        except FileNotFoundError:
-            continue  # logged out meanwhile
-        for target in _list(root, base):
-            if target.startswith("target"):
-                for hctl in filter(_HCTL.fullmatch, _list(root, f"{base}/{target}")):
-                    found = f"{base}/{target}/{hctl}"
-                    raw = _read(root, f"{found}/wwid")
-                    if raw and multipath_wwid(raw) == wwid:
-                        return found
-    holders = [
-        disk
-        for disk in _list(root, "/sys/block")
-        if (raw := _read(root, f"/sys/block/{disk}/device/wwid")) and multipath_wwid(raw) == wwid
-    ]
-    seen = f"carried by {', '.join(holders)}" if holders else "carried by no disk"
-    raise NotOwnedError("wwid", f"no iSCSI disk carries WWID {wwid} ({seen})")
+    found = iscsi_disk(device, root=root)
+    raw = rooted.read(root, f"{found}/wwid")
+    carried = multipath_wwid(raw) if raw else "no WWID"
+    if carried != wwid:
+        raise NotOwnedError("wwid", f"{device} carries {carried}, not WWID {wwid}")
+    return found
 
 
 def removable_wwid(wwid: str, *, root: str = "/") -> None:
@@ -321,15 +297,15 @@ def removable_wwid(wwid: str, *, root: str = "/") -> None:
     verbs.check_name("wwid", wwid)
     if _DEVICE_NUMBER.fullmatch(wwid):
         raise InvalidArgument("wwid", f"a device number, not a WWID: {wwid!r}")
-    for name in _list(root, "/sys/block"):
+    for name in rooted.listing(root, "/sys/block"):
         if _DM.fullmatch(name):
-            if _read(root, f"/sys/block/{name}/dm/uuid") == f"mpath-{wwid}":
+            if rooted.read(root, f"/sys/block/{name}/dm/uuid") == f"mpath-{wwid}":
                 try:
                     multipath_map(name, root=root, empty_ok=True)
                 except NotOwnedError as error:
                     raise NotOwnedError("wwid", f"a foreign map has it: {error.reason}") from None
             continue
-        raw = _read(root, f"/sys/block/{name}/device/wwid")
+        raw = rooted.read(root, f"/sys/block/{name}/device/wwid")
         if raw and multipath_wwid(raw) == wwid:
             try:
                 iscsi_disk(name, root=root)
@@ -365,7 +341,7 @@ def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
         elif isinstance(command, verbs.MultipathdResizeMap):
             multipath_map(command.map_name, root=root)
         elif isinstance(command, verbs.MultipathAddWwid):
-            iscsi_wwid(command.wwid, root=root)
+            iscsi_wwid(command.wwid, command.device, root=root)
         elif isinstance(command, verbs.MultipathRemoveWwid):
             removable_wwid(command.wwid, root=root)
         elif isinstance(command, (verbs.ReadBlock, verbs.LinkEncrypted)):

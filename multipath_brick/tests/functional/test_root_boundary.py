@@ -171,8 +171,12 @@ def _refusals(host: LinuxHost, f: Foreign) -> list[tuple[str, Callable[[], objec
         ("flush linear map", command(verbs.MultipathFlush(LINEAR)), "map_name"),
         ("resize", command(verbs.MultipathdResizeMap(f.wwid)), "map_name"),
         ("resize by dm-N", command(verbs.MultipathdResizeMap(f.dm)), "map_name"),
-        ("add wwid", command(verbs.MultipathAddWwid(plain_wwid)), "wwid"),
-        ("add wwid of the mapped disk", command(verbs.MultipathAddWwid(f.wwid)), "wwid"),
+        ("add wwid", command(verbs.MultipathAddWwid(plain_wwid, f.plain)), "device"),
+        (
+            "add wwid of the mapped disk",
+            command(verbs.MultipathAddWwid(f.wwid, f.multipathed)),
+            "device",
+        ),
     ]
 
 
@@ -193,9 +197,10 @@ def test_foreign_disks_hosts_and_maps_are_refused_and_left_intact(
     # A device number cannot even make a verb here; sent to the daemon as a
     # field (as a compromised caller would), it is refused there too.
     devno = read_file(f"/sys/block/{foreign.plain}/dev")
-    for entrypoint in (entrypoints.multipath_flush, entrypoints.multipath_add_wwid):
-        with pytest.raises(InvalidArgument, match="device number"):
-            entrypoint(devno, TIMEOUT)
+    with pytest.raises(InvalidArgument, match="device number"):
+        entrypoints.multipath_flush(devno, TIMEOUT)
+    with pytest.raises(InvalidArgument, match="device number"):
+        entrypoints.multipath_add_wwid(devno, foreign.plain, TIMEOUT)
     assert _state(foreign) == before
     assert "not under an iSCSI session" in refused["delete"]
     assert "/pseudo_0/" in refused["delete"]
@@ -218,7 +223,12 @@ def test_an_iscsi_volume_is_accepted_beside_foreign_devices(
     for disk in slaves:
         host.write(verbs.ScsiRescan(disk), timeout=TIMEOUT)
     assert connector.extend_volume(props) == 64 << 20  # rescans and resizes through the daemon
-    assert host.run(verbs.MultipathAddWwid(wwid), timeout=TIMEOUT).ok
+    assert host.run(verbs.MultipathAddWwid(wwid, slaves[0]), timeout=TIMEOUT).ok
+    # Our disk named for a foreign disk's WWID: refused, the WWID not recorded.
+    with pytest.raises(NotOwnedError) as refused:
+        host.run(verbs.MultipathAddWwid(foreign.wwid, slaves[0]), timeout=TIMEOUT)
+    assert refused.value.field == "wwid"
+    assert _state(foreign) == before
     # Accepted (not refused); what multipathd answers is its own business.
     host.run(verbs.MultipathdResizeMap(dm), timeout=TIMEOUT)
     host.run(verbs.MultipathdAddPath(slaves[0]), timeout=TIMEOUT)

@@ -34,7 +34,7 @@ def test_map_only_after_multipath_a_and_add_path(host: FakeHost, target: FakeTar
     wwid = target.wwid(1)
     assert host.run(show, timeout=30).stdout == f"{sd} {wwid} [orphan] undef undef\n"
     assert host.maps() == {}
-    assert host.run(v.MultipathAddWwid(wwid), timeout=30).stdout == f"wwid '{wwid}' added\n"
+    assert host.run(v.MultipathAddWwid(wwid, sd), timeout=30).stdout == f"wwid '{wwid}' added\n"
     assert f"/{wwid}/\n" in host.read_text("/etc/multipath/wwids")
     assert host.run(v.MultipathdAddPath(sd), timeout=30).stdout == "ok\n"
     assert host.maps() == {wwid: [sd]}
@@ -161,7 +161,7 @@ def test_first_add_path_adopts_every_orphan_of_the_wwid(
 ) -> None:
     sd, sd2 = attach_path(host), attach_path(host, P2)
     assert host.maps() == {}
-    host.run(v.MultipathAddWwid(target.wwid(1)), timeout=30)
+    host.run(v.MultipathAddWwid(target.wwid(1), sd), timeout=30)
     assert host.maps() == {}  # no uevent, no map (as in the lab)
     assert host.run(v.MultipathdAddPath(sd2), timeout=30).ok
     assert host.maps() == {target.wwid(1): [sd, sd2]}

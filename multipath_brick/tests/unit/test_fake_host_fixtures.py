@@ -217,7 +217,7 @@ def test_multipath_formats(lab: tuple[FakeHost, FakeTarget]) -> None:
     for h in host_numbers(host).values():
         host.write(v.ScsiScan(h, 0, 0, 1), timeout=30)
     # The daemon records only a WWID an iSCSI disk carries: the disks come first.
-    check(host, v.MultipathAddWwid(wwid), as_ours(capture("multipath_a.txt")))
+    check(host, v.MultipathAddWwid(wwid, "sda"), as_ours(capture("multipath_a.txt")))
     assert host.run(v.MultipathdAddPath("sda"), timeout=30).ok
     assert host.maps() == {wwid: ["sda", "sdb", "sdc", "sdd"]}
     # The columns our show-paths verb asks for, as the lab showed them with

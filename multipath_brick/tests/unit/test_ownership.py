@@ -135,73 +135,20 @@ def test_iscsi_lun_and_host(h: Host) -> None:
         ownership.iscsi_host(99, root=h.root)
 
 
-def test_multipath_map_by_name_or_kernel_name(h: Host) -> None:
-    assert ownership.multipath_map(h.wwid, root=h.root) == [h.dm]
-    assert ownership.multipath_map(h.dm, root=h.root) == [h.dm]
-
-
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        ("local_map", "has a path that is not an iSCSI disk: sda is not under an iSCSI session"),
-        ("lvm", "vg0-root (dm-1) is not a multipath map: dm uuid 'LVM-"),
-        ("dm-0", "dm-0 has a path that is not an iSCSI disk"),
-    ],
-)
-def test_foreign_maps_are_refused(h: Host, name: str, reason: str) -> None:
-    map_name = getattr(h, name, name)
-    for empty_ok in (False, True):
-        with pytest.raises(NotOwnedError) as refused:
-            ownership.multipath_map(map_name, root=h.root, empty_ok=empty_ok)
-        assert refused.value.field == "map_name"
-        assert reason in refused.value.reason
-
-
-def test_a_map_with_one_foreign_path_is_refused(h: Host) -> None:
-    mixed = h.fake.add_local_map("mixed", [h.disks[0], h.local])
-    for name in ("mixed", mixed):
-        with pytest.raises(NotOwnedError, match="sda is not under an iSCSI session"):
-            ownership.multipath_map(name, root=h.root)
-
-
-def test_a_name_is_checked_under_both_readings(h: Host) -> None:
-    # A foreign map *named* like the iSCSI map's kernel name: multipath -f
-    # would take the name, multipathd the minor number. Both are checked.
-    h.fake.add_local_map(h.dm, [h.local])
-    with pytest.raises(NotOwnedError, match="not an iSCSI disk"):
-        ownership.multipath_map(h.dm, root=h.root)
-
-
-def test_device_numbers_and_missing_maps(h: Host) -> None:
-    with pytest.raises(InvalidArgument, match="device number") as refused:
-        ownership.multipath_map("8:0", root=h.root)
-    assert refused.value.field == "map_name"
-    with pytest.raises(InvalidArgument, match="device number") as refused:
-        ownership.iscsi_wwid("8:0", root=h.root)
-    assert refused.value.field == "wwid"
-    with pytest.raises(FileNotFoundError):
-        ownership.multipath_map("3600nothere", root=h.root)
-
-
-def test_a_map_whose_paths_are_gone_may_be_flushed_not_resized(h: Host) -> None:
-    for disk in h.disks:
-        h.fake.write(v.ScsiDelete(disk), timeout=5)
-    assert h.fake.maps() == {h.wwid: []}
-    assert ownership.multipath_map(h.wwid, root=h.root, empty_ok=True) == [h.dm]
-    with pytest.raises(NotOwnedError, match="has no path"):
-        ownership.multipath_map(h.wwid, root=h.root)
-    assert h.fake.run(v.MultipathFlush(h.wwid), timeout=5).ok
-
-
 def test_iscsi_wwid(h: Host) -> None:
-    assert ownership.iscsi_wwid(h.wwid, root=h.root).endswith(":0:0:1")
+    """Only the named disk is read: an iSCSI disk that carries the WWID."""
+    for disk in h.disks:
+        assert ownership.iscsi_wwid(h.wwid, disk, root=h.root).endswith(":0:0:1")
     with pytest.raises(NotOwnedError) as refused:
-        ownership.iscsi_wwid("1ATA_QEMU_HARDDISK_QM00001", root=h.root)
-    assert refused.value.reason == (
-        "no iSCSI disk carries WWID 1ATA_QEMU_HARDDISK_QM00001 (carried by sda)"
-    )
-    with pytest.raises(NotOwnedError, match=r"\(carried by no disk\)"):
-        ownership.iscsi_wwid("36001405deadbeef", root=h.root)
+        ownership.iscsi_wwid(h.local_map, h.local, root=h.root)
+    assert refused.value.field == "device"
+    assert "not under an iSCSI session" in refused.value.reason
+    with pytest.raises(NotOwnedError) as refused:  # the local disk's WWID, named by ours
+        ownership.iscsi_wwid(h.local_map, h.disks[0], root=h.root)
+    assert refused.value.field == "wwid"
+    assert refused.value.reason == f"{h.disks[0]} carries {h.wwid}, not WWID {h.local_map}"
+    with pytest.raises(FileNotFoundError):
+        ownership.iscsi_wwid(h.wwid, "sdzz", root=h.root)
 
 
 def test_removable_wwid(h: Host) -> None:
@@ -319,9 +266,10 @@ REFUSED: list[tuple[str, Door, str]] = [
     ("flush lvm", _run(lambda h: v.MultipathFlush(h.lvm)), "map_name"),
     ("flush dm-1", _run(lambda h: v.MultipathFlush("dm-1")), "map_name"),
     ("resize", _run(lambda h: v.MultipathdResizeMap(h.local_map)), "map_name"),
-    ("add wwid", _run(lambda h: v.MultipathAddWwid("1ATA_QEMU_HARDDISK_QM00001")), "wwid"),
+    ("add wwid", _run(lambda h: v.MultipathAddWwid(h.local_map, h.local)), "device"),
+    ("add wwid by ours", _run(lambda h: v.MultipathAddWwid(h.local_map, h.disks[0])), "wwid"),
     ("flush 8:0", _run(lambda h: v.MultipathFlush("8:0")), "map_name"),
-    ("add wwid 8:0", _run(lambda h: v.MultipathAddWwid("8:0")), "wwid"),
+    ("add wwid 8:0", _run(lambda h: v.MultipathAddWwid("8:0", h.disks[0])), "wwid"),
 ]
 
 
@@ -345,7 +293,7 @@ def test_the_fake_accepts_the_iscsi_volume(h: Host) -> None:
     for each in h.disks:
         h.fake.write(v.ScsiRescan(each), timeout=5)
     assert h.fake.run(v.MultipathdResizeMap(h.wwid), timeout=5).ok
-    assert h.fake.run(v.MultipathAddWwid(h.wwid), timeout=5).ok
+    assert h.fake.run(v.MultipathAddWwid(h.wwid, disk), timeout=5).ok
     assert h.fake.run(v.MultipathdDelPath(disk), timeout=5).ok
     assert h.fake.run(v.MultipathdAddPath(disk), timeout=5).ok
     h.fake.write(v.ScsiScan(host, channel, target, lun), timeout=5)
@@ -387,8 +335,10 @@ def test_the_connector_leaves_the_local_devices_alone(
 def test_entrypoints_check_before_running_anything(bindir: pathlib.Path) -> None:  # noqa: F811
     with pytest.raises(InvalidArgument, match="device number"):
         entrypoints.multipath_flush("8:0", 5.0)
-    with pytest.raises(NotOwnedError, match="no iSCSI disk carries WWID 3600a0"):
-        entrypoints.multipath_add_wwid("3600a0", 5.0)
+    with pytest.raises(InvalidArgument, match="device number"):
+        entrypoints.multipath_add_wwid("8:0", "sda", 5.0)
+    code, out, err, _ = entrypoints.multipath_add_wwid("3600a0", "sdzz", 5.0)
+    assert (code, out, err) == (1, "", "no /sys/block/sdzz: not run\n")
     code, out, err, _ = entrypoints.multipath_flush("mpatha", 5.0)
     assert (code, out, err) == (1, "", "no device-mapper map mpatha: not run\n")
     with pytest.raises(FileNotFoundError):

@@ -20,6 +20,7 @@ table to read (issue 15's target: attach with 256 present within 1.2x of empty).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 from functools import partial
@@ -35,6 +36,10 @@ from .fakehost import GIB, plural_props, timed
 PORTALS = ["10.9.1.2:3260", "10.9.2.2:3260"]
 # No simulated latency: what grows is our own work, not the fake's delays.
 SETTINGS = AttachSettings(grace=0.5, gather=0.0, poll=0.005)
+# The fake's tree in memory, as sysfs is: on a disk file system the fake's own
+# file creations (tens of thousands with 1,024 volumes) slow down as the tree
+# grows, which would be the fake's cost, not the library's.
+TREE = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 class Layout:
@@ -57,7 +62,7 @@ class Layout:
 def row(present: int, shared: bool, repeat: int) -> tuple[float, float, int, int]:
     """(attach s, detach s, host calls per attach, per detach), medians."""
     locks = tempfile.mkdtemp(prefix="mpb-bench-")
-    with FakeHost(time_scale=0) as host:
+    with FakeHost(time_scale=0, root=tempfile.mkdtemp(prefix="fakehost-", dir=TREE)) as host:
         layout = Layout(host, shared)
         filler = ISCSIMultipathConnector(
             use_multipath=True, host=host, settings=SETTINGS, lock_path=locks
