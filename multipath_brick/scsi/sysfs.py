@@ -118,6 +118,8 @@ class Sysfs:
         # Target names of sessions whose identity is not complete yet (a login
         # in progress, or failing for minutes against a dead portal).
         self._iqns: dict[int, str] = {}
+        # The last listing of the sessions, and the session numbers in it.
+        self._listing: tuple[list[str], list[int]] = ([], [])
 
     def _read(self, path: str, absent: frozenset[int] = GONE) -> str | None:
         """A sysfs file's text, or None when its object is gone.
@@ -198,16 +200,24 @@ class Sysfs:
         return iqn
 
     def _sids(self) -> list[int]:
-        """The sessions there are now; what is remembered of others is dropped."""
+        """The sessions there are now; what is remembered of others is dropped.
+
+        The listing is compared with the last one before it is parsed: on a
+        host with hundreds of sessions, most looks find the same names, and
+        the parse would be most of a lookup's cost.
+        """
+        names = self._host.list_dir("/sys/class/iscsi_session")
+        last_names, last_sids = self._listing
+        if names == last_names:
+            return last_sids
         sids = sorted(
-            int(name[7:])
-            for name in self._host.list_dir("/sys/class/iscsi_session")
-            if name.startswith("session") and name[7:].isdigit()
+            int(name[7:]) for name in names if name.startswith("session") and name[7:].isdigit()
         )
         present = set(sids)
         for memo in (self._identities, self._iqns):
             for gone in memo.keys() - present:
                 memo.pop(gone, None)
+        self._listing = (names, sids)
         return sids
 
     def _session(self, sid: int) -> SessionInfo | None:

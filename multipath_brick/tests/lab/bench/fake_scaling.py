@@ -2,8 +2,9 @@
 
     python -m multipath_brick.tests.lab.bench.fake_scaling [--present 0,64,256,1024] [--repeat 5]
 
-For each count N, a FakeHost gets N volumes attached first, then one more
-volume is attached and detached ``--repeat`` times. Two layouts:
+For each count N, a FakeHost gets N volumes attached first; then one more
+volume is attached and detached ``--repeat`` times on each host, the hosts
+taking turns round by round. Two layouts:
 
 * ``own target``: every volume is the LUN of a target of its own on 2 portals
   (one session per portal per volume, as arrays that export a target per volume);
@@ -20,6 +21,7 @@ table to read (issue 15's target: attach with 256 present within 1.2x of empty).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -59,37 +61,59 @@ class Layout:
         return plural_props(iqn, PORTALS, 1)
 
 
-def row(present: int, shared: bool, repeat: int) -> tuple[float, float, int, int]:
-    """(attach s, detach s, host calls per attach, per detach), medians."""
-    locks = tempfile.mkdtemp(prefix="mpb-bench-")
-    with FakeHost(time_scale=0, root=tempfile.mkdtemp(prefix="fakehost-", dir=TREE)) as host:
+class Filled:
+    """A FakeHost with ``present`` volumes attached, and one more to attach and detach."""
+
+    def __init__(self, present: int, shared: bool, stack: contextlib.ExitStack) -> None:
+        locks = tempfile.mkdtemp(prefix="mpb-bench-")
+        root = tempfile.mkdtemp(prefix="fakehost-", dir=TREE)
+        host = stack.enter_context(FakeHost(time_scale=0, root=root))
         layout = Layout(host, shared)
         filler = ISCSIMultipathConnector(
             use_multipath=True, host=host, settings=SETTINGS, lock_path=locks
         )
         for i in range(present):
             filler.connect_volume(layout.volume(i))
-        counted = FaultyHost(host, kinds=("run", "write", "read"))
-        conn = ISCSIMultipathConnector(
-            use_multipath=True, host=counted, settings=SETTINGS, lock_path=locks
+        self.counted = FaultyHost(host, kinds=("run", "write", "read"))
+        self.conn = ISCSIMultipathConnector(
+            use_multipath=True, host=self.counted, settings=SETTINGS, lock_path=locks
         )
-        data = layout.volume(present)
-        attach_s, detach_s, attach_calls, detach_calls = [], [], [], []
+        self.data = layout.volume(present)
+        self.attach_s: list[float] = []
+        self.detach_s: list[float] = []
+        self.attach_calls: list[int] = []
+        self.detach_calls: list[int] = []
+
+    def once(self) -> None:
+        self.counted.arm()
+        seconds, info = timed(lambda: self.conn.connect_volume(self.data))
+        self.attach_s.append(seconds)
+        self.attach_calls.append(self.counted.calls)
+        self.counted.arm()
+        seconds, _ = timed(partial(self.conn.disconnect_volume, self.data, info))
+        self.detach_s.append(seconds)
+        self.detach_calls.append(self.counted.calls)
+
+    def medians(self) -> tuple[float, float, int, int]:
+        """(attach s, detach s, host calls per attach, per detach)."""
+        return (
+            statistics.median(self.attach_s),
+            statistics.median(self.detach_s),
+            int(statistics.median(self.attach_calls)),
+            int(statistics.median(self.detach_calls)),
+        )
+
+
+def rows(counts: list[int], shared: bool, repeat: int) -> list[tuple[float, float, int, int]]:
+    """One row per count: every host filled first, then the rounds interleaved
+    (one attach and detach on each host per round), so that a change in the
+    machine's load slows every count alike."""
+    with contextlib.ExitStack() as stack:
+        hosts = [Filled(n, shared, stack) for n in counts]
         for _ in range(repeat):
-            counted.arm()
-            seconds, info = timed(lambda: conn.connect_volume(data))
-            attach_s.append(seconds)
-            attach_calls.append(counted.calls)
-            counted.arm()
-            seconds, _ = timed(partial(conn.disconnect_volume, data, info))
-            detach_s.append(seconds)
-            detach_calls.append(counted.calls)
-    return (
-        statistics.median(attach_s),
-        statistics.median(detach_s),
-        int(statistics.median(attach_calls)),
-        int(statistics.median(detach_calls)),
-    )
+            for filled in hosts:
+                filled.once()
+        return [filled.medians() for filled in hosts]
 
 
 def main() -> None:
@@ -106,8 +130,9 @@ def main() -> None:
     print("-" * 84)
     for shared in (False, True):
         base: tuple[float, float] | None = None
-        for n in counts:
-            attach, detach, a_calls, d_calls = row(n, shared, args.repeat)
+        for n, (attach, detach, a_calls, d_calls) in zip(
+            counts, rows(counts, shared, args.repeat), strict=True
+        ):
             base = base or (attach, detach)
             name = "shared target" if shared else "own target"
             print(
