@@ -16,6 +16,8 @@ from typing import Any
 from .libraries import Library
 
 FLOOR = "floor"
+#: floor.sh's own deadline for an attach, seconds.
+FLOOR_TIMEOUT_S = 300
 FLOOR_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.sh")
 
 
@@ -35,8 +37,14 @@ class Floor(Library):
     def _sh(self, *args: str) -> dict[str, str]:
         """Run floor.sh; its key=value output."""
         env = dict(os.environ, FLOOR_CHAP_USER=self.chap[0], FLOOR_CHAP_PASSWORD=self.chap[1])
+        # Its own deadline first (32 scripts at once share 2 vCPUs), then ours.
+        env.setdefault("FLOOR_TIMEOUT", str(FLOOR_TIMEOUT_S))
         proc = subprocess.run(
-            ["bash", FLOOR_SH, *args], env=env, capture_output=True, text=True, timeout=300
+            ["bash", FLOOR_SH, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=FLOOR_TIMEOUT_S + 60,
         )
         if proc.returncode:
             raise RuntimeError(

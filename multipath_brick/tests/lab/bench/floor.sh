@@ -34,7 +34,7 @@ set -u
 NODES=/etc/iscsi/nodes
 FLAGS=/run/floor-first.
 POLL=0.1
-TIMEOUT=120
+TIMEOUT=${FLOOR_TIMEOUT:-120} # many attaches at once (the boot storm) need more
 exec {NAP_FD}<> <(:)
 
 nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }

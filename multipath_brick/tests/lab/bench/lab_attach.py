@@ -15,7 +15,13 @@ nothing is left (sessions, node/discovery records, sdX, maps) and a lab reset:
   times only;
 * ``--volumes`` volumes attached at once from as many threads (one connector per
   library, shared by the threads), over 4 portals: LUNs of one target
-  (``luns``) and/or one target per volume (``targets``).
+  (``luns``) and/or one target per volume (``targets``);
+* ``storm`` (only when named): the boot storm, ``--storm-volumes`` volumes at once
+  the same way. The floor joins both concurrent rows in the ``targets`` layout
+  (one ``floor.sh`` per volume, all at once; each has its own node records);
+  with the LUNs of one target, several scripts would share sessions, which the
+  floor does not handle. :mod:`.concurrent` reports these rows' full-redundancy
+  times, per-volume medians, detaches and failures.
 
 Reported: median attach seconds (os-brick/ours = how many times faster we
 are), throughput of the concurrent attaches, the issue's targets, the detach
@@ -52,6 +58,7 @@ from typing import Any
 from .. import in_lab_guest
 from ..api import Lab
 from . import scenarios as scenario_rows
+from .concurrent import concurrent_report
 from .floor import FLOOR, Floor
 from .libraries import OSB, OURS, Library, OsBrick, Ours
 from .probe import git_describe, iscsiadm_probe
@@ -68,11 +75,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--osbrick-dead-repeat", type=int, default=1)
     p.add_argument("--concurrent-repeat", type=int, default=1)
     p.add_argument("--volumes", type=int, default=8)
+    p.add_argument("--storm-volumes", type=int, default=32, help="volumes of the storm row")
     p.add_argument(
         "--layouts", default="luns", help="concurrent rows: luns and/or targets (comma list)"
     )
     p.add_argument(
-        "--scenarios", default=",".join(scenario_rows.KEYS), help="subset of p1,p2,p4,dead,conc"
+        "--scenarios",
+        default=",".join(scenario_rows.DEFAULT_KEYS),
+        help="subset of p1,p2,p4,dead,conc,storm (storm only when named)",
     )
     p.add_argument("--warmup", type=int, default=1, help="uncounted 1-portal runs per library")
     p.add_argument(
@@ -153,8 +163,10 @@ def print_run(label: str, lib: Library, run: dict[str, Any]) -> None:
 
 def runs_wanted(args: argparse.Namespace, sc: BenchScenario, lib: Library) -> int:
     """Counted runs of a library in a scenario: os-brick's dead portal costs ~2 minutes."""
-    if lib.name == FLOOR and (sc.volumes > 1 or sc.dead is not None):
-        return 0  # one volume on live portals: a dead portal would only time it out
+    if lib.name == FLOOR and (sc.dead is not None or (sc.volumes > 1 and sc.layout != "targets")):
+        # A dead portal would only time it out; LUNs of one target share sessions,
+        # which floor.sh does not handle (each script logs in and out on its own).
+        return 0
     if sc.volumes > 1:
         return int(args.concurrent_repeat)
     if lib.name == OSB and sc.dead is not None:
@@ -210,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         with open(args.report, encoding="utf-8") as f:
             saved = json.load(f)
-        report(saved["meta"], scenarios_from(saved), saved["results"], saved.get("iscsiadm_probe"))
+        scenarios = scenarios_from(saved)
+        report(saved["meta"], scenarios, saved["results"], saved.get("iscsiadm_probe"))
+        concurrent_report(scenarios, saved["results"])
         return 0
     if not in_lab_guest():
         print(
@@ -227,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
 
     libs = libraries(args, lab)
     scenarios = scenario_rows.chosen(
-        args.scenarios.split(","), args.latency_ms, args.volumes, args.layouts.split(",")
+        args.scenarios.split(","),
+        args.latency_ms,
+        args.volumes,
+        args.layouts.split(","),
+        args.storm_volumes,
     )
     meta = run_meta(args, lab, next((lib for lib in libs if isinstance(lib, OsBrick)), None))
     print(f"[bench] lab attach benchmark: {json.dumps(meta)}", flush=True)
@@ -240,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - t_start
 
     verdicts = report(meta, scenarios, results, probe)
+    verdicts["concurrent"] = concurrent_report(scenarios, results)
     print(f"\n[bench] done in {elapsed:.0f} s", flush=True)
     if args.json:
         raw = {

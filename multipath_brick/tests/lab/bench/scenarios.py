@@ -13,7 +13,9 @@ from .run import BenchVolume
 #: Size of every benchmarked LUN, MiB.
 LUN_MB = 64
 #: Every scenario's keys, in the table's order (``--scenarios``).
-KEYS = ("p1", "p2", "p4", "dead", "conc")
+KEYS = ("p1", "p2", "p4", "dead", "conc", "storm")
+#: What runs when ``--scenarios`` is not given: the boot storm takes minutes.
+DEFAULT_KEYS = KEYS[:-1]
 
 
 @dataclasses.dataclass
@@ -36,22 +38,30 @@ def dead_row(lat: str) -> BenchScenario:
     return BenchScenario("dead", f"4 portals, 1 dead, {lat}", 4, dead=3)
 
 
-def concurrent_row(volumes: int, layout: str, lat: str) -> BenchScenario:
+def concurrent_row(volumes: int, layout: str, lat: str, key: str = "conc") -> BenchScenario:
+    """``volumes`` attached at once; ``key`` "storm" is the boot storm's row."""
     what = "LUNs, 1 target" if layout == "luns" else "targets"
     title = f"{volumes} concurrent ({volumes} {what}), 4 portals, {lat}"
-    return BenchScenario(f"conc-{layout}", title, 4, volumes=volumes, layout=layout)
+    if key == "storm":
+        title = f"boot storm: {title}"
+    return BenchScenario(f"{key}-{layout}", title, 4, volumes=volumes, layout=layout)
 
 
 def chosen(
-    keys: Sequence[str], latency_ms: int, volumes: int, layouts: Sequence[str]
+    keys: Sequence[str],
+    latency_ms: int,
+    volumes: int,
+    layouts: Sequence[str],
+    storm_volumes: int = 32,
 ) -> list[BenchScenario]:
     """The scenarios ``--scenarios`` names, in the table's order."""
     lat = f"{latency_ms} ms" if latency_ms else "no delay"
     rows = [portals_row(n, lat) for n in (1, 2, 4) if f"p{n}" in keys]
     if "dead" in keys:
         rows.append(dead_row(lat))
-    if "conc" in keys:
-        rows += [concurrent_row(volumes, layout, lat) for layout in layouts]
+    for key, count in (("conc", volumes), ("storm", storm_volumes)):
+        if key in keys:
+            rows += [concurrent_row(count, layout, lat, key) for layout in layouts]
     return rows
 
 
@@ -66,10 +76,11 @@ def scenarios_from(saved: dict[str, Any]) -> list[BenchScenario]:
             out.append(portals_row(int(key[1:]), lat))
         elif key == "dead":
             out.append(dead_row(lat))
-        elif key.startswith("conc-"):
+        elif key.startswith(("conc-", "storm-")):
             runs: list[dict[str, Any]] = next(iter(saved["results"][key].values()), [])
             vols = len(runs[0]["per_volume_attach_s"]) if runs else 8
-            out.append(concurrent_row(vols, key[5:], lat))
+            row, layout = key.split("-", 1)
+            out.append(concurrent_row(vols, layout, lat, row))
     return out
 
 
