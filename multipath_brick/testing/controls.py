@@ -147,6 +147,13 @@ class HostControls:
             self._st.flush_delay = seconds
             self._st.flush_removes_first = removes_first
 
+    def set_wwids_edit_delay(self, seconds: float) -> None:
+        """Make ``multipath -a`` and ``multipath -w`` take ``seconds`` before the
+        wwids file changes: each is a program that reads multipath.conf and the
+        devices' state first (0.5-0.6 s each under TCG in the lab)."""
+        with self._st.lock:
+            self._st.wwids_edit_delay = seconds
+
     def set_multipathd_running(self, running: bool) -> None:
         """Stop or start multipathd; on start it picks up every disk and map."""
         with self._st.lock:

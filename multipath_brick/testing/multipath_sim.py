@@ -54,10 +54,11 @@ class Multipathd:
             return done(self._client(args[1:]))
         if args[0] == "multipath" and len(args) == 3:
             option, name = args[1], args[2]
+            delay = self.st.wwids_edit_delay
             if option == "-a":
-                return done(self._add_wwid(name))
+                return Plan(delay, lambda: self._add_wwid(name))
             if option == "-w":
-                return done(self._remove_wwid(name))
+                return Plan(delay, lambda: self._remove_wwid(name))
             if option == "-f":
                 return self._flush_plan(name)
         raise NotImplementedError(f"fake host does not emulate: {' '.join(args)}")

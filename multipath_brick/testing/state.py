@@ -234,6 +234,7 @@ class SimState:
         self.flush_delay = 0.0
         self.flush_removes_first = True
         self.flush_fail: set[str] = set()
+        self.wwids_edit_delay = 0.0
         self.multipathd_running = True
         self.discovery_answers: dict[str, list[tuple[str, str]]] = {}
         self.scan_hang = 0.0
