@@ -82,6 +82,14 @@ class Releaser:
                 try:
                     if session is not None:
                         self._iscsiadm.logout(target, iface)
+                    elif self._iscsiadm.show_node(target, iface) is None:
+                        # Another LUN's detach logged out and deleted the record
+                        # first (LUNs of one target share the session): a delete
+                        # would start iscsiadm to hear "no records found", one
+                        # at a time in the record queue (8 LUNs detached at once
+                        # in the lab: 28 such runs, 3.2 s). The daemon reads the
+                        # record file without a process.
+                        return []
                     with self._records.turn(key=target.iqn):
                         deleted = self._iscsiadm.delete_node(target, iface)
                 except CommandError as error:

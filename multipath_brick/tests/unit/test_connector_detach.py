@@ -5,6 +5,8 @@ Sessions shared with other LUNs, flush failures and timeouts, repeats.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from multipath_brick.exception import DetachError, FlushError
@@ -113,3 +115,23 @@ def test_sessions_are_released_while_the_wwid_is_forgotten(connector, host):
     logouts = [c for c in host.calls if "--logout" in c[0]]
     assert len(logouts) == 4
     assert all(start < forget[3] for _, _, start, _ in logouts)  # begun before it ended
+
+
+def test_luns_detached_at_once_delete_each_record_once(connector, host):
+    # The LUNs of one target share its sessions: the last detach to find no disk
+    # on a session logs it out and deletes its record; the others find the record
+    # gone and start no iscsiadm to delete it again.
+    infos = [connector.connect_volume(plural(lun=lun)) for lun in (1, 2)]
+    threads = [
+        threading.Thread(target=connector.disconnect_volume, args=(plural(lun=lun), info))
+        for lun, info in zip((1, 2), infos, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert_nothing_left(host)
+    deletes = [c for c in host.calls if c[0][:2] == ("iscsiadm", "-m") and "delete" in c[0]]
+    assert len(deletes) == 4 and all(code == 0 for _, code, _, _ in deletes)
+    connector.disconnect_volume(plural(lun=1), infos[0])  # again: nothing to delete
+    assert len([c for c in host.calls if "delete" in c[0]]) == 4
