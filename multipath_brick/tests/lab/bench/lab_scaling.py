@@ -247,6 +247,13 @@ def report(results: dict[int, dict[str, Any]], libs: Sequence[str]) -> dict[str,
     return verdicts
 
 
+def save(path: str, raw: dict[str, Any]) -> None:
+    """Write the raw results to ``path`` (nothing when empty)."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(raw, f, indent=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not in_lab_guest():
@@ -280,16 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             for lib in libs:
                 entry["runs"][lib.name].append(one_run(lab, lib, count, r, args.settle))
         results[count] = entry
+        # Saved after every count: a fill that overwhelms the guest may never end.
+        save(args.json, {"meta": meta, "results": results})
     verdicts = report(results, [lib.name for lib in libs])
     elapsed = round(time.monotonic() - t_start, 1)
     print(f"[scaling] done in {elapsed} s", flush=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(
-                {"meta": meta, "results": results, "verdicts": verdicts, "elapsed_s": elapsed},
-                f,
-                indent=1,
-            )
+    save(args.json, {"meta": meta, "results": results, "verdicts": verdicts, "elapsed_s": elapsed})
     left = [
         r["leftovers"]
         for e in results.values()
