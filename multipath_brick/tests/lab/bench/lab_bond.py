@@ -60,8 +60,8 @@ class BondedOurs(Ours):
 
     name = "multipath-brick bond"
 
-    def __init__(self, grace: float, lab: Lab) -> None:
-        super().__init__(grace)
+    def __init__(self, grace: float, lab: Lab, gather: float | None = None) -> None:
+        super().__init__(grace, gather)
         from multipath_brick import ISCSIMultipathConnector
         from multipath_brick.bond import HostInventory, IscsiBond, Network, StorageConnection
 
@@ -77,7 +77,7 @@ class BondedOurs(Ours):
             use_multipath=True,
             root_helper=None,
             host=self.conn.host,  # the timing host of this library's recorder
-            grace=grace,
+            settings=self.settings,
             lock_path=tempfile.mkdtemp(prefix="mpb-bench-bond-locks-"),
             bonds=[bond],
             inventory=HostInventory(dict(zip(("san-a", "san-b"), lab.bond_nics, strict=True))),

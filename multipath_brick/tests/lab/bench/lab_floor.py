@@ -29,6 +29,7 @@ caller's process does nothing else, which sizes it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -42,7 +43,7 @@ from ..table import format_table
 from .cpu_account import CALLER, Accounting, Window
 from .floor import FLOOR, Floor
 from .lab_bond import BondedOurs
-from .libraries import OSB, OURS, Library, OsBrick, Ours
+from .libraries import OSB, Library, OsBrick, Ours
 from .probe import git_describe
 from .scenarios import LUN_MB
 from .timing import profile
@@ -193,7 +194,7 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], idle: float) -> 
     print(f"\nMedians; CPU net of the idle guest's {idle:.3f} CPU-s/s")
     print(format_table(headers, rows, (2, 3, 4, 5, 6)))
     print("\n4 paths / 1 path (medians of full seconds, returned seconds):")
-    for name in (FLOOR, OURS, OSB):
+    for name in dict.fromkeys(n for by_lib in results.values() for n in by_lib):
         for four, one in (("p4", "p1"), ("bond4", "bond1")):
             a, b = results.get(four, {}).get(name), results.get(one, {}).get(name)
             if a and b:
@@ -218,12 +219,24 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], idle: float) -> 
                     print(f"    privileged calls: {calls}")
 
 
+def gathers(text: str) -> list[float | None]:
+    """``--gather``: the gather seconds of each multipath-brick column (None: the default)."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    return [None if v == "default" else float(v) for v in values] or [None]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--workloads", default=",".join(WORKLOADS))
     p.add_argument("--libs", default="floor,ours,osbrick")
     p.add_argument("--grace", type=float, default=5.0)
+    p.add_argument(
+        "--gather",
+        default="default",
+        help="multipath-brick columns, one per value: AttachSettings.gather seconds, or"
+        " 'default' (the library's default); e.g. default,0,2",
+    )
     p.add_argument("--idle", type=float, default=10.0, help="seconds of idle baseline")
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
@@ -241,9 +254,18 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab.from_state()
     lab.reset()
     # Both privsep daemons are forked now, before any thread exists.
-    ours = Ours(args.grace) if "ours" in wanted else None
+    ours: dict[str, Ours] = {}
+    if "ours" in wanted:
+        for gather in gathers(args.gather):
+            column = Ours(args.grace, gather)
+            ours[column.name] = column
     osb = OsBrick("fork", 32) if "osbrick" in wanted else None
-    bonded = BondedOurs(args.grace, lab) if ours and "bond4" in keys else None
+    # The bond's 4 paths, each column with its own settings, under the same column name.
+    bonded = (
+        {name: BondedOurs(args.grace, lab, column.gather) for name, column in ours.items()}
+        if "bond4" in keys
+        else {}
+    )
 
     floor = Floor((lab.chap.user, lab.chap.password))
     floor_bond = Floor(floor.chap, tuple(f"floor-{nic}" for nic in lab.bond_nics))
@@ -252,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         out: dict[str, Library] = {}
         if "floor" in wanted:
             out[FLOOR] = floor_bond if key == "bond4" else floor
-        if ours is not None:
-            out[OURS] = bonded if key == "bond4" and bonded is not None else ours
+        for name, column in ours.items():
+            out[name] = bonded[name] if key == "bond4" else column
         # os-brick has no ifaces (no bond), and its 1-path row is p1.
         if osb is not None and key not in ("bond1", "bond4"):
             out[OSB] = osb
@@ -267,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "kernel": os.uname().release,
         "cpus": os.cpu_count(),
         "osbrick_version": osb.version if osb else None,
+        "ours": {name: dataclasses.asdict(column.settings) for name, column in ours.items()},
     }
     print(f"[floor] {json.dumps(meta)}", flush=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -302,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         acct.close()
         lab.reset()
         floor.ifaces_down(lab.bond_nics)
-        if bonded is not None:
-            bonded.conn.collect_ifaces(())
+        for bond in bonded.values():
+            bond.conn.collect_ifaces(())
     report(results, idle)
     print(f"\n[floor] {elapsed:.0f} s; idle guest after the runs: {idle_end:.3f} CPU-s per s")
     if args.json:

@@ -19,6 +19,11 @@ OURS = "multipath-brick"
 OSB = "os-brick"
 
 
+def ours_name(gather: float | None) -> str:
+    """The column of multipath-brick run with ``gather`` seconds (None: its default)."""
+    return OURS if gather is None else f"{OURS} gather={gather:g}"
+
+
 class Library:
     name = ""
 
@@ -33,21 +38,31 @@ class Library:
 
 
 class Ours(Library):
+    """multipath-brick with its default settings, or with ``gather`` seconds of
+    gathering (then named ``multipath-brick gather=S``, a column of its own)."""
+
     name = OURS
 
-    def __init__(self, grace: float) -> None:
+    def __init__(self, grace: float, gather: float | None = None) -> None:
         super().__init__()
         from multipath_brick import ISCSIMultipathConnector
         from multipath_brick.host.linux import LinuxHost
         from multipath_brick.privileged import start_daemon
+        from multipath_brick.settings import AttachSettings
 
         start_daemon(None)  # fork the privsep daemon now, outside any timing
         self.grace = grace
+        self.gather = gather
+        if gather is None:
+            self.settings = AttachSettings(grace=grace)
+        else:
+            self.settings = AttachSettings(grace=grace, gather=gather)
+            self.name = ours_name(gather)
         self.conn = ISCSIMultipathConnector(
             use_multipath=True,
             root_helper=None,
             host=TimingHost(LinuxHost(), self.recorder),
-            grace=grace,
+            settings=self.settings,
             lock_path=tempfile.mkdtemp(prefix="mpb-bench-locks-"),
         )
 
