@@ -192,7 +192,7 @@ class Attacher:
         Never raises an ``Exception``: any error fails the path, and a failed
         path has released what it made.
         """
-        result = bring_up.run(path, ticket)
+        result = bring_up.run(path, ticket, logged_in=lambda: volume.log_in(path))
         if result.state is not PathState.ACTIVE or result.device is None:
             volume.settle(path)
             return self._release_failed(result)

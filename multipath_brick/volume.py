@@ -28,6 +28,8 @@ class Volume:
         self._settled: set[Path] = set()
         #: Paths that have a disk (udev may not have processed it yet).
         self._arrived: set[Path] = set()
+        #: Paths that have a session (their disk follows a scan away).
+        self._logged_in: set[Path] = set()
         self._first_ready: float | None = None
         self._listed = False
         self._gone = threading.Event()
@@ -57,6 +59,11 @@ class Volume:
                 self.wwid = wwid
             return self.wwid
 
+    def log_in(self, path: Path) -> None:
+        """The path has its session: the gathering waits for its disk."""
+        with self._lock:
+            self._logged_in.add(path)
+
     def arrive(self, path: Path) -> None:
         """The path has its disk: the gathering waits for udev to process it."""
         with self._lock:
@@ -73,12 +80,15 @@ class Volume:
 
         With ``find_multipaths``, multipathd maps only a whitelisted WWID, and
         it makes the map from the first disk it hears of. Whitelisting once
-        every disk is ready lets one ``add path`` make the map with all of
+        the disks are ready lets one ``add path`` make the map with all of
         them, where an early whitelist makes multipathd reload the map for each
-        later disk, with a round of udev work on the map each time. A path
-        with no disk yet (logging in, scanning, or dead) is waited for
-        ``gather`` seconds after the first disk was ready; a disk udev has not
-        processed yet, up to ``gather_udev`` seconds.
+        later disk, with a round of udev work on the map each time. What is
+        waited for, from the first ready disk: a disk udev has not processed
+        yet, up to ``gather_udev`` seconds; a path logged in whose disk has not
+        appeared yet (the scan and sd's probe, about a second), up to
+        ``gather`` seconds. A path still logging in is not waited for: a dead
+        portal takes its login timeouts to fail, and a late disk joins the map
+        by its own uevent.
         """
         with self._lock:
             if self._listed:
@@ -89,8 +99,8 @@ class Volume:
             waited = now - self._first_ready
             if self._arrived - self._settled and waited < self._gather_udev:
                 return False  # a disk of the volume is still with udev
-            if len(self._settled) < self._paths and waited < self._gather:
-                return False  # a path may still bring its disk
+            if self._logged_in - self._arrived - self._settled and waited < self._gather:
+                return False  # a logged-in path's disk is on its way
             if self.wwid is None:  # pragma: no cover - a ready disk has claimed it
                 return False
             multipath.add_wwid(self.wwid, device)

@@ -112,11 +112,15 @@ class PathBringUp:
         target = path.target
         return self._sysfs.find_session(target.iqn, target.portal, path.iface, logged_in=True)
 
-    def run(self, path: Path, ticket: int) -> PathResult:
+    def run(
+        self, path: Path, ticket: int, *, logged_in: Callable[[], None] | None = None
+    ) -> PathResult:
         """Bring the path up; never raises.
 
         :param ticket: the attach's place in the node-record queue, shared by
             its paths.
+        :param logged_in: called once the path has its session (logged in now,
+            or already), before the scan.
 
         The node-record lock is held from the record to the scan, until the
         LUN's SCSI device exists: from then on a detach of another LUN sees it
@@ -129,7 +133,7 @@ class PathBringUp:
         try:
             # A lock not free in time (LockTimeout) fails this path only.
             with self._locks.node(path.target.portal, path.target.iqn, path.iface):
-                scanned = self._run_locked(path, ticket, made)
+                scanned = self._run_locked(path, ticket, made, logged_in)
         except Exception as error:  # noqa: BLE001 - reported as the path's failure
             # What was made so far stays in the result, so that it is released.
             scanned = made.failed(path, str(error))
@@ -143,7 +147,7 @@ class PathBringUp:
         return dataclasses.replace(result, seconds=self._host.monotonic() - start)
 
     def _run_locked(
-        self, path: Path, ticket: int, made: _Made
+        self, path: Path, ticket: int, made: _Made, logged_in: Callable[[], None] | None
     ) -> PathResult | tuple[SessionInfo, bool, bool]:
         """Record, login and scan: a failure, or (session, new_session, new_record).
 
@@ -175,6 +179,8 @@ class PathBringUp:
             tpgt = self.tpgt(path)
             with self._records.turn(ticket, key=path.target.iqn):
                 self._iscsiadm.create_node(path.target, path.iface, self._settings, tpgt)
+        if logged_in is not None:
+            logged_in()
         if not self._scan(session, path.target.lun):
             return PathResult(
                 path,

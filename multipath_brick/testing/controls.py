@@ -98,11 +98,15 @@ class HostControls:
             else:
                 self._st.udev_delay_by_portal[portal] = seconds
 
-    def set_sd_probe_delay(self, seconds: float) -> None:
+    def set_sd_probe_delay(self, seconds: float, portal: str | None = None) -> None:
         """How long after its scan a disk gets its block device (sd's probe:
-        READ CAPACITY and friends over the wire, about 1 s in the lab)."""
+        READ CAPACITY and friends over the wire, about 1 s in the lab): for
+        every disk, or only for the disks of one portal (a slow link)."""
         with self._st.lock:
-            self._st.sd_probe_delay = seconds
+            if portal is None:
+                self._st.sd_probe_delay = seconds
+            else:
+                self._st.sd_probe_delay_by_portal[normalise_portal(portal)] = seconds
 
     def set_map_ready_delay(self, seconds: float) -> None:
         """How long a new map is not usable: its paths' checker shows

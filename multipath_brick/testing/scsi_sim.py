@@ -125,7 +125,8 @@ class Kernel:
                 delay = self.st.udev_delay_by_portal.get(s.portal, self.st.udev_delay)
                 self.st.udev_event(delay, udev)
 
-        self.st.later(self.st.sd_probe_delay, probe)
+        probe_delay = self.st.sd_probe_delay_by_portal.get(s.portal, self.st.sd_probe_delay)
+        self.st.later(probe_delay, probe)
         return disk
 
     def scan_all(self, s: Session) -> None:

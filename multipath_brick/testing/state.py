@@ -226,6 +226,7 @@ class SimState:
         self.unreachable: set[str] = set()
         self.udev_delay = 0.0
         self.sd_probe_delay = 0.0
+        self.sd_probe_delay_by_portal: dict[str, float] = {}
         self.udev_delay_by_portal: dict[str, float] = {}
         self.map_ready_delay = 0.0
         self.map_probe_hold = 0.0

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from multipath_brick.exception import NoUsablePathError
+from multipath_brick.iscsi.iscsiadm import LoginTimeouts
 from multipath_brick.tests.unit.conftest import PORTALS, connector_with, plural
 from multipath_brick.tests.unit.connector_helpers import assert_nothing_left, late_path_joins
 
@@ -88,7 +89,10 @@ def test_gathered_disks_make_the_map_at_once(host, tmp_path):
 
 def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
     # One portal's disk reaches udev late (0.5 s real, beyond gather's 0.1 s):
-    # it exists, so the whitelist waits for it and the map is made once.
+    # it exists, so the whitelist waits for it and the map is made once. udev
+    # takes a while for every disk (0.2 s real; about a second in the lab), so
+    # every path is logged in by the time the first disk is ready.
+    host.set_udev_delay(4.0)
     host.set_udev_delay(10.0, portal=PORTALS[2])
     connector = connector_with(host, tmp_path, ready_timeout=5.0)
     info = connector.connect_volume(plural())
@@ -149,4 +153,36 @@ def test_concurrent_attaches_gather_their_disks(host, tmp_path):
     assert len(asks) == 2, asks
     for lun, info in infos.items():
         connector.disconnect_volume(plural(lun), info)
+    assert_nothing_left(host)
+
+
+def test_gathering_does_not_wait_for_a_path_still_logging_in(host, tmp_path):
+    # The floor's shape: the first ready disk waits for the disks of the paths
+    # that are logged in, not for a login still under way (a slow or dead
+    # portal takes its login timeouts). Here gather (5 s) would outlast the
+    # slow login (2.5 s real); the map is made at once with the 3 other disks
+    # and the attach returns after the grace (0.6 s), the late disk joining later.
+    connector = connector_with(
+        host, tmp_path, gather=5.0, timeouts=LoginTimeouts(login_timeout=60, retries=1)
+    )
+    host.set_latency(PORTALS[3], 50.0)  # 2.5 s real
+    host.set_udev_delay(4.0)  # 0.2 s real: the other paths log in meanwhile
+    assert late_path_joins(connector, host, PORTALS[3]) < 2.0
+    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    assert len(asks) == 1, asks  # the map with 3 disks; the late one by its uevent
+
+
+def test_gathering_waits_for_the_disk_of_a_logged_in_path(host, tmp_path):
+    # A path logged in with its disk still being probed (sd's READ CAPACITY
+    # over a slow link, 0.5 s real) is waited for: the map is made once, by
+    # one "add path", with all four disks.
+    connector = connector_with(host, tmp_path, gather=5.0, ready_timeout=5.0)
+    host.set_udev_delay(4.0)  # 0.2 s real: every path logs in meanwhile
+    host.set_sd_probe_delay(10.0, portal=PORTALS[1])
+    info = connector.connect_volume(plural())
+    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    assert len(asks) == 1, asks
+    connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
