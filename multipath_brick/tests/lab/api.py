@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from . import initiator
 from .bondnet import BondNet
 from .config import LabConfig, load_state
-from .shell import run
+from .shell import run, wait_for
 from .target import TargetControl, TargetInfo
 
 
@@ -77,7 +77,32 @@ class Lab:
         return self.target.add_lun(lun, size_mb, iqn=iqn)
 
     def resize_lun(self, lun: int, size_mb: int, iqn: str | None = None) -> None:
+        """Grow (or shrink) a LUN, as an array does it online.
+
+        tgt cannot: :meth:`.TargetControl.resize_lun` deletes the logical unit
+        and makes it again. In that gap every command to the LUN fails
+        ("Logical unit not supported") on every path at once, which no real
+        array does. Seen in the lab: udev's probe of a map made a moment before
+        (blkid reading its last sectors) fell in the gap, the kernel failed all
+        four paths, and the test's next read through the map was an I/O error.
+        So udev's queue is let empty before the gap, and afterwards every path
+        of the LUN that multipathd failed in it (its checker may have looked
+        then too) is waited for until it is back in its map.
+        """
+        run(["udevadm", "settle", "--timeout=30"], check=False)
         self.target.resize_lun(lun, size_mb, iqn=iqn)
+        wwid = self.lun_wwid(lun, iqn)
+        disks = initiator.disks_for_wwid(wwid)
+
+        def back() -> bool:
+            # multipathd's view, and the kernel's (a path failed by I/O shows
+            # "F" in the map's status before multipathd hears of it).
+            states = initiator.path_states()
+            if any(states.get(d, "").split()[:1] == ["failed"] for d in disks):
+                return False
+            return "F" not in run(["dmsetup", "status", wwid], check=False).stdout.split()
+
+        wait_for(f"the paths of LUN {lun} back after its resize", back, timeout=30)
 
     def remove_lun(self, lun: int, iqn: str | None = None) -> None:
         self.target.remove_lun(lun, iqn=iqn)
