@@ -5,11 +5,11 @@ The flow of :meth:`Attacher.attach`:
 1. each path gets a task of its own (:meth:`Attacher._path_task`): node record,
    login (its own privileged call, as soon as its record is written), targeted
    scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map:
-   once every path's disk is processed by udev (or failed), or ``gather``
-   seconds after the first one (:meth:`.volume.Volume.listed`), the WWID is
-   whitelisted (``multipath -a``) and the disks are handed to multipathd,
-   which makes the map with all of them at once; a later disk is handed on
-   its own until a map holds it;
+   once the disks of the paths logged in are processed by udev (at most
+   ``gather`` seconds after the first one for a disk still to appear,
+   :meth:`.volume.Volume.listed`), the WWID is whitelisted (``multipath -a``)
+   and the disks are handed to multipathd, which makes the map with all of
+   them at once; a later disk is handed on its own until a map holds it;
 2. the attach itself only watches: it returns once the map answers
    usable (:meth:`.Multipath.usable`) and either every path has resolved, or every path still
    out is a disk multipathd has accepted (it adds it itself), or ``grace``
