@@ -37,7 +37,7 @@ from .fakehost import GIB, plural_props, timed
 
 PORTALS = ["10.9.1.2:3260", "10.9.2.2:3260"]
 # No simulated latency: what grows is our own work, not the fake's delays.
-SETTINGS = AttachSettings(grace=0.5, gather=0.0, poll=0.005)
+SETTINGS = AttachSettings(grace=0.5, poll=0.005)
 # The fake's tree in memory, as sysfs is: on a disk file system the fake's own
 # file creations (tens of thousands with 1,024 volumes) slow down as the tree
 # grows, which would be the fake's cost, not the library's.
