@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 
 def format_table(
@@ -37,3 +38,14 @@ def ms_row(name: str, times: Sequence[float], width: int, widths: Sequence[int])
     return f"{name:<{width}}" + "".join(
         f" {s * 1000:{w}.1f}" for s, w in zip(figures, widths, strict=True)
     )
+
+
+def run_median(runs: Sequence[dict[str, Any]], key: str, digits: int = 3) -> float | None:
+    """The median of ``key`` over the runs without an ``error``; None without any."""
+    vals = [r[key] for r in runs if not r["error"] and r.get(key) is not None]
+    return round(statistics.median(vals), digits) if vals else None
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    """``a / b`` as ``1.23x``; ``-`` when either is missing."""
+    return f"{a / b:.2f}x" if a is not None and b else "-"

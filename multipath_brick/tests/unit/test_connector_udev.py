@@ -17,6 +17,23 @@ from multipath_brick.tests.unit.conftest import PORTALS, connector_with, plural
 from multipath_brick.tests.unit.connector_helpers import assert_nothing_left, late_path_joins
 
 
+def add_path_asks(host: Any) -> list[Any]:
+    """The ``multipathd add path`` calls the host has seen."""
+    return [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+
+
+def attach_makes_the_map_once(connector: Any, host: Any) -> None:
+    """Attach over the 4 portals: every path active, and the map made with all
+    four disks by one ``add path``; then detach, leaving nothing."""
+    info = connector.connect_volume(plural())
+    assert [p["state"] for p in info["paths"]] == ["active"] * 4
+    assert len(host.maps()[info["multipath_id"]]) == 4
+    asks = add_path_asks(host)
+    assert len(asks) == 1, asks
+    connector.disconnect_volume(plural(), info)
+    assert_nothing_left(host)
+
+
 def test_disks_join_the_map_even_when_udev_is_slower_than_us(connector, host):
     # Found in the lab: multipathd reads a disk's WWID from udev's database, so
     # "add path" for a disk udev has not processed leaves a path without WWID
@@ -40,7 +57,7 @@ def test_a_disk_udev_never_processes_fails_with_udev_named(connector, host):
     with pytest.raises(NoUsablePathError) as caught:
         connector.connect_volume(plural())
     assert "udev had not processed sd" in str(caught.value)
-    assert not [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    assert not add_path_asks(host)
     assert_nothing_left(host)
 
 
@@ -65,7 +82,7 @@ def test_paths_multipathd_holds_aside_do_not_hold_the_attach(host, tmp_path):
     assert "failed" not in states and "active" in states and "pending" in states
     assert connector.wait_for_pending(10)
     assert len(host.maps()[info["multipath_id"]]) == 4
-    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    asks = add_path_asks(host)
     assert len(asks) <= 4, asks
     connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
@@ -78,13 +95,7 @@ def test_gathered_disks_make_the_map_at_once(host, tmp_path):
     connector = connector_with(host, tmp_path, grace=30.0)
     host.set_new_map_udev_wait(24.0)
     host.set_udev_delay(6.0)
-    info = connector.connect_volume(plural())
-    assert [p["state"] for p in info["paths"]] == ["active"] * 4
-    assert len(host.maps()[info["multipath_id"]]) == 4
-    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
-    assert len(asks) == 1, asks
-    connector.disconnect_volume(plural(), info)
-    assert_nothing_left(host)
+    attach_makes_the_map_once(connector, host)
 
 
 def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
@@ -95,12 +106,7 @@ def test_gathering_waits_for_udev_on_a_disk_that_exists(host, tmp_path):
     host.set_udev_delay(4.0)
     host.set_udev_delay(10.0, portal=PORTALS[2])
     connector = connector_with(host, tmp_path, ready_timeout=5.0)
-    info = connector.connect_volume(plural())
-    assert [p["state"] for p in info["paths"]] == ["active"] * 4
-    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
-    assert len(asks) == 1, asks
-    connector.disconnect_volume(plural(), info)
-    assert_nothing_left(host)
+    attach_makes_the_map_once(connector, host)
 
 
 def test_gathering_waits_at_most_gather_udev_for_a_slow_udev(host, tmp_path):
@@ -149,7 +155,7 @@ def test_concurrent_attaches_gather_their_disks(host, tmp_path):
         t.join(10)
     for lun, info in infos.items():
         assert [p["state"] for p in info["paths"]] == ["active"] * 4, (lun, info["paths"])
-    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    asks = add_path_asks(host)
     assert len(asks) == 2, asks
     for lun, info in infos.items():
         connector.disconnect_volume(plural(lun), info)
@@ -168,7 +174,7 @@ def test_gathering_does_not_wait_for_a_path_still_logging_in(host, tmp_path):
     host.set_latency(PORTALS[3], 50.0)  # 2.5 s real
     host.set_udev_delay(4.0)  # 0.2 s real: the other paths log in meanwhile
     assert late_path_joins(connector, host, PORTALS[3]) < 2.0
-    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
+    asks = add_path_asks(host)
     assert len(asks) == 1, asks  # the map with 3 disks; the late one by its uevent
 
 
@@ -179,10 +185,4 @@ def test_gathering_waits_for_the_disk_of_a_logged_in_path(host, tmp_path):
     connector = connector_with(host, tmp_path, gather=5.0, ready_timeout=5.0)
     host.set_udev_delay(4.0)  # 0.2 s real: every path logs in meanwhile
     host.set_sd_probe_delay(10.0, portal=PORTALS[1])
-    info = connector.connect_volume(plural())
-    assert [p["state"] for p in info["paths"]] == ["active"] * 4
-    assert len(host.maps()[info["multipath_id"]]) == 4
-    asks = [c for c in host.calls if c[0][:3] == ("multipathd", "add", "path")]
-    assert len(asks) == 1, asks
-    connector.disconnect_volume(plural(), info)
-    assert_nothing_left(host)
+    attach_makes_the_map_once(connector, host)

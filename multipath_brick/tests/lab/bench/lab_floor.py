@@ -32,14 +32,14 @@ import argparse
 import dataclasses
 import json
 import os
-import statistics
 import sys
 import time
 from typing import Any
 
 from .. import in_lab_guest
 from ..api import Lab
-from ..table import format_table
+from ..table import format_table, ratio
+from ..table import run_median as med
 from .cpu_account import CALLER, Accounting, Window
 from .floor import FLOOR, Floor
 from .lab_bond import BondedOurs
@@ -144,15 +144,6 @@ def one_run(lab: Lab, acct: Accounting, lib: Library, key: str, idle: float) -> 
     # The bond's and the floor's ifaces stay between runs on purpose (host configuration).
     run["leftovers"] = {k: v for k, v in lab.leftovers().items() if v and k != "ifaces"}
     return run
-
-
-def med(runs: list[dict[str, Any]], key: str) -> float | None:
-    vals = [r[key] for r in runs if not r["error"] and r.get(key) is not None]
-    return round(statistics.median(vals), 3) if vals else None
-
-
-def ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:.2f}x" if a is not None and b else "-"
 
 
 def fmt(x: float | None, digits: int = 2) -> str:

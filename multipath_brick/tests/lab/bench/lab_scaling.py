@@ -36,7 +36,7 @@ from typing import Any
 from .. import in_lab_guest, initiator
 from ..api import Lab
 from ..props import volume_props
-from ..table import format_table
+from ..table import format_table, ratio, run_median
 from .floor import FLOOR, Floor
 from .lab_attach import quiet_logs
 from .libraries import OURS, Library, Ours
@@ -170,15 +170,6 @@ def one_run(lab: Lab, lib: Library, count: int, r: int, settle: float) -> dict[s
     return run
 
 
-def med(runs: Sequence[dict[str, Any]], key: str) -> float | None:
-    vals = [r[key] for r in runs if not r["error"] and r.get(key) is not None]
-    return round(statistics.median(vals), 2) if vals else None
-
-
-def ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:.2f}x" if a is not None and b else "-"
-
-
 def grown_calls(base: Sequence[dict[str, Any]], top: Sequence[dict[str, Any]]) -> list[str]:
     """Our privileged calls by summed seconds, median run of the emptiest and fullest host."""
 
@@ -203,9 +194,9 @@ def report(results: dict[int, dict[str, Any]], libs: Sequence[str]) -> dict[str,
         for name in libs:
             runs = results[n]["runs"][name]
             b = results[base]["runs"][name]
-            cells = [med(runs, k) for k in ("returned_s", "full_s", "detach_s")]
+            cells = [run_median(runs, k, 2) for k in ("returned_s", "full_s", "detach_s")]
             ratios = [
-                ratio(c, med(b, k))
+                ratio(c, run_median(b, k, 2))
                 for c, k in zip(cells, ("returned_s", "full_s", "detach_s"), strict=True)
             ]
             ok = sum(1 for r in runs if not r["error"] and not r["leftovers"])
@@ -235,7 +226,7 @@ def report(results: dict[int, dict[str, Any]], libs: Sequence[str]) -> dict[str,
     for name in libs:
         a, b = results[base]["runs"][name], results[top]["runs"][name]
         for key in ("returned_s", "full_s", "detach_s"):
-            x, y = med(a, key), med(b, key)
+            x, y = run_median(a, key, 2), run_median(b, key, 2)
             verdicts[f"{name}_{key}_{top}_over_{base}"] = round(y / x, 3) if x and y else None
     r = verdicts.get(f"{OURS}_returned_s_{top}_over_{base}")
     verdicts["target_attach_within_1.2x"] = None if r is None else r <= TARGET_RATIO
