@@ -49,3 +49,10 @@ def run_median(runs: Sequence[dict[str, Any]], key: str, digits: int = 3) -> flo
 def ratio(a: float | None, b: float | None) -> str:
     """``a / b`` as ``1.23x``; ``-`` when either is missing."""
     return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def problems(run: dict[str, Any]) -> str:
+    """What went wrong in a run, for its progress line: its error and its leftovers."""
+    return (f"  ERROR {run['error']}" if run["error"] else "") + (
+        f"  LEFT {run['leftovers']}" if run["leftovers"] else ""
+    )

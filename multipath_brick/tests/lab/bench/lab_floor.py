@@ -38,7 +38,7 @@ from typing import Any
 
 from .. import in_lab_guest
 from ..api import Lab
-from ..table import format_table, ratio
+from ..table import format_table, problems, ratio
 from ..table import run_median as med
 from .cpu_account import CALLER, Accounting, Window
 from .floor import FLOOR, Floor
@@ -305,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"  usable {fmt(run['usable_s'])}  full {fmt(run['full_s'])}  cpu "
                         f"{run['net_cpu_s']:5.2f} ({run['cpu_per_path_s']:.2f}/path, caller "
                         f"{run['cpu']['by_group'].get(CALLER, 0)})  detach {run['detach_s']:.2f}"
-                        f"  speed {run['speed_index_s']}"
-                        + (f"  ERROR {run['error']}" if run["error"] else "")
-                        + (f"  LEFTOVERS {run['leftovers']}" if run["leftovers"] else ""),
+                        f"  speed {run['speed_index_s']}" + problems(run),
                         flush=True,
                     )
         elapsed = time.monotonic() - t_start

@@ -36,7 +36,7 @@ from typing import Any
 from .. import in_lab_guest, initiator
 from ..api import Lab
 from ..props import volume_props
-from ..table import format_table, ratio, run_median
+from ..table import format_table, problems, ratio, run_median
 from .floor import FLOOR, Floor
 from .lab_attach import quiet_logs
 from .libraries import OURS, Library, Ours
@@ -162,9 +162,7 @@ def one_run(lab: Lab, lib: Library, count: int, r: int, settle: float) -> dict[s
     print(
         f"[scaling] {count:3d} present  {lib.name:<15} run {r + 1}  "
         f"returned {run['returned_s']:6.2f} s  full {run['full_s']} s  "
-        f"detach {run['detach_s']:6.2f} s  speed {run['speed_index_s']}"
-        + (f"  ERROR {run['error']}" if run["error"] else "")
-        + (f"  LEFT {run['leftovers']}" if run["leftovers"] else ""),
+        f"detach {run['detach_s']:6.2f} s  speed {run['speed_index_s']}" + problems(run),
         flush=True,
     )
     return run
