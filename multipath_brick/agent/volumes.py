@@ -16,6 +16,7 @@ of sessions, or none.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import socket
@@ -38,7 +39,9 @@ from multipath_brick.iscsi.properties import ConnectionProperties
 from multipath_brick.locks import Locks, NamedLock
 from multipath_brick.multipath.control import Multipath, usable_wwids
 from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.waiting import BUSY_LOOK_MAX, wait_until
 
+LOG = logging.getLogger(__name__)
 DEV_MAPPER = "/dev/mapper"
 #: Longest volume id accepted (Cinder and oVirt use 36-character UUIDs).
 MAX_VOL_ID = 255
@@ -209,6 +212,8 @@ class ManagedVolumes:
                 raise
             wwid = info.get("multipath_id") or info.get("scsi_wwn")
             path = f"{DEV_MAPPER}/{wwid}" if info.get("multipath_id") else str(info["path"])
+            if info.get("multipath_id"):
+                self._wait_for_link(connector, str(info["path"]))
             try:
                 self.store.attached(vol_id, path, info, wwid)
             except Exception:
@@ -216,6 +221,27 @@ class ManagedVolumes:
                 self._undo(vol_id, row)
                 raise
         return {"vol_id": vol_id, "path": path, "attachment": info}
+
+    def _wait_for_link(self, connector: ISCSIMultipathConnector, device: str) -> None:
+        """Wait for udev to make ``/dev/mapper/<wwid>``, the path answered.
+
+        The connector returns once the map is usable; a map made with all its
+        disks at once is usable before udev has processed its creation, and
+        udev makes the link then (in the lab it was missing at return). vdsm
+        opens the answered path at once. The map itself works without the
+        link, so a udev still behind after ``ready_timeout`` gets a warning.
+        """
+        dm = device.removeprefix("/dev/")
+        sysfs = Sysfs(connector.host)
+        settings = connector.settings
+        if not wait_until(
+            connector.host,
+            lambda: sysfs.map_linked(dm),
+            settings.ready_timeout,
+            settings.poll,
+            BUSY_LOOK_MAX,
+        ):
+            LOG.warning("udev has not made the /dev/mapper link of %s yet", dm)
 
     def detach_volume(self, vol_id: str) -> None:
         """Detach a volume from what was stored; an unknown id is already detached.

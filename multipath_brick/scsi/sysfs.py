@@ -366,6 +366,12 @@ class Sysfs:
     def dm_name(self, dm: str) -> str | None:
         return self._read(f"/sys/block/{dm}/dm/name")
 
+    def map_linked(self, dm: str) -> bool:
+        """Whether udev has made the map's ``/dev/mapper/<name>`` link (and, in
+        the same event, its by-id links): seconds after the map, on a busy host."""
+        name = self.dm_name(dm)
+        return name is not None and self._realpath(f"{MAPPER}/{name}") == f"/dev/{dm}"
+
     def map_for_wwid(self, wwid: str) -> str | None:
         """The ``dm-N`` multipath map of a WWID, found by its dm uuid.
 

@@ -177,7 +177,11 @@ class Multipathd:
             m = MapState(disk.wwid, self.st.next_dm, disk.wwid, now, size=disk.size, changed=now)
             self.st.next_dm += 1
             self.st.maps[m.name] = m
-            self.st.tree.add_map(m)
+            # udev makes the map's links once it has processed its creation.
+            wait = self._udev_wait_left(m)
+            self.st.tree.add_map(m, linked=wait <= 0)
+            if wait > 0:
+                self.st.later(wait, lambda: self._link(m))
         elif m.slaves and (left := self._udev_wait_left(m)) > 0:
             # multipathd's wait_for_udev: the disk stays aside; the map takes it
             # (and every other orphan of its WWID) once its udev event is in.
@@ -190,6 +194,10 @@ class Multipathd:
         if self.st.new_map_udev_wait <= 0 or self.st.time_scale <= 0:
             return 0.0
         return self.st.new_map_udev_wait - (self.st.now() - m.created) / self.st.time_scale
+
+    def _link(self, m: MapState) -> None:
+        if self.st.maps.get(m.name) is m:  # not flushed meanwhile
+            self.st.tree.link_map(m)
 
     def _adopt(self, m: MapState) -> None:
         """The map takes every orphan path of its WWID (multipathd's adopt_paths)."""

@@ -282,15 +282,22 @@ class SysfsTree:
         """``/sys/devices/virtual/block/dm-N``."""
         return f"/sys/devices/virtual/block/dm-{m.dm}"
 
-    def add_map(self, m: MapState) -> None:
-        """A new dm-N with its name, uuid and the links udev makes for it."""
-        self.dm_device(m.dm, m.name, f"mpath-{m.wwid}", m.size)
+    def add_map(self, m: MapState, *, linked: bool = True) -> None:
+        """A new dm-N with its name and uuid; with ``linked``, the links udev
+        makes for it (else :meth:`link_map` makes them later)."""
+        self.dm_device(m.dm, m.name, f"mpath-{m.wwid}", m.size, linked=linked)
+        if linked:
+            self.link_map(m)
+
+    def link_map(self, m: MapState) -> None:
+        """The links udev makes for a new map once it has processed it."""
+        self.link(f"/dev/mapper/{m.name}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/dm-uuid-mpath-{m.wwid}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/dm-name-{m.name}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/scsi-{m.wwid}", f"/dev/dm-{m.dm}")
         self.link(f"/dev/disk/by-id/wwn-0x{m.wwid[1:]}", f"/dev/dm-{m.dm}")
 
-    def dm_device(self, dm: int, name: str, uuid: str, size: int) -> None:
+    def dm_device(self, dm: int, name: str, uuid: str, size: int, *, linked: bool = True) -> None:
         """A device-mapper device ``dm-N`` (any target type) and its ``/dev`` names."""
         vdir = f"/sys/devices/virtual/block/dm-{dm}"
         self.attr(f"{vdir}/dev", f"{DM_MAJOR}:{dm}")
@@ -304,7 +311,8 @@ class SysfsTree:
         self.link(f"/sys/block/dm-{dm}", vdir)
         self.link(f"/sys/class/block/dm-{dm}", vdir)
         self.write_file(f"/dev/dm-{dm}", "")
-        self.link(f"/dev/mapper/{name}", f"/dev/dm-{dm}")
+        if linked:
+            self.link(f"/dev/mapper/{name}", f"/dev/dm-{dm}")
 
     def set_map_size(self, m: MapState) -> None:
         """Show the map's current size (in 512-byte sectors)."""

@@ -65,7 +65,12 @@ class TargetControl:
 
     # --- targets ----------------------------------------------------------
     def _next_tid(self) -> int:
-        return max((t.tid for t in self.targets.values()), default=0) + 1
+        """A tid free in tgt. tgt's own list counts too: a target whose forced
+        delete tgt refused (seen once in a full functional run) keeps its tid
+        there, and every later test's new target failed on it."""
+        shown = self.tgtadm("--op", "show", "--mode", "target", check=False)
+        used = {int(tid) for tid in re.findall(r"^Target (\d+):", shown, re.MULTILINE)}
+        return max({t.tid for t in self.targets.values()} | used, default=0) + 1
 
     def add_target(
         self,

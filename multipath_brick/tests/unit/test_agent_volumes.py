@@ -262,3 +262,15 @@ def test_chap_secrets_never_reach_the_store_file(volumes, tmp_path):
     stored = volumes.volumes_info([VOL])[0]["connection_info"]["data"]
     assert stored["auth_password"].startswith("hmac-sha256:")
     assert CHAP[1] not in repr(volumes.volumes_info())
+
+
+def test_the_answered_mapper_path_exists_when_attach_answers(volumes, host):
+    # udev makes /dev/mapper/<wwid> once it has processed the new map, which
+    # can be after the connector returned (a map made with all its disks at
+    # once is usable first): seen in the lab. vdsm opens the path at once.
+    host.set_new_map_udev_wait(10.0)  # 0.2 s real
+    answer = volumes.attach_volume(VOL, plural_info())
+    assert host.realpath(answer["path"]) == answer["attachment"]["path"]
+    wwid = answer["attachment"]["multipath_id"]
+    assert host.realpath(f"/dev/disk/by-id/dm-uuid-mpath-{wwid}") == answer["attachment"]["path"]
+    volumes.detach_volume(VOL)
