@@ -143,7 +143,7 @@ class Attacher:
         bring_up = self._bring_up(chap)
         # Our paths' records go before later attaches' ones.
         ticket = self._inflight.records.ticket()
-        volume = Volume(len(paths), self._settings.gather, self._settings.gather_udev)
+        volume = Volume(self._settings.gather, self._settings.gather_udev)
         submit = self._executor.submit
         tasks = PathTasks(
             self._host,

@@ -17,11 +17,10 @@ class Volume:
     :meth:`listed` whitelists it once the paths are gathered; :meth:`is_gone`
     tells late joins that the volume was detached or abandoned."""
 
-    def __init__(self, paths: int, gather: float, gather_udev: float) -> None:
+    def __init__(self, gather: float, gather_udev: float) -> None:
         self.wwid: str | None = None
         #: Paths whose disk multipathd accepted (it adds them to the map itself).
         self.handed: frozenset[Path] = frozenset()
-        self._paths = paths
         self._gather = gather
         self._gather_udev = gather_udev
         #: Paths whose disk is ready for multipathd, or that have none.

@@ -57,7 +57,7 @@ def test_each_connector_reports_its_own_pending_paths(host: FakeHost, tmp_path: 
 
 def test_forget_marks_an_attached_volume_gone(connector: Any) -> None:
     inflight = connector._inflight
-    volume = Volume(1, 0.0, 0.0)
+    volume = Volume(0.0, 0.0)
     inflight.attached("36001405aabbccdd", volume)
     inflight.forget("36001405feedbeef")  # another volume: nothing to do
     assert not volume.is_gone()
