@@ -285,7 +285,7 @@ class SysfsTree:
     def add_map(self, m: MapState, *, linked: bool = True) -> None:
         """A new dm-N with its name and uuid; with ``linked``, the links udev
         makes for it (else :meth:`link_map` makes them later)."""
-        self.dm_device(m.dm, m.name, f"mpath-{m.wwid}", m.size, linked=linked)
+        self.dm_device(m.dm, m.name, f"mpath-{m.wwid}", m.size, linked=False)
         if linked:
             self.link_map(m)
 
