@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import TypeVar
 
 from multipath_brick.host.base import CommandResult
 from multipath_brick.testing.fake_host import FakeHost
 from multipath_brick.verbs import Command, RecordVerb, SysfsWrite
 
 __all__ = ["FaultyHost", "ProcessDied"]
+
+T = TypeVar("T")
 
 #: Kinds of host calls that can be counted: commands, sysfs writes, file reads
 #: (``read_text`` and ``list_dir``).
@@ -64,6 +67,8 @@ class FaultyHost:
         self._crash_at: int | None = None
         self._dead = False
         self._lock = threading.Lock()
+        self._inside = 0
+        self._quiet = threading.Condition(self._lock)
 
     def arm(self, *, fail_at: int | None = None, crash_at: int | None = None) -> None:
         """Count from zero again; fail, or die at, the given (1-based) counted call."""
@@ -77,82 +82,110 @@ class FaultyHost:
         """Whether the "process" has died."""
         return self._dead
 
-    def _count(self, kind: str, what: str) -> str | None:
-        """Count one call: ``"fail"``, ``"crash"`` or None (pass it on)."""
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no call is inside the fake host any more.
+
+        A call that was under way when the "process" died still completes (a
+        login iscsid finishes, a scan the kernel finishes); the next process
+        starts after that, as a restart takes longer than one host call.
+
+        :returns: whether every call ended within ``timeout`` seconds.
+        """
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._inside == 0, timeout)
+
+    def _enter(self, kind: str | None, what: str) -> str | None:
+        """Count one call: ``"fail"``, ``"crash"`` or None (pass it on).
+
+        A call passed on (None or ``"crash"``) is under way from here until
+        :meth:`_pass` returns; ``kind`` None is a call that is never counted.
+        """
         with self._lock:
             if self._dead:
                 raise ProcessDied(what)
-            if kind not in self.kinds:
-                return None
-            self.calls += 1
-            if self.calls == self._crash_at:
-                self._dead = True
-                self.injected = f"crash {kind} {what}"
-                return "crash"
-            if self.calls == self._fail_at:
-                self.injected = f"fail {kind} {what}"
-                return "fail"
-            return None
+            fault = self._fault(kind, what)
+            if fault != "fail":
+                self._inside += 1
+            return fault
 
-    def _alive(self, what: str) -> None:
-        if self._dead:
-            raise ProcessDied(what)
+    def _fault(self, kind: str | None, what: str) -> str | None:
+        if kind not in self.kinds:
+            return None
+        self.calls += 1
+        if self.calls == self._crash_at:
+            self._dead = True
+            self.injected = f"crash {kind} {what}"
+            return "crash"
+        if self.calls == self._fail_at:
+            self.injected = f"fail {kind} {what}"
+            return "fail"
+        return None
+
+    def _pass(self, call: Callable[[], T]) -> T:
+        """Make an entered call on the fake host; it is no longer under way after."""
+        try:
+            return call()
+        finally:
+            with self._quiet:
+                self._inside -= 1
+                self._quiet.notify_all()
 
     # --- the Host protocol -------------------------------------------------------------
 
     def run(self, command: Command | RecordVerb, *, timeout: float) -> CommandResult:
         """The fake host's answer; exit 1 (not run) or a death when armed so."""
         display = command.display()
-        fault = self._count("run", " ".join(display))
+        fault = self._enter("run", " ".join(display))
         if fault == "fail":
             return CommandResult(display, 1, "", f"{INJECTED}\n", 0.0)
-        result = self.host.run(command, timeout=timeout)
+        result = self._pass(lambda: self.host.run(command, timeout=timeout))
         if fault == "crash":
             raise ProcessDied(" ".join(display))
         return result
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:
         """The fake host's write; ``OSError(EIO)`` (not written) or a death when armed so."""
-        fault = self._count("write", f"{write.path()} {write.value()}")
+        fault = self._enter("write", f"{write.path()} {write.value()}")
         if fault == "fail":
             raise OSError(errno.EIO, INJECTED, write.path())
-        self.host.write(write, timeout=timeout)
+        self._pass(lambda: self.host.write(write, timeout=timeout))
         if fault == "crash":
             raise ProcessDied(write.path())
 
     def read_text(self, path: str) -> str:
         """The fake host's file; ``OSError(EIO)`` or a death when armed so."""
-        fault = self._count("read", path)
+        fault = self._enter("read", path)
         if fault == "fail":
             raise OSError(errno.EIO, INJECTED, path)
-        text = self.host.read_text(path)
+        text = self._pass(lambda: self.host.read_text(path))
         if fault == "crash":
             raise ProcessDied(path)
         return text
 
     def list_dir(self, path: str) -> list[str]:
         """The fake host's listing; ``OSError(EIO)`` or a death when armed so."""
-        fault = self._count("read", path)
+        fault = self._enter("read", path)
         if fault == "fail":
             raise OSError(errno.EIO, INJECTED, path)
-        names = self.host.list_dir(path)
+        names = self._pass(lambda: self.host.list_dir(path))
         if fault == "crash":
             raise ProcessDied(path)
         return names
 
     def exists(self, path: str) -> bool:
-        self._alive(path)
-        return self.host.exists(path)
+        self._enter(None, path)
+        return self._pass(lambda: self.host.exists(path))
 
     def realpath(self, path: str) -> str:
-        self._alive(path)
-        return self.host.realpath(path)
+        self._enter(None, path)
+        return self._pass(lambda: self.host.realpath(path))
 
     def monotonic(self) -> float:
-        self._alive("monotonic")
-        return self.host.monotonic()
+        self._enter(None, "monotonic")
+        return self._pass(self.host.monotonic)
 
     def sleep(self, seconds: float) -> None:
-        self._alive("sleep")
-        self.host.sleep(seconds)
-        self._alive("sleep")
+        self._enter(None, "sleep")
+        self._pass(lambda: self.host.sleep(seconds))
+        if self._dead:
+            raise ProcessDied("sleep")

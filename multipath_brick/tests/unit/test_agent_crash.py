@@ -77,8 +77,10 @@ def kill_during(host: FakeHost, crash_at: int, verb: str) -> bool:
             victim.detach_volume(VOL)
     except ProcessDied:
         pass
-    # Late paths of the dead process die with it; give its threads a moment to end.
+    # Late paths of the dead process die with it; give its threads a moment to end,
+    # and let what the host was doing for it (a login, a scan) finish first.
     victim.connector.wait_for_pending(2.0)
+    assert faulty.wait_quiet(10.0), "a host call of the dead process never ended"
     return faulty.dead
 
 
