@@ -69,7 +69,8 @@ class Detacher:
     :param host: the host.
     :param locks: the connector's locks.
     :param settings: the connector's timing; udev is waited for at most
-        ``ready_timeout`` seconds before a flush (:meth:`_let_udev_finish`).
+        ``ready_timeout`` seconds when a flush finds the map in use
+        (:meth:`_let_udev_finish`).
     :param inflight: what the connector's attaches share with it.
     """
 
@@ -187,8 +188,10 @@ class Detacher:
                 map_left = False
                 if map_name is not None:
                     disks += [d for d in self._sysfs.slaves(map_name) if d not in disks]
-                    self._let_udev_finish(map_name)
-                    flushed = self._multipath.flush(self._sysfs.dm_name(map_name) or wwid)
+                    flushed = self._multipath.flush(
+                        self._sysfs.dm_name(map_name) or wwid,
+                        on_busy=lambda: self._let_udev_finish(map_name),
+                    )
                     if not flushed.ok and self._sysfs.map_for_wwid(wwid) is None:
                         # The map went anyway: a flush that outlived its timeout
                         # (multipath waits for udev after removing the map), or
@@ -234,7 +237,10 @@ class Detacher:
         return []
 
     def _let_udev_finish(self, map_name: str) -> None:
-        """Wait (at most ``udev_settle`` seconds) until udev has no event left.
+        """Wait (at most ``udev_settle`` seconds) until udev has no event left:
+        done only after a flush found the map in use, since udev's queue is the
+        whole host's (8 volumes detached at once kept it busy 4.5-6.3 s, while
+        most of their maps were free to go at once).
 
         Every table change of a map (its creation, and each late path that
         joins it) is a "change" uevent on which udev probes the map (blkid,

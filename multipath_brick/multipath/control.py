@@ -95,7 +95,13 @@ class Multipath:
         """Make multipathd forget a path; unknown paths are fine."""
         self._run(verbs.MultipathdDelPath(device))
 
-    def flush(self, map_name: str, *, pause: float = 0.5) -> CommandResult:
+    def flush(
+        self,
+        map_name: str,
+        *,
+        pause: float = 0.5,
+        on_busy: Callable[[], object] = lambda: None,
+    ) -> CommandResult:
         """Flush (remove) a map, retrying while something briefly holds it open.
 
         Right after a map appears, udev probes it (blkid, kpartx) and holds it
@@ -103,9 +109,16 @@ class Multipath:
         waiting out for ``flush_busy_for`` seconds. A map still in use after that is
         really in use (a mounted file system, a VM), and the last result says so.
         Each try may take ten command timeouts (see ``_FLUSH_TIMEOUTS``).
+
+        :param on_busy: called once, after the first "map in use" and before
+            the retries (the detach waits for udev there).
         """
-        timeout = self._timeout * _FLUSH_TIMEOUTS
-        return self._retried(verbs.MultipathFlush(map_name), _busy, pause, timeout)
+        command, timeout = verbs.MultipathFlush(map_name), self._timeout * _FLUSH_TIMEOUTS
+        first = self._run(command, timeout)
+        if not _busy(first):
+            return first
+        on_busy()
+        return self._retried(command, _busy, pause, timeout)
 
     def del_map(self, map_name: str) -> CommandResult:
         """``multipathd del map``: multipathd drops the map and removes it, as
