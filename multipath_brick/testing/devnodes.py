@@ -57,7 +57,7 @@ class DevNodes:
         if device in self.st.disks:
             up = self._disk_up(device)
         else:
-            m = next((m for m in self.st.maps.values() if f"dm-{m.dm}" == device), None)
+            m = self.st.maps.first_under("kernel_name", device)
             if m is None:
                 return Outcome(
                     1, "", f"dd: failed to open '/dev/{device}': No such file or directory\n"

@@ -164,8 +164,8 @@ def flat_record(st: SimState, portal: str, iqn: str) -> NodeKey | None:
     record is ``nodes/<iqn>/<address>,<port>,<tpgt>/<iface>``, one per iface.
     At most one flat record exists per (portal, iqn).
     """
-    for key, rec in st.nodes.items():
-        if key[:2] == (portal, iqn) and rec["node.tpgt"] == "-1":
+    for key in st.nodes.keys_under("target", (portal, iqn)):
+        if st.nodes[key]["node.tpgt"] == "-1":
             return key
     return None
 
@@ -245,7 +245,7 @@ def node_delete(st: SimState, key: NodeKey) -> Outcome:
     # it looks for the record's own file: with a flat record of another iface
     # beside it, that one goes and this one stays (node_tpgt_sequence.txt E).
     del st.nodes[flat_record(st, portal, iqn) or key]
-    if not any(k[:2] == (portal, iqn) for k in st.nodes):
+    if not st.nodes.keys_under("target", (portal, iqn)):
         # The record's portal directory goes with its last record, under the
         # lock; iscsiadm's listings (login, update, delete) read directories
         # without it.

@@ -53,6 +53,7 @@ def add_disk(st: SimState, host: int, size: int) -> str:
     st.tree.write_file(f"/dev/{name}", "")
     st.tree.link(f"/dev/disk/by-id/ata-QEMU_HARDDISK_{serial}", f"/dev/{name}")
     st.local_disks[name] = index
+    st.sd_indexes.use(index)
     return name
 
 

@@ -18,6 +18,8 @@ from multipath_brick.testing.state import Disk, MapState, Outcome, Plan, SimStat
 DAEMON_PID = 4242
 OK = Outcome(0, "ok\n")
 FAIL = Outcome(1, "fail\n")
+#: ``show paths raw format`` wildcards the fake knows, as ``str.format`` fields.
+_WILDCARDS = (("%d", "{d}"), ("%w", "{w}"), ("%t", "{t}"), ("%T", "{T}"), ("%m", "{m}"))
 
 
 def _fail(text: str) -> Outcome:
@@ -87,7 +89,7 @@ class Multipathd:
         """A map by name or by ``dm-N`` (as multipath and multipathd accept both)."""
         if name in self.st.maps:
             return self.st.maps[name]
-        return next((m for m in self.st.maps.values() if f"dm-{m.dm}" == name), None)
+        return self.st.maps.first_under("kernel_name", name)
 
     def _path_up(self, disk: Disk) -> bool:
         return disk.session.portal not in self.st.unreachable
@@ -101,6 +103,12 @@ class Multipathd:
     # --- multipathd client commands ----------------------------------------------------
 
     def _show_paths(self, fmt: str) -> str:
+        # One line per path multipathd knows, every map's; a map's readiness is
+        # the same for each of its paths, so it is worked out once per reply.
+        template = fmt.replace("{", "{{").replace("}", "}}") + "\n"
+        for wildcard, field in _WILDCARDS:
+            template = template.replace(wildcard, field)
+        ready: dict[str, bool] = {}
         lines = []
         for name, map_name in self.st.mp_paths.items():
             disk = self.st.disks[name]
@@ -111,19 +119,19 @@ class Multipathd:
             else:
                 dm_state = "active" if up else "failed"
                 checker = "ready" if up else "faulty"
-                if up and not self._map_ready(self.st.maps[map_name]):
+                if map_name not in ready:
+                    ready[map_name] = self._map_ready(self.st.maps[map_name])
+                if up and not ready[map_name]:
                     checker = "i/o pending"  # seen in the lab for a path just added
-            fields = {
-                "%d": name,
-                "%w": disk.wwid,
-                "%t": dm_state,
-                "%T": checker,
-                "%m": map_name if map_name is not None else "[orphan]",
-            }
-            line = fmt
-            for wildcard, value in fields.items():
-                line = line.replace(wildcard, value)
-            lines.append(line + "\n")
+            lines.append(
+                template.format(
+                    d=name,
+                    w=disk.wwid,
+                    t=dm_state,
+                    T=checker,
+                    m=map_name if map_name is not None else "[orphan]",
+                )
+            )
         return "".join(lines)
 
     def _add_path(self, dev: str) -> Outcome:
@@ -204,13 +212,11 @@ class Multipathd:
         if self.st.maps.get(m.name) is not m:
             return  # flushed meanwhile
         reloaded = False
-        for name, map_name in list(self.st.mp_paths.items()):
-            path = self.st.disks[name]
-            if map_name is None and path.wwid == m.wwid:
-                m.slaves.append(name)
-                self.st.tree.add_slave(m, path)
-                self.st.mp_paths[name] = m.name
-                reloaded = True
+        for name in self.st.mp_paths.keys_under("orphan", m.wwid):
+            self.st.add_slave(m, name)
+            self.st.tree.add_slave(m, self.st.disks[name])
+            self.st.mp_paths[name] = m.name
+            reloaded = True
         if reloaded and self.st.map_probe_hold > 0:
             # A new table means a "change" uevent: udev probes the map again
             # (blkid, kpartx), holding it open until it is done.
@@ -228,9 +234,9 @@ class Multipathd:
         m = self.st.maps.get(map_name) if map_name else None
         if m is None:
             # A map may still list it when multipathd was not running.
-            m = next((x for x in self.st.maps.values() if disk.name in x.slaves), None)
+            m = self.st.holders.get(disk.name)
         if m is not None and disk.name in m.slaves:
-            m.slaves.remove(disk.name)
+            self.st.remove_slave(m, disk.name)
             self.st.tree.remove_slave(m, disk)
         if forget:
             self.st.mp_paths.pop(disk.name, None)
@@ -303,6 +309,6 @@ class Multipathd:
                 self.st.tree.remove_slave(m, disk)
             if self.st.mp_paths.get(dev) == m.name:
                 self.st.mp_paths[dev] = None
-        m.slaves.clear()
+            self.st.remove_slave(m, dev)
         del self.st.maps[m.name]
         self.st.tree.remove_map(m)

@@ -82,7 +82,7 @@ class Kernel:
 
     def remove_session(self, s: Session) -> None:
         """Logout: the kernel removes the session's disks, then the host."""
-        for disk in [d for d in self.st.disks.values() if d.session is s]:
+        for disk in self.st.disks_of(s):
             self.remove_disk(disk)
         del self.st.sessions[s.sid]
         self.st.tree.remove_session(s)
@@ -96,9 +96,8 @@ class Kernel:
             return None
         if s.portal in self.st.unreachable:
             return None  # INQUIRY never answered: no device
-        for d in self.st.disks.values():
-            if d.session is s and d.lun == lun:
-                return None
+        if any(d.lun == lun for d in self.st.disks_of(s)):
+            return None
         index = self.st.free_disk_index()
         disk = Disk(
             name=sd_name(index),
@@ -109,7 +108,7 @@ class Kernel:
             wwid=target.wwid(lun),
             size=target.luns[lun],
         )
-        self.st.disks[disk.name] = disk
+        self.st.add_disk(disk)
         self.st.tree.add_disk(disk, VENDOR, MODEL)
 
         def udev() -> None:
@@ -140,9 +139,9 @@ class Kernel:
         if self.st.disks.get(disk.name) is not disk:
             return
         self.on_removed(disk)
-        del self.st.disks[disk.name]
+        self.st.drop_disk(disk)
         self.st.tree.remove_disk(disk)
-        if not any(d.session is disk.session for d in self.st.disks.values()):
+        if not self.st.disks_of(disk.session):
             # The kernel reaps a scsi target with its last device.
             self.st.tree.remove(self.st.tree.target_dir(disk.session))
 
@@ -161,8 +160,7 @@ class Kernel:
         m = _SCAN.fullmatch(path)
         if m is None:
             return 0.0
-        host = int(m.group(1))
-        session = next((s for s in self.st.sessions.values() if s.host == host), None)
+        session = self.st.session_on_host(int(m.group(1)))
         dead = session is not None and session.portal in self.st.unreachable
         return self.st.scan_hang + (session.recovery_tmo if session and dead else 0.0)
 
@@ -173,8 +171,7 @@ class Kernel:
         """
         m = _SCAN.fullmatch(path)
         if m:
-            host = int(m.group(1))
-            session = next((s for s in self.st.sessions.values() if s.host == host), None)
+            session = self.st.session_on_host(int(m.group(1)))
             if session is None:
                 if self.st.tree.exists(path):
                     return  # a local controller: nothing new behind it
@@ -192,11 +189,10 @@ class Kernel:
             return
         by_hctl = _HCTL_DELETE.fullmatch(path)
         if by_hctl:
-            h, n = int(by_hctl.group(1)), int(by_hctl.group(2))
-            found = [d for d in self.st.disks.values() if d.session.host == h and d.lun == n]
-            if not found:
+            found = self.st.disk_at(int(by_hctl.group(1)), int(by_hctl.group(2)))
+            if found is None:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-            self.remove_disk(found[0])
+            self.remove_disk(found)
             return
         m = _DEVICE_ATTR.fullmatch(path)
         disk = self.st.disks.get(m.group(1)) if m else None

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from multipath_brick.testing.sysfs_tree import SysfsTree
+from multipath_brick.testing.tables import LowestFree, Table
 
 #: ``iscsiadm`` exit codes used by the fake (open-iscsi ``include/iscsi_err.h``).
 ERR_SESS_NOT_FOUND = 2
@@ -241,9 +242,13 @@ class SimState:
         self.scan_hang = 0.0
         self.node_db_scan = 0.0
         # iscsid
-        self.nodes: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.nodes: Table[tuple[str, str, str], dict[str, str]] = Table(
+            target=lambda key, _: key[:2]
+        )
         self.discovery: dict[str, dict[str, str]] = {}
-        self.sessions: dict[int, Session] = {}
+        self.sessions: Table[int, Session] = Table(
+            key=lambda _, s: s.key, host=lambda _, s: s.host
+        )
         self.next_sid = 1
         # Hosts 0 and 1 stand for local controllers, so sid != host number
         # (code that confuses them fails here as it would on a real host).
@@ -252,22 +257,64 @@ class SimState:
         self.node_db_scans: list[NodeDbScan] = []
         self.max_logins_in_flight = 0
         # kernel
-        self.disks: dict[str, Disk] = {}
+        self.disks: Table[str, Disk] = Table(
+            session=lambda _, d: d.session.sid, hctl=lambda _, d: (d.session.host, d.lun)
+        )
+        self.sd_indexes = LowestFree()
         #: Disks that are not iSCSI's (:mod:`.local_devices`), by name: they
         #: take sd names too.
         self.local_disks: dict[str, int] = {}
         # multipathd
-        self.maps: dict[str, MapState] = {}
+        self.maps: Table[str, MapState] = Table(kernel_name=lambda _, m: f"dm-{m.dm}")
+        #: The map each disk is a slave of (sysfs's ``holders``), by disk name.
+        self.holders: dict[str, MapState] = {}
         self.next_dm = 0
         self.wwids: list[str] = []
-        self.mp_paths: dict[str, str | None] = {}
+        #: multipathd's paths: disk name -> its map's name, None for an orphan.
+        self.mp_paths: Table[str, str | None] = Table(orphan=self._orphan_wwid)
         # udev: events queued or being processed (/run/udev/queue while any)
         self.udev_events = 0
 
+    def _orphan_wwid(self, name: str, map_name: str | None) -> str | None:
+        disk = self.disks.get(name)
+        return disk.wwid if disk is not None and map_name is None else None
+
     def free_disk_index(self) -> int:
         """The index of the next sd name: the kernel gives the lowest free one."""
-        used = {d.index for d in self.disks.values()} | set(self.local_disks.values())
-        return next(i for i in range(len(used) + 1) if i not in used)
+        return self.sd_indexes.peek()
+
+    def add_disk(self, disk: Disk) -> None:
+        """A disk the kernel made: its name and sd index are taken."""
+        self.disks[disk.name] = disk
+        self.sd_indexes.use(disk.index)
+
+    def drop_disk(self, disk: Disk) -> None:
+        """A disk the kernel removed: its name and sd index are free again."""
+        del self.disks[disk.name]
+        self.sd_indexes.free(disk.index)
+
+    def disks_of(self, session: Session) -> list[Disk]:
+        """The session's disks, in the order the kernel made them."""
+        return self.disks.under("session", session.sid)
+
+    def disk_at(self, host: int, lun: int) -> Disk | None:
+        """The disk at ``H:0:0:L``, if any."""
+        return self.disks.first_under("hctl", (host, lun))
+
+    def session_on_host(self, host: int) -> Session | None:
+        """The session of a scsi host number, if it is an iSCSI host."""
+        return self.sessions.first_under("host", host)
+
+    def add_slave(self, m: MapState, name: str) -> None:
+        """A disk joins a map's table."""
+        m.slaves.append(name)
+        self.holders[name] = m
+
+    def remove_slave(self, m: MapState, name: str) -> None:
+        """A disk leaves a map's table."""
+        m.slaves.remove(name)
+        if self.holders.get(name) is m:
+            del self.holders[name]
 
     def portal_up(self, portal: str) -> bool:
         """Whether packets reach the portal."""
@@ -277,7 +324,7 @@ class SimState:
 
     def session_for(self, key: tuple[str, str, str]) -> Session | None:
         """The session of a (portal, iqn, iface), if logged in."""
-        return next((s for s in self.sessions.values() if s.key == key), None)
+        return self.sessions.first_under("key", key)
 
     def udev_event(self, seconds: float, action: Callable[[], object]) -> None:
         """Queue a udev event that takes ``seconds`` and then runs ``action``.
