@@ -218,9 +218,12 @@ class FakeHost(HostControls, NetworkControls):
         """Entry names of a directory, sorted; empty when it does not exist."""
         try:
             with self._st.lock:
-                return sorted(os.listdir(self._st.tree.local(path)))
+                names = os.listdir(self._st.tree.local(path))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        # Sorted outside the lock: a listing of thousands of sessions need not
+        # hold up the other paths' commands while it is put in order.
+        return sorted(names)
 
     def exists(self, path: str) -> bool:
         """Whether the path exists in the fake tree (following symlinks)."""

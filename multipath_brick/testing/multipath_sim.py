@@ -18,8 +18,6 @@ from multipath_brick.testing.state import Disk, MapState, Outcome, Plan, SimStat
 DAEMON_PID = 4242
 OK = Outcome(0, "ok\n")
 FAIL = Outcome(1, "fail\n")
-#: ``show paths raw format`` wildcards the fake knows, as ``str.format`` fields.
-_WILDCARDS = (("%d", "{d}"), ("%w", "{w}"), ("%t", "{t}"), ("%T", "{T}"), ("%m", "{m}"))
 
 
 def _fail(text: str) -> Outcome:
@@ -94,21 +92,14 @@ class Multipathd:
     def _path_up(self, disk: Disk) -> bool:
         return disk.session.portal not in self.st.unreachable
 
-    def _map_ready(self, m: MapState) -> bool:
-        age = self.st.now() - m.created
-        if age < self.st.map_ready_delay * self.st.time_scale:
-            return False
-        return any(self._path_up(self.st.disks[p]) for p in m.slaves if p in self.st.disks)
-
     # --- multipathd client commands ----------------------------------------------------
 
     def _show_paths(self, fmt: str) -> str:
-        # One line per path multipathd knows, every map's; a map's readiness is
-        # the same for each of its paths, so it is worked out once per reply.
-        template = fmt.replace("{", "{{").replace("}", "}}") + "\n"
-        for wildcard, field in _WILDCARDS:
-            template = template.replace(wildcard, field)
-        ready: dict[str, bool] = {}
+        # One line per path multipathd knows, every map's. A path up in its map
+        # is a live path of that map (the map lists it in its table), so the
+        # map takes I/O once it has settled (set_map_ready_delay).
+        settle = self.st.map_ready_delay * self.st.time_scale
+        now = self.st.now()
         lines = []
         for name, map_name in self.st.mp_paths.items():
             disk = self.st.disks[name]
@@ -119,19 +110,19 @@ class Multipathd:
             else:
                 dm_state = "active" if up else "failed"
                 checker = "ready" if up else "faulty"
-                if map_name not in ready:
-                    ready[map_name] = self._map_ready(self.st.maps[map_name])
-                if up and not ready[map_name]:
+                if up and now - self.st.maps[map_name].created < settle:
                     checker = "i/o pending"  # seen in the lab for a path just added
-            lines.append(
-                template.format(
-                    d=name,
-                    w=disk.wwid,
-                    t=dm_state,
-                    T=checker,
-                    m=map_name if map_name is not None else "[orphan]",
-                )
-            )
+            fields = {
+                "%d": name,
+                "%w": disk.wwid,
+                "%t": dm_state,
+                "%T": checker,
+                "%m": map_name if map_name is not None else "[orphan]",
+            }
+            line = fmt
+            for wildcard, value in fields.items():
+                line = line.replace(wildcard, value)
+            lines.append(line + "\n")
         return "".join(lines)
 
     def _add_path(self, dev: str) -> Outcome:
