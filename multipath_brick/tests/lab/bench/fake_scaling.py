@@ -11,11 +11,14 @@ taking turns round by round. Two layouts:
 * ``shared target``: every volume is a LUN of one target on 2 portals (the
   sessions exist already; an attach is a scan and a map).
 
-Printed per row: the median attach and detach time in seconds, their ratio to
-the empty host, and the host calls one attach and one detach make (commands,
-sysfs writes, file reads and directory listings): a lookup that walks every
-session or disk of the host shows as calls growing with N. Assert nothing: a
-table to read (issue 15's target: attach with 256 present within 1.2x of empty).
+Printed per row: the median attach and detach time in seconds and the
+median CPU time the process spent on them in milliseconds (every thread's:
+the library's and the FakeHost's), each with its ratio to the empty host, and
+the host calls one attach and one detach make (commands, sysfs writes, file
+reads and directory listings): a lookup that walks every session or disk of
+the host shows as calls growing with N. On a shared machine the elapsed
+times follow its other load; the CPU times much less. Assert nothing: a table
+to read (issue 15's target: attach with 256 present within 1.2x of empty).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from multipath_brick import ISCSIMultipathConnector
 from multipath_brick.attach import AttachSettings
@@ -87,30 +91,49 @@ class Filled:
         self.data = layout.volume(present)
         self.attach_s: list[float] = []
         self.detach_s: list[float] = []
+        self.attach_cpu: list[float] = []
+        self.detach_cpu: list[float] = []
         self.attach_calls: list[int] = []
         self.detach_calls: list[int] = []
 
     def once(self) -> None:
         self.counted.arm()
+        cpu = time.process_time()
         seconds, info = timed(lambda: self.conn.connect_volume(self.data))
+        self.attach_cpu.append(time.process_time() - cpu)
         self.attach_s.append(seconds)
         self.attach_calls.append(self.counted.calls)
         self.counted.arm()
+        cpu = time.process_time()
         seconds, _ = timed(partial(self.conn.disconnect_volume, self.data, info))
+        self.detach_cpu.append(time.process_time() - cpu)
         self.detach_s.append(seconds)
         self.detach_calls.append(self.counted.calls)
 
-    def medians(self) -> tuple[float, float, int, int]:
-        """(attach s, detach s, host calls per attach, per detach)."""
-        return (
+    def medians(self) -> Row:
+        """Medians of the rounds."""
+        return Row(
             statistics.median(self.attach_s),
+            statistics.median(self.attach_cpu),
             statistics.median(self.detach_s),
+            statistics.median(self.detach_cpu),
             int(statistics.median(self.attach_calls)),
             int(statistics.median(self.detach_calls)),
         )
 
 
-def rows(counts: list[int], shared: bool, repeat: int) -> list[tuple[float, float, int, int]]:
+class Row(NamedTuple):
+    """One host's medians: seconds elapsed and of the process's CPU, host calls."""
+
+    attach: float
+    attach_cpu: float
+    detach: float
+    detach_cpu: float
+    attach_calls: int
+    detach_calls: int
+
+
+def rows(counts: list[int], shared: bool, repeat: int) -> list[Row]:
     """One row per count: every host filled first, then the rounds interleaved
     (one attach and detach on each host per round), so that a change in the
     machine's load slows every count alike."""
@@ -130,20 +153,23 @@ def main() -> None:
     counts = [int(n) for n in args.present.split(",")]
 
     print("FakeHost scaling: one volume (2 portals) attached and detached beside N others")
-    print(f"medians of {args.repeat}; host calls = commands + sysfs writes + reads/listings\n")
-    head = f"{'layout':<14} {'N':>5} {'attach s':>9} {'x empty':>8} {'detach s':>9}"
-    print(f"{head} {'x empty':>8} {'calls/attach':>13} {'calls/detach':>13}")
-    print("-" * 84)
+    print(f"medians of {args.repeat}; host calls = commands + sysfs writes + reads/listings")
+    print("s: elapsed seconds; cpu ms: the process's CPU time (all threads)\n")
+    head = f"{'layout':<14} {'N':>5} {'attach s':>9} {'x empty':>8} {'cpu ms':>7} {'x empty':>8}"
+    head += f" {'detach s':>9} {'x empty':>8} {'cpu ms':>7} {'x empty':>8}"
+    print(f"{head} {'calls/attach':>13} {'calls/detach':>13}")
+    print("-" * len(f"{head} {'calls/attach':>13} {'calls/detach':>13}"))
     for shared in (False, True):
-        base: tuple[float, float] | None = None
-        for n, (attach, detach, a_calls, d_calls) in zip(
-            counts, rows(counts, shared, args.repeat), strict=True
-        ):
-            base = base or (attach, detach)
+        base: Row | None = None
+        for n, row in zip(counts, rows(counts, shared, args.repeat), strict=True):
+            base = base or row
             name = "shared target" if shared else "own target"
             print(
-                f"{name:<14} {n:>5} {attach:>9.3f} {attach / base[0]:>7.2f}x {detach:>9.3f}"
-                f" {detach / base[1]:>7.2f}x {a_calls:>13} {d_calls:>13}"
+                f"{name:<14} {n:>5} {row.attach:>9.3f} {row.attach / base.attach:>7.2f}x"
+                f" {row.attach_cpu * 1e3:>7.2f} {row.attach_cpu / base.attach_cpu:>7.2f}x"
+                f" {row.detach:>9.3f} {row.detach / base.detach:>7.2f}x"
+                f" {row.detach_cpu * 1e3:>7.2f} {row.detach_cpu / base.detach_cpu:>7.2f}x"
+                f" {row.attach_calls:>13} {row.detach_calls:>13}"
             )
 
 
