@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from multipath_brick import verbs as v
-from multipath_brick.testing import FakeHost
+from multipath_brick.testing import FakeHost, FakeTarget
 from multipath_brick.testing.tables import LowestFree, Table
 from multipath_brick.tests.unit import test_fake_host
 from multipath_brick.tests.unit.test_fake_host import P1, P2, attach_path
@@ -103,7 +103,7 @@ def _scan(host: FakeHost, portal: str, lun: int) -> str:
     return new
 
 
-def test_a_new_disk_takes_the_lowest_free_sd_name(host: FakeHost, target: object) -> None:
+def test_a_new_disk_takes_the_lowest_free_sd_name(host: FakeHost, target: FakeTarget) -> None:
     assert host.add_local_disk(0) == "sda"
     assert attach_path(host, P1, 1) == "sdb"
     assert attach_path(host, P2, 1) == "sdc"
@@ -115,3 +115,21 @@ def test_a_new_disk_takes_the_lowest_free_sd_name(host: FakeHost, target: object
     assert sorted(host.disks()) == ["sdb"]
     assert attach_path(host, P2, 2) == "sdc"
     assert _scan(host, P1, 1) == "sdd"
+
+
+def test_a_disk_deleted_while_multipathd_is_stopped_leaves_its_map(
+    host: FakeHost, target: FakeTarget
+) -> None:
+    # multipathd forgets its paths when it stops; the kernel still takes a
+    # deleted disk out of the map that holds it.
+    first, second = attach_path(host, P1, 1), attach_path(host, P2, 1)
+    wwid = target.wwid(1)
+    assert host.run(v.MultipathAddWwid(wwid, first), timeout=30).ok
+    assert host.run(v.MultipathdAddPath(first), timeout=30).ok
+    assert host.maps() == {wwid: [first, second]}
+    host.set_multipathd_running(False)
+    host.write(v.ScsiDelete(first), timeout=30)
+    assert host.maps() == {wwid: [second]}
+    host.set_multipathd_running(True)
+    host.write(v.ScsiDelete(second), timeout=30)
+    assert host.maps() == {wwid: []}
