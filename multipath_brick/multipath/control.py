@@ -100,7 +100,7 @@ class Multipath:
         map_name: str,
         *,
         pause: float = 0.5,
-        on_busy: Callable[[], object] = lambda: None,
+        on_busy: Callable[[], object] | None = None,
     ) -> CommandResult:
         """Flush (remove) a map, retrying while something briefly holds it open.
 
@@ -110,14 +110,17 @@ class Multipath:
         really in use (a mounted file system, a VM), and the last result says so.
         Each try may take ten command timeouts (see ``_FLUSH_TIMEOUTS``).
 
-        :param on_busy: called once, after the first "map in use" and before
-            the retries (the detach waits for udev there).
+        :param on_busy: called once, after the first "map in use", instead of
+            the first pause (the detach waits for udev there).
         """
         command, timeout = verbs.MultipathFlush(map_name), self._timeout * _FLUSH_TIMEOUTS
         first = self._run(command, timeout)
         if not _busy(first):
             return first
-        on_busy()
+        if on_busy is None:
+            self._host.sleep(pause)
+        else:
+            on_busy()
         return self._retried(command, _busy, pause, timeout)
 
     def del_map(self, map_name: str) -> CommandResult:
