@@ -96,7 +96,7 @@ class Kernel:
             return None
         if s.portal in self.st.unreachable:
             return None  # INQUIRY never answered: no device
-        if any(d.lun == lun for d in self.st.disks_of(s)):
+        if self.st.disk_at(s.host, lun) is not None:
             return None
         index = self.st.free_disk_index()
         disk = Disk(
