@@ -135,6 +135,7 @@ CAPTURE_SCRIPTS = {
     "all": "capture_fixtures.sh",
     "ifaces": "capture_ifaces.sh",
     "tpgt": "capture_tpgt.sh",
+    "mapshow": "capture_mapshow.sh",
 }
 
 
@@ -182,7 +183,8 @@ def parser() -> argparse.ArgumentParser:
         choices=sorted(CAPTURE_SCRIPTS),
         default="all",
         help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs); "
-        "tpgt: capture_tpgt.sh (node records of one portal through two ifaces)",
+        "tpgt: capture_tpgt.sh (node records of one portal through two ifaces); "
+        "mapshow: capture_mapshow.sh (multipathd show map json beside show paths)",
     )
     sp.set_defaults(func=cmd_capture)
 
