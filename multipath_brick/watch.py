@@ -90,7 +90,7 @@ def watch(
         if usable is None and tasks.in_map() and wwid is not None and asks.due():
             grace = Deadline.after(host, settings.grace)  # from the ask, not its answer
             map_name = sysfs.map_for_wwid(wwid)
-            if map_name is not None and multipath.usable(wwid):
+            if map_name is not None and multipath.usable(wwid, map_name):
                 usable = grace
             asks.asked()
         if usable is not None:

@@ -360,7 +360,8 @@ class ManagedVolumes:
         # /dev/mapper/<wwid> can outlive every path (a map with queue_if_no_path
         # after the sessions went): only a path that takes I/O makes it usable.
         if usable is None:
-            return Multipath(host).usable(row.multipath_id)
+            # The stored path is the map's /dev/dm-N: multipathd finds it by that.
+            return Multipath(host).usable(row.multipath_id, os.path.basename(row.path))
         return row.multipath_id in usable
 
     def _undo(self, vol_id: str, before: VolumeRow | None) -> None:

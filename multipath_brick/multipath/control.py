@@ -9,6 +9,7 @@ map at once instead of waiting for a uevent.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import tenacity
@@ -128,16 +129,23 @@ class Multipath:
         os-brick's forced detach does for a map it could not flush."""
         return self._run(verbs.MultipathdDelMap(map_name))
 
-    def usable(self, wwid: str) -> bool:
+    def usable(self, wwid: str, map_name: str) -> bool:
         """Whether the WWID's map has a path that can take I/O.
 
         What ``multipath -C`` checks (a path active in the map's table whose
         checker says ready), asked of multipathd: ``multipath -C`` is a program
         that rediscovers every disk of the host first, which took 1-6 s in the
-        lab with 32 disks, while multipathd answers from what it knows.
+        lab with 32 disks, while multipathd answers from what it knows. It is
+        asked about this one map (:class:`~.verbs.MultipathdShowMap`), not for
+        every path of the host: the attach asks at every look while it waits,
+        and a host with hundreds of volumes would pay for all of them each time.
+
+        :param map_name: the map's ``dm-N`` (or its name). device-mapper gives a
+            freed number to the next map, so the answer counts only if the map
+            it describes carries ``wwid``.
         """
-        result = self._run(verbs.MultipathdShowPaths())
-        return result.ok and wwid in usable_wwids(result.stdout)
+        result = self._run(verbs.MultipathdShowMap(map_name))
+        return result.ok and map_usable(result.stdout, wwid)
 
     def resize(self, map_name: str, *, pause: float = 0.5) -> None:
         """Grow (or shrink) a map to the size of its paths.
@@ -163,6 +171,31 @@ def usable_wwids(table: str) -> set[str]:
         if len(fields) == 5 and fields[2] != "[orphan]" and fields[3:] == ["active", "ready"]:
             found.add(fields[1])
     return found
+
+
+def map_usable(answer: str, wwid: str) -> bool:
+    """Whether the answer to :class:`~.verbs.MultipathdShowMap` is the map of
+    ``wwid`` with a path active in its table and checker ready.
+
+    multipathd's JSON (format version 0.1), trimmed to what is read::
+
+        {"major_version": 0, "minor_version": 1,
+         "map": {"uuid": "3600...", "sysfs": "dm-0", "path_groups": [
+            {"paths": [{"dev": "sda", "dm_st": "active", "chk_st": "ready"}]}]}}
+
+    Anything else (not JSON, another layout) is not a usable map.
+    """
+    try:
+        shown = json.loads(answer)["map"]
+        if shown["uuid"] != wwid:
+            return False
+        return any(
+            path["dm_st"] == "active" and path["chk_st"] == "ready"
+            for group in shown["path_groups"]
+            for path in group["paths"]
+        )
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _busy(result: CommandResult) -> bool:

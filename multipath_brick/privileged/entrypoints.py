@@ -57,7 +57,7 @@ def _entrypoint(func: _F) -> _F:
                 raise CommandTimeout(
                     (func.__name__,), TIMED_OUT, "dropped: its deadline passed before it could run"
                 )
-            args = (*args[:-1], min(_check_timeout(args[-1]), left))
+            args = (*args[:-1], min(checks.check_timeout(args[-1]), left))
         return func(*args)
 
     wrapped = context.entrypoint(bounded)
@@ -65,11 +65,6 @@ def _entrypoint(func: _F) -> _F:
     # __wrapped__, inspect.signature() and the docs show the real parameters.
     functools.update_wrapper(wrapped, func)
     return wrapped  # type: ignore[return-value]
-
-
-def _check_timeout(timeout: object) -> float:
-    # Bounded (a day): communicate() and a thread wait overflow on 1e300, late.
-    return checks.check_timeout(timeout)
 
 
 def _gone(command: verbs.Command) -> Outcome | None:
@@ -82,7 +77,7 @@ def _gone(command: verbs.Command) -> Outcome | None:
 def _ask(command: verbs.Command, timeout: float) -> Outcome:
     """Send a ``multipathd`` verb over the daemon's socket instead of running
     the client program (see :mod:`.multipathd`): same words, same outcome."""
-    timeout = _check_timeout(timeout)
+    timeout = checks.check_timeout(timeout)
     program, *words = command.argv()
     if program != "multipathd":
         raise InvalidArgument("command", f"not a multipathd verb: {program}")
@@ -95,7 +90,7 @@ def _ask(command: verbs.Command, timeout: float) -> Outcome:
 
 def _run(command: verbs.Command, timeout: float) -> Outcome:
     """Run a verb's argv with a timeout; never raises for its exit status."""
-    timeout = _check_timeout(timeout)
+    timeout = checks.check_timeout(timeout)
     if (gone := _gone(command)) is not None:
         return gone
     started = time.monotonic()
@@ -114,7 +109,7 @@ def _write(write: verbs.SysfsWrite, timeout: float) -> None:
     :raises OSError: the kernel refused the write; ENOENT also when the disk,
         LUN or host does not exist.
     """
-    timeout = _check_timeout(timeout)
+    timeout = checks.check_timeout(timeout)
     path, value = ownership.attribute(write), write.value()
     if os.path.normpath(path) != path or not path.startswith("/sys/"):
         raise InvalidArgument("path", f"not a sysfs attribute: {path!r}")
@@ -215,6 +210,12 @@ def multipathd_show_paths(timeout: float) -> Outcome:
 
 
 @_entrypoint
+def multipathd_show_map(map_name: str, timeout: float) -> Outcome:
+    """One map's paths: :class:`~.verbs.MultipathdShowMap`."""
+    return _ask(verbs.MultipathdShowMap(map_name), timeout)
+
+
+@_entrypoint
 def multipathd_add_path(device: str, timeout: float) -> Outcome:
     """Hand a path to multipathd: :class:`~.verbs.MultipathdAddPath`."""
     return _ask(verbs.MultipathdAddPath(device), timeout)
@@ -295,7 +296,7 @@ def _record(verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], obj
 
     The stderr text names paths and keys only (:class:`.nodedb.NodeDbError`).
     """
-    timeout = _check_timeout(timeout)
+    timeout = checks.check_timeout(timeout)
     started = time.monotonic()
     try:
         out = apply(timeout)

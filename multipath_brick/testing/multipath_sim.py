@@ -13,7 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from multipath_brick.testing.multipath_json import JsonPath, map_json
+from multipath_brick.testing.scsi_sim import MODEL, VENDOR
 from multipath_brick.testing.state import Disk, MapState, Outcome, Plan, SimState, done
+from multipath_brick.testing.sysfs_tree import sd_dev
 
 DAEMON_PID = 4242
 OK = Outcome(0, "ok\n")
@@ -69,6 +72,10 @@ class Multipathd:
         if words[:4] == ("show", "paths", "raw", "format") and len(words) == 5:
             # An empty reply becomes multipathd's default reply: "ok".
             return Outcome(0, self._show_paths(words[4]) or "ok\n")
+        if len(words) == 4 and words[:2] == ("show", "map") and words[3] == "json":
+            # A name or dm-N it has no map of: "fail", exit 1 (multipathd_show_map_sequence.txt).
+            m = self.find_map(words[2])
+            return FAIL if m is None else Outcome(0, self._show_map(m))
         if len(words) == 3 and words[:2] in (("add", "path"), ("del", "path")):
             # Like multipathd's convert_dev(): "/dev/sda" and "sda" are the same path.
             dev = words[2].removeprefix("/dev/")
@@ -94,24 +101,46 @@ class Multipathd:
 
     # --- multipathd client commands ----------------------------------------------------
 
-    def _show_paths(self, fmt: str) -> str:
-        # One line per path multipathd knows, every map's. A path up in its map
-        # is a live path of that map (the map lists it in its table), so the
-        # map takes I/O once it has settled (set_map_ready_delay).
+    def _states(self, disk: Disk, map_name: str | None) -> tuple[str, str]:
+        """A path's (dm state, checker state). A path up in its map is a live
+        path of that map (the map lists it in its table), so the map takes I/O
+        once it has settled (set_map_ready_delay)."""
+        if map_name is None:
+            return "undef", "undef"  # multipathd does not run the checker on orphans
+        if not self._path_up(disk):
+            return "failed", "faulty"
         settle = self.st.map_ready_delay * self.st.time_scale
-        now = self.st.now()
+        if self.st.now() - self.st.maps[map_name].created < settle:
+            return "active", "i/o pending"  # seen in the lab for a path just added
+        return "active", "ready"
+
+    def _show_map(self, m: MapState) -> str:
+        # One path group per path, as the lab's path_grouping_policy failover
+        # makes them; the initiator's address (host_adapter) is not modelled.
+        paths = []
+        for name in m.slaves:
+            disk = self.st.disks[name]
+            dm_state, checker = self._states(disk, m.name)
+            paths.append(
+                JsonPath(
+                    dev=name,
+                    dev_t=sd_dev(disk.index),
+                    dm_state=dm_state,
+                    checker=checker,
+                    target=disk.session.iqn,
+                    adapter="[undef]",
+                    lun=disk.lun,
+                )
+            )
+        vendor = (VENDOR.strip(), MODEL.strip(), "4.0")
+        return map_json(name=m.name, wwid=m.wwid, dm=f"dm-{m.dm}", paths=paths, vendor=vendor)
+
+    def _show_paths(self, fmt: str) -> str:
+        # One line per path multipathd knows, every map's.
         lines = []
         for name, map_name in self.st.mp_paths.items():
             disk = self.st.disks[name]
-            up = self._path_up(disk)
-            if map_name is None:
-                # multipathd does not run the checker on orphans.
-                dm_state = checker = "undef"
-            else:
-                dm_state = "active" if up else "failed"
-                checker = "ready" if up else "faulty"
-                if up and now - self.st.maps[map_name].created < settle:
-                    checker = "i/o pending"  # seen in the lab for a path just added
+            dm_state, checker = self._states(disk, map_name)
             fields = {
                 "%d": name,
                 "%w": disk.wwid,

@@ -127,6 +127,23 @@ class MultipathdDelMap(_MapVerb):
 
 
 @dataclasses.dataclass(frozen=True)
+class MultipathdShowMap(_MapVerb):
+    """One map and its paths, as JSON: ``multipathd show map <map> json``.
+
+    ``map_name`` is the map's name or its ``dm-N`` (multipathd's
+    ``find_mp_by_str``). multipathd refreshes that one map's table and status
+    from device-mapper, then prints it; its cost does not grow with the
+    host's other maps and paths, as ``show paths`` does (a line per path of
+    the host). A map it does not have: ``fail``, exit 1.
+    """
+
+    entrypoint = "multipathd_show_map"
+
+    def argv(self) -> tuple[str, ...]:
+        return ("multipathd", "show", "map", self.map_name, "json")
+
+
+@dataclasses.dataclass(frozen=True)
 class MultipathdResizeMap(_MapVerb):
     entrypoint = "multipathd_resize_map"
 

@@ -96,6 +96,7 @@ UNCHECKED: frozenset[type[verbs.Verb]] = frozenset(
         verbs.DiscoverySetSecrets,
         verbs.MultipathdShowDaemon,
         verbs.MultipathdShowPaths,
+        verbs.MultipathdShowMap,
         # iface records: ownership is the name itself; the verbs that change one
         # accept only this library's mpb-<netdev> names (checks.check_our_iface).
         verbs.IfaceNew,

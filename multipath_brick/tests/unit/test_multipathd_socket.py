@@ -149,6 +149,9 @@ def test_multipathd_verbs_go_over_the_socket_and_report_their_duration(
     assert 0 <= duration < 5
     assert entrypoints.multipathd_show_paths(5.0)[:2] == (0, "ok\n")
     assert server.received[1:] == [f'show paths raw format "{FORMAT}"\n\0'.encode()]
+    # A question about one map: no ownership check (it changes nothing).
+    assert entrypoints.multipathd_show_map("dm-0", 5.0)[:2] == (0, "ok\n")
+    assert server.received[2:] == [b"show map dm-0 json\n\0"]
     # This host has no sdc and no map mpathb: the ownership check answers for
     # multipathd, and the socket hears nothing.
     for code, out, err, _ in (
@@ -156,4 +159,4 @@ def test_multipathd_verbs_go_over_the_socket_and_report_their_duration(
         entrypoints.multipathd_resize_map("mpathb", 5.0),
     ):
         assert (code, out) == (1, "") and err.endswith(": not run\n")
-    assert len(server.received) == 2
+    assert len(server.received) == 3

@@ -212,6 +212,8 @@ INJECTIONS = [
     ("multipath_flush", ("../../etc/passwd",), "map_name"),
     ("multipath_flush", ("--all",), "map_name"),
     ("multipathd_resize_map", ("mpatha\nshutdown",), "map_name"),
+    ("multipathd_show_map", ("dm-0 json\nshutdown",), "map_name"),
+    ("multipathd_show_map", ('dm-0" "json',), "map_name"),
     ("scsi_scan", (1, 0, 0, "1"), "lun"),
     ("scsi_scan", (1, 0, 0, -1), "lun"),
     ("scsi_scan", ("1/../../..", 0, 0, 1), "host"),

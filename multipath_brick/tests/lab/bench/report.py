@@ -100,10 +100,12 @@ def print_profile(title: str, run: dict[str, Any]) -> None:
 
 
 def usable_s(run: dict[str, Any]) -> float | None:
-    """When the map was first seen usable (end of that check): a show-paths
-    answer with a usable WWID, or (older runs) a successful 'multipath -C'."""
+    """When the map was first seen usable (end of that check): a show-map (or,
+    in older runs, show-paths) answer with a usable WWID, or (older still) a
+    successful 'multipath -C'."""
     for t in run.get("timeline") or ():
-        seen = t[3] == "MultipathdShowPaths" and str(t[6]).strip() != "usable:"
+        asked = t[3] in ("MultipathdShowMap", "MultipathdShowPaths")
+        seen = asked and str(t[6]).strip() != "usable:"
         if seen or (t[3] in ("MultipathCheck", "multipath -C") and t[4] == 0):
             return round(float(t[0]) + float(t[1]), 2)
     return None

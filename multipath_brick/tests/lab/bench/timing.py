@@ -9,6 +9,7 @@ breakdowns and the raw file's timeline.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -17,9 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from multipath_brick.host.base import CommandResult
-from multipath_brick.multipath.control import usable_wwids
+from multipath_brick.multipath.control import map_usable, usable_wwids
 from multipath_brick.verbs import (
     Command,
+    MultipathdShowMap,
     MultipathdShowPaths,
     RecordVerb,
     SysfsWrite,
@@ -66,6 +68,15 @@ class Recorder:
         return calls
 
 
+def _usable_map(answer: str) -> str:
+    """The WWID of a ``show map`` answer whose map is usable; empty if not."""
+    try:
+        wwid = json.loads(answer)["map"]["uuid"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return wwid if isinstance(wwid, str) and map_usable(answer, wwid) else ""
+
+
 class TimingHost:
     """A Host that times every privileged call of the real one it wraps."""
 
@@ -82,6 +93,8 @@ class TimingHost:
             if isinstance(command, MultipathdShowPaths):
                 # The whole table is too long to keep: what usable_s needs of it.
                 note["out"] = "usable: " + " ".join(sorted(usable_wwids(result.stdout)))
+            elif isinstance(command, MultipathdShowMap):
+                note["out"] = "usable: " + _usable_map(result.stdout)
             return result
 
     def write(self, write: SysfsWrite, *, timeout: float) -> None:
