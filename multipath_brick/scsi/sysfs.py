@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection
 
 from multipath_brick.host.base import Host
+from multipath_brick.scsi.session_numbers import SessionNumbers
 
 # The daemon checks `multipath -a` WWIDs with the same conversion: it lives below
 # the host boundary, in the privileged layer.
@@ -115,11 +116,12 @@ class Sysfs:
     def __init__(self, host: Host) -> None:
         self._host = host
         self._identities: dict[int, SessionInfo] = {}
-        # Target names of sessions whose identity is not complete yet (a login
-        # in progress, or failing for minutes against a dead portal).
-        self._iqns: dict[int, str] = {}
-        # The last listing of the sessions, and the session numbers in it.
-        self._listing: tuple[list[str], list[int]] = ([], [])
+        # Every session's target name, kept even while its identity is not
+        # complete (a login in progress, or failing for minutes against a dead
+        # portal): a lookup visits only the sessions to its own target.
+        self._numbers = SessionNumbers(
+            host, lambda sid: self._param(f"/sys/class/iscsi_session/session{sid}/targetname")
+        )
 
     def _read(self, path: str, absent: frozenset[int] = GONE) -> str | None:
         """A sysfs file's text, or None when its object is gone.
@@ -144,7 +146,8 @@ class Sysfs:
 
     def sessions(self) -> list[SessionInfo]:
         """Every iSCSI session the kernel has, in session order."""
-        found = (self._session(sid) for sid in self._sids())
+        self._refresh()
+        found = (self._session(sid) for sid in self._numbers.all())
         return [info for info in found if info is not None]
 
     def sessions_to(self, iqns: Collection[str]) -> list[SessionInfo]:
@@ -154,8 +157,8 @@ class Sysfs:
         with hundreds of sessions, a volume's detach reads its own (another
         volume's session may be going away meanwhile: not ours to read).
         """
-        wanted = set(iqns)
-        found = (self._session(sid) for sid in self._sids() if self._iqn(sid) in wanted)
+        self._refresh()
+        found = (self._session(sid) for sid in self._numbers.to(iqns))
         return [info for info in found if info is not None]
 
     def find_session(
@@ -163,16 +166,16 @@ class Sysfs:
     ) -> SessionInfo | None:
         """The first session (in session order) to that target through that iface.
 
-        Reads the state of a matching session only, and the identity of a
-        session only until it is known.
+        Visits the sessions to that target only; reads the state of a
+        matching session only, and the identity of a session only until it is
+        known.
         """
         wanted = (iqn, portal, iface)
-        for sid in self._sids():
+        self._refresh()
+        for sid in self._numbers.to((iqn,)):
             known = self._identities.get(sid)
             if known is not None and (known.iqn, known.portal, known.iface) != wanted:
                 continue
-            if known is None and self._iqn(sid) not in (None, iqn):
-                continue  # another target's session, still logging in
             info = self._session(sid)
             if info is None or (info.iqn, info.portal, info.iface) != wanted:
                 continue
@@ -190,35 +193,10 @@ class Sysfs:
                     return int(tag)
         return None
 
-    def _iqn(self, sid: int) -> str | None:
-        """A session's target name, once iscsid has set it."""
-        if (known := self._iqns.get(sid)) is not None:
-            return known
-        iqn = self._param(f"/sys/class/iscsi_session/session{sid}/targetname")
-        if iqn is not None:
-            self._iqns[sid] = iqn
-        return iqn
-
-    def _sids(self) -> list[int]:
-        """The sessions there are now; what is remembered of others is dropped.
-
-        The listing is compared with the last one before it is parsed: on a
-        host with hundreds of sessions, most looks find the same names, and
-        the parse would be most of a lookup's cost.
-        """
-        names = self._host.list_dir("/sys/class/iscsi_session")
-        last_names, last_sids = self._listing
-        if names == last_names:
-            return last_sids
-        sids = sorted(
-            int(name[7:]) for name in names if name.startswith("session") and name[7:].isdigit()
-        )
-        present = set(sids)
-        for memo in (self._identities, self._iqns):
-            for gone in memo.keys() - present:
-                memo.pop(gone, None)
-        self._listing = (names, sids)
-        return sids
+    def _refresh(self) -> None:
+        """List the sessions there are now; forget the identities of the others."""
+        for gone in self._numbers.refresh():
+            self._identities.pop(gone, None)
 
     def _session(self, sid: int) -> SessionInfo | None:
         base = f"/sys/class/iscsi_session/session{sid}"
@@ -226,12 +204,11 @@ class Sysfs:
         known = self._identities.get(sid)
         if state is None:  # torn down
             self._identities.pop(sid, None)
-            self._iqns.pop(sid, None)
             return None
         if known is not None:
             return dataclasses.replace(known, state=state)
         conn = f"/sys/class/iscsi_connection/connection{sid}:0"
-        iqn = self._iqn(sid)
+        iqn = self._numbers.iqn(sid)
         address = self._param(f"{conn}/persistent_address") or self._param(f"{conn}/address")
         port = self._param(f"{conn}/persistent_port") or self._param(f"{conn}/port")
         device = self._realpath(f"{base}/device")

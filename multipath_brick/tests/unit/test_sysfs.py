@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import errno
 import pathlib
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from multipath_brick.host import LinuxHost
 from multipath_brick.scsi.sysfs import Sysfs
@@ -177,3 +180,78 @@ def test_an_io_error_reading_a_wwid_is_raised(tree: SysfsTree) -> None:
     host = FailingHost(tree.root, {"/sys/block/sdb/device/wwid": errno.EIO})
     with pytest.raises(OSError):
         Sysfs(host).wwid("sdb")
+
+
+# --- the lookups against a fresh look -------------------------------------------------
+
+_IQNS = (IQN, OTHER, "iqn.2024-01.test.mpb:target3")
+_PORTALS = ("10.0.1.2:3260", "10.0.2.2:3260")
+_STATES = ("LOGGED_IN", "FAILED", "FREE")
+
+# An operation on the host's sessions: a login (target, portal, whether iscsid
+# has set its target name yet, state), a logout, a state change, or iscsid
+# setting a target name it had not yet (the pick chooses among the sessions).
+_op = st.one_of(
+    st.tuples(st.just("login"), st.sampled_from(_IQNS), st.sampled_from(_PORTALS), st.booleans()),
+    st.tuples(st.just("logout"), st.integers(0, 50)),
+    st.tuples(st.just("state"), st.integers(0, 50), st.sampled_from(_STATES)),
+    st.tuples(st.just("named"), st.integers(0, 50)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_op, max_size=30))
+def test_a_kept_sysfs_answers_as_the_host_is(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[Any, ...]]
+) -> None:
+    # A Sysfs kept across logins and logouts (its listing, target names and
+    # identities remembered) answers every lookup with the first session, in
+    # session order, that has the identity (and is logged in, when asked).
+    tree = SysfsTree(str(tmp_path_factory.mktemp("sysfs")))
+    tree.mkdir("/sys/class/iscsi_session")
+    kept = Sysfs(LinuxHost(tree.root))
+    live: dict[int, tuple[Session, bool, str]] = {}  # sid -> (session, named, state)
+    made = 0  # the kernel's session counter: it only grows
+    for op in ops:
+        sids = sorted(live)
+        pick = sids[op[1] % len(sids)] if sids and op[0] != "login" else 0
+        cls = f"/sys/class/iscsi_session/session{pick}"
+        if op[0] == "login":
+            _, iqn, portal, named = op
+            made += 1
+            sid = made
+            session = Session(sid, sid + 100, iqn, portal, "default", 1)
+            tree.add_session(session, "iqn.init", {})
+            if not named:
+                tree.attr(f"/sys/class/iscsi_session/session{sid}/targetname", "(null)")
+            live[sid] = (session, named, "LOGGED_IN")
+        elif pick and op[0] == "logout":
+            tree.remove_session(live.pop(pick)[0])
+        elif pick and op[0] == "state":
+            tree.attr(f"{cls}/state", op[2])
+            live[pick] = (*live[pick][:2], op[2])
+        elif pick and op[0] == "named":
+            session, _, state = live[pick]
+            tree.attr(f"{cls}/targetname", session.iqn)
+            live[pick] = (session, True, state)
+        shown = {sid: (s.iqn, s.portal, state) for sid, (s, named, state) in live.items() if named}
+        assert [(i.sid, i.state) for i in kept.sessions()] == [
+            (sid, shown[sid][2]) for sid in sorted(shown)
+        ]
+        for iqn in _IQNS:
+            assert [i.sid for i in kept.sessions_to((iqn,))] == [
+                sid for sid in sorted(shown) if shown[sid][0] == iqn
+            ]
+            for portal in _PORTALS:
+                for logged_in in (False, True):
+                    found = kept.find_session(iqn, portal, "default", logged_in=logged_in)
+                    first = next(
+                        (
+                            sid
+                            for sid in sorted(shown)
+                            if shown[sid][:2] == (iqn, portal)
+                            and (shown[sid][2] == "LOGGED_IN" or not logged_in)
+                        ),
+                        None,
+                    )
+                    assert (found.sid if found else None) == first, (iqn, portal, logged_in)
