@@ -37,6 +37,7 @@ class SessionNumbers:
         self._host = host
         self._targetname = targetname
         self._names: list[str] = []  # the last listing, as listed
+        self._listed: set[str] = set()
         self._present: set[int] = set()
         self._iqns: dict[int, str] = {}
         self._by_iqn: dict[str, set[int]] = {}
@@ -47,8 +48,10 @@ class SessionNumbers:
         names = self._host.list_dir(SESSIONS)
         if names == self._names:
             return set()
-        now = {int(n[7:]) for n in names if n.startswith("session") and n[7:].isdigit()}
-        gone, came = self._present - now, now - self._present
+        # Compared as sets of names first: only what came or went is parsed.
+        listed = set(names)
+        came = {sid for name in listed - self._listed if (sid := _number(name)) is not None}
+        gone = {sid for name in self._listed - listed if (sid := _number(name)) is not None}
         for sid in gone:
             self._unnamed.discard(sid)
             iqn = self._iqns.pop(sid, None)
@@ -57,7 +60,8 @@ class SessionNumbers:
                 if not self._by_iqn[iqn]:
                     del self._by_iqn[iqn]
         self._unnamed |= came
-        self._names, self._present = names, now
+        self._present = (self._present - gone) | came
+        self._names, self._listed = names, listed
         return gone
 
     def all(self) -> list[int]:
@@ -83,3 +87,9 @@ class SessionNumbers:
             self._by_iqn.setdefault(iqn, set()).add(sid)
             self._unnamed.discard(sid)
         return iqn
+
+
+def _number(name: str) -> int | None:
+    """``session<N>``'s N."""
+    digits = name.removeprefix("session")
+    return int(digits) if digits != name and digits.isdigit() else None
