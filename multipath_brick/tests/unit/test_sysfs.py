@@ -152,6 +152,21 @@ def test_only_enoent_and_enodev_mean_a_session_is_gone(tree: SysfsTree) -> None:
     assert failed.value.errno == errno.EIO
 
 
+def test_a_map_being_removed_is_gone(tree: SysfsTree) -> None:
+    # Another volume's map, flushed while the walk for ours reads its uuid:
+    # device-mapper answers EINVAL (seen in the lab, 8 volumes at once).
+    tree.dm_device(0, "3600a", "mpath-3600a", 1 << 20, linked=False)
+    tree.dm_device(1, "3600b", "mpath-3600b", 1 << 20, linked=False)
+    going = {"/sys/block/dm-0/dm/uuid": errno.EINVAL, "/sys/block/dm-0/dm/name": errno.EINVAL}
+    sysfs = Sysfs(FailingHost(tree.root, going))
+    assert sysfs.map_for_wwid("3600b") == "dm-1"
+    assert sysfs.dm_name("dm-0") is None
+    assert Sysfs(LinuxHost(tree.root)).map_for_wwid("3600a") == "dm-0"
+    with pytest.raises(OSError) as failed:
+        Sysfs(FailingHost(tree.root, {"/sys/block/dm-0/dm/uuid": errno.EIO})).map_for_wwid("x")
+    assert failed.value.errno == errno.EIO
+
+
 def test_a_connection_between_logins_has_no_address_yet(tree: SysfsTree) -> None:
     # iscsi_tcp answers ENOTCONN for address/port while it has no socket.
     session = _session(2)
