@@ -246,14 +246,7 @@ def node_delete(st: SimState, key: NodeKey) -> Outcome:
     # idbm_delete_node unlinks the portal's flat file when there is one, before
     # it looks for the record's own file: with a flat record of another iface
     # beside it, that one goes and this one stays (node_tpgt_sequence.txt E).
-    del st.nodes[flat_record(st, portal, iqn) or key]
-    if not st.nodes.keys_under("target", (portal, iqn)):
-        # The record's portal directory goes with its last record, under the
-        # lock; iscsiadm's listings (login, update, delete) read directories
-        # without it.
-        address, port = split_portal(portal)
-        for scan in st.node_db_scans:
-            scan.vanished.append(f"{NODE_DIR}/{iqn}/{address},{port}")
+    _remove(st, flat_record(st, portal, iqn) or key)
     return Outcome(0)
 
 
@@ -272,14 +265,20 @@ def record_delete(st: SimState, key: NodeKey) -> Outcome:
         return Outcome(
             ERR_SESS_EXISTS, "", f"{user} uses the record; log it out before deleting it\n"
         )
+    _remove(st, key)
+    return Outcome(0)
+
+
+def _remove(st: SimState, key: NodeKey) -> None:
+    """Remove a record. The portal's directory goes with its last record, under
+    the lock; iscsiadm's listings (a login's, an update's) read directories
+    without it, and trip."""
+    portal, iqn, _ = key
     del st.nodes[key]
     if not st.nodes.keys_under("target", (portal, iqn)):
-        # The record's portal directory goes with its last record, under the
-        # lock; iscsiadm's listings (a login's) read directories without it.
         address, port = split_portal(portal)
         for scan in st.node_db_scans:
             scan.vanished.append(f"{NODE_DIR}/{iqn}/{address},{port}")
-    return Outcome(0)
 
 
 def record_verb(st: SimState, verb: RecordVerb) -> Outcome:

@@ -73,6 +73,16 @@ def listing(root: Path) -> set[str]:
     return found
 
 
+def tagged_tree(tmp_path: Path) -> tuple[Path, str]:
+    """The database as case B's first listing shows it (three tpgt records and
+    their static links), and that listing."""
+    root = tmp_path / "etc-iscsi"
+    root.mkdir()
+    shown = next(b for b in captures(SEQUENCE) if "static/" in b.stdout).stdout
+    build(root, shown)
+    return root, shown
+
+
 def login(sysfs: Path, sid: int, portal: str, iface: str) -> None:
     address, port = portal.rsplit(":", 1)
     session = sysfs / f"sys/class/iscsi_session/session{sid}"
@@ -160,10 +170,7 @@ def test_the_daemon_leaves_the_database_as_iscsiadm_does(tmp_path: Path) -> None
 
 
 def test_a_delete_refused_for_a_session_removes_nothing(tmp_path: Path) -> None:
-    root = tmp_path / "etc-iscsi"
-    root.mkdir()
-    before = next(b for b in captures(SEQUENCE) if "static/" in b.stdout).stdout
-    build(root, before)
+    root, before = tagged_tree(tmp_path)
     sysfs = tmp_path / "sysfs"
     login(sysfs, 7, "192.168.100.2:3260", "mpb-mpbi1")
     db = NodeDb(root=str(root), lock_dir=str(tmp_path / "lock"), sysfs_root=str(sysfs))
@@ -178,10 +185,7 @@ def test_a_delete_refused_for_a_session_removes_nothing(tmp_path: Path) -> None:
 
 
 def test_a_record_of_another_kind_is_refused_before_anything_goes(tmp_path: Path) -> None:
-    root = tmp_path / "etc-iscsi"
-    root.mkdir()
-    before = next(b for b in captures(SEQUENCE) if "static/" in b.stdout).stdout
-    build(root, before)
+    root, before = tagged_tree(tmp_path)
     record = root / f"nodes/{IQN}/192.168.100.2,3260,1/mpb-mpbi0"
     record.write_text(record.read_text().replace("= static", "= fw"))
     db = NodeDb(root=str(root), lock_dir=str(tmp_path / "lock"), sysfs_root=str(tmp_path))
@@ -193,9 +197,7 @@ def test_a_record_of_another_kind_is_refused_before_anything_goes(tmp_path: Path
 
 
 def test_something_else_where_the_link_was_is_left_alone(tmp_path: Path) -> None:
-    root = tmp_path / "etc-iscsi"
-    root.mkdir()
-    build(root, next(b for b in captures(SEQUENCE) if "static/" in b.stdout).stdout)
+    root, _ = tagged_tree(tmp_path)
     link = root / f"static/{IQN},192.168.100.2,3260,1,mpb-mpbi0"
     link.unlink()
     link.write_text("not iscsiadm's\n")
@@ -206,9 +208,7 @@ def test_something_else_where_the_link_was_is_left_alone(tmp_path: Path) -> None
 
 
 def test_a_held_lock_is_waited_for_and_a_missing_record_is_21(tmp_path: Path) -> None:
-    root = tmp_path / "etc-iscsi"
-    root.mkdir()
-    build(root, next(b for b in captures(SEQUENCE) if "static/" in b.stdout).stdout)
+    root, _ = tagged_tree(tmp_path)
     held = hold_lock(tmp_path / "lock")
     seen: list[bool] = []
 
@@ -232,9 +232,7 @@ def test_a_held_lock_is_waited_for_and_a_missing_record_is_21(tmp_path: Path) ->
 def test_a_discovered_record_loses_its_link_from_the_discovery_record(tmp_path: Path) -> None:
     # A record made by sendtargets discovery is linked from the discovery
     # record's directory (setup_disc_to_node_link), not from static/.
-    root = tmp_path / "etc-iscsi"
-    root.mkdir()
-    build(root, next(b for b in captures(SEQUENCE) if "static/" in b.stdout).stdout)
+    root, _ = tagged_tree(tmp_path)
     record = root / f"nodes/{IQN}/192.168.100.2,3260,1/mpb-mpbi0"
     record.write_text(
         record.read_text().replace(
