@@ -83,6 +83,14 @@ def tagged_tree(tmp_path: Path) -> tuple[Path, str]:
     return root, shown
 
 
+def refused(db: NodeDb, iface: str, code: int, words: str) -> None:
+    """The delete of portal 0's record through ``iface`` is refused so."""
+    with pytest.raises(NodeDbError) as info:
+        db.delete_node("192.168.100.2:3260", IQN, iface, 5)
+    assert info.value.code == code
+    assert words in str(info.value)
+
+
 def login(sysfs: Path, sid: int, portal: str, iface: str) -> None:
     address, port = portal.rsplit(":", 1)
     session = sysfs / f"sys/class/iscsi_session/session{sid}"
@@ -174,10 +182,7 @@ def test_a_delete_refused_for_a_session_removes_nothing(tmp_path: Path) -> None:
     sysfs = tmp_path / "sysfs"
     login(sysfs, 7, "192.168.100.2:3260", "mpb-mpbi1")
     db = NodeDb(root=str(root), lock_dir=str(tmp_path / "lock"), sysfs_root=str(sysfs))
-    with pytest.raises(NodeDbError) as info:
-        db.delete_node("192.168.100.2:3260", IQN, "mpb-mpbi1", 5)
-    assert info.value.code == nodedb.ERR_SESS_EXISTS
-    assert "session7" in str(info.value)
+    refused(db, "mpb-mpbi1", nodedb.ERR_SESS_EXISTS, "session7")
     assert listing(root) == set(before.splitlines())
     # A session to another portal, or through another iface, is not this record's.
     db.delete_node("192.168.100.2:3260", IQN, "mpb-mpbi0", 5)
@@ -189,10 +194,7 @@ def test_a_record_of_another_kind_is_refused_before_anything_goes(tmp_path: Path
     record = root / f"nodes/{IQN}/192.168.100.2,3260,1/mpb-mpbi0"
     record.write_text(record.read_text().replace("= static", "= fw"))
     db = NodeDb(root=str(root), lock_dir=str(tmp_path / "lock"), sysfs_root=str(tmp_path))
-    with pytest.raises(NodeDbError) as info:
-        db.delete_node("192.168.100.2:3260", IQN, "mpb-mpbi0", 5)
-    assert info.value.code == nodedb.ERR_IDBM
-    assert "fw record" in str(info.value)
+    refused(db, "mpb-mpbi0", nodedb.ERR_IDBM, "fw record")
     assert listing(root) == set(before.splitlines())
 
 
