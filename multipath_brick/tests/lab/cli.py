@@ -136,7 +136,6 @@ CAPTURE_SCRIPTS = {
     "ifaces": "capture_ifaces.sh",
     "tpgt": "capture_tpgt.sh",
     "mapshow": "capture_mapshow.sh",
-    "delete": "capture_delete.sh",
 }
 
 
@@ -185,8 +184,7 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs); "
         "tpgt: capture_tpgt.sh (node records of one portal through two ifaces); "
-        "mapshow: capture_mapshow.sh (multipathd show map json beside show paths); "
-        "delete: capture_delete.sh (what a node record delete removes)",
+        "mapshow: capture_mapshow.sh (multipathd show map json beside show paths)",
     )
     sp.set_defaults(func=cmd_capture)
 
