@@ -24,7 +24,7 @@ import re
 from collections.abc import Collection
 
 from multipath_brick.host.base import Host
-from multipath_brick.scsi.session_numbers import SessionNumbers
+from multipath_brick.scsi.session_numbers import SESSIONS, SessionNumbers
 
 # The daemon checks `multipath -a` WWIDs with the same conversion: it lives below
 # the host boundary, in the privileged layer.
@@ -125,7 +125,7 @@ class Sysfs:
         # complete (a login in progress, or failing for minutes against a dead
         # portal): a lookup visits only the sessions to its own target.
         self._numbers = SessionNumbers(
-            host, lambda sid: self._param(f"/sys/class/iscsi_session/session{sid}/targetname")
+            host, lambda sid: self._param(f"{SESSIONS}/session{sid}/targetname")
         )
 
     def _read(self, path: str, absent: frozenset[int] = GONE) -> str | None:
@@ -193,7 +193,7 @@ class Sysfs:
         from the target at login; None without one."""
         for info in self.sessions_to((iqn,)):
             if info.portal == portal and info.logged_in:
-                tag = self._param(f"/sys/class/iscsi_session/session{info.sid}/tpgt")
+                tag = self._param(f"{SESSIONS}/session{info.sid}/tpgt")
                 if tag is not None and tag.isdigit():
                     return int(tag)
         return None
@@ -204,7 +204,7 @@ class Sysfs:
             self._identities.pop(gone, None)
 
     def _session(self, sid: int) -> SessionInfo | None:
-        base = f"/sys/class/iscsi_session/session{sid}"
+        base = f"{SESSIONS}/session{sid}"
         state = self._read(f"{base}/state")
         known = self._identities.get(sid)
         if state is None:  # torn down
@@ -242,7 +242,7 @@ class Sysfs:
 
     def _scsi_devices(self, session: SessionInfo) -> list[tuple[str, tuple[int, ...]]]:
         """The session's SCSI devices: (sysfs directory, (H, C, T, L)) each."""
-        root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        root = self._realpath(f"{SESSIONS}/session{session.sid}/device")
         if root is None:
             return []  # logged out meanwhile (another volume's detach)
         found = []
@@ -283,7 +283,7 @@ class Sysfs:
         Software iSCSI gives a session one SCSI host with one target: the
         directory is ``targetH:C:T/H:C:T:L`` under the session's device.
         """
-        root = self._realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        root = self._realpath(f"{SESSIONS}/session{session.sid}/device")
         if root is None:
             return None  # logged out meanwhile (another volume's detach)
         for target_dir in self._host.list_dir(root):
@@ -305,7 +305,7 @@ class Sysfs:
         Software iSCSI gives every session its own SCSI host with one target,
         channel 0 id 0, and the kernel may create that target only on scan.
         """
-        root = self._host.realpath(f"/sys/class/iscsi_session/session{session.sid}/device")
+        root = self._host.realpath(f"{SESSIONS}/session{session.sid}/device")
         for name in self._host.list_dir(root):
             match = re.fullmatch(r"target\d+:(\d+):(\d+)", name)
             if match:
