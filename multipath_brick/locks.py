@@ -14,9 +14,9 @@ finishes in the background), which is why these are not ``lockutils.lock``
 context managers: a thread lock first, then a POSIX record lock (``lockf``)
 on the lock file; neither is tied to the thread that took it. POSIX locks
 belong to the process, so its threads must first agree among themselves. Not
-``flock``: a forked child shares an ``flock`` (the privsep daemon is forked on
-the first privileged call, which may come while a lock is held, and would hold
-it for good); a POSIX lock is never inherited.
+``flock``: a forked child shares an ``flock`` (a privsep daemon forked on the
+first privileged call, as os-brick's may be, which may come while a lock is
+held, would hold it for good); a POSIX lock is never inherited.
 
 Every wait is bounded (:data:`DEFAULT_TIMEOUT`) and ends in
 :class:`~multipath_brick.exception.LockTimeout` naming what the lock guards:

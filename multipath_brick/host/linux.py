@@ -55,8 +55,9 @@ def _daemon_slots() -> threading.BoundedSemaphore:
 class LinuxHost:
     """The :class:`~multipath_brick.host.base.Host` of a real Linux machine.
 
-    The privsep daemon is started on the first privileged call (forked directly
-    when the process is root, else through ``root_helper privsep-helper``).
+    The privsep daemon is started on the first privileged call (``python -m
+    multipath_brick.privsep_daemon`` when the process is root, else through
+    ``root_helper privsep-helper``).
 
     :param root: the directory file reads are relative to; ``/`` on a real host.
     :param root_helper: how to gain root when not root, e.g. ``sudo`` or ``sudo

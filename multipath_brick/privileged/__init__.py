@@ -5,11 +5,21 @@ the function of the same name in :mod:`.entrypoints`, which runs inside the
 privsep daemon. This package holds the one :data:`context` those entrypoints
 belong to, and :func:`start_daemon`, which picks how that daemon is started:
 
-* the caller is root and no ``helper_command`` is configured: the daemon is
-  forked directly (``Method.FORK``), no sudo, no privsep-helper on ``PATH``;
+* the caller is root and no ``helper_command`` is configured: ``python -m
+  multipath_brick.privsep_daemon`` with the caller's interpreter, no sudo, no
+  privsep-helper on ``PATH``;
 * otherwise: ``<root_helper> privsep-helper --privsep_context
   multipath_brick.privileged.context --privsep_sock_path <tmpdir>/privsep.sock``
   (``sudo`` when no root helper is given), or the configured ``helper_command``.
+
+The daemon is always a new interpreter, never a fork of the caller. A forked
+daemon (oslo.privsep's ``Method.FORK``) ends with ``os._exit`` as soon as its
+caller's socket closes, so a caller killed while the daemon held open-iscsi's
+node database lock (``lock.write``, a file, not a lock the kernel drops) left
+the lock behind, and every later ``iscsiadm`` on the host waited 30 s for it. A
+daemon started as a program leaves through ``sys.exit``, which lets the calls in
+its pool finish first. Nor does a fork of a threaded caller (an agent, a
+connector whose logins run in threads) inherit locks another thread held.
 
 Options live in the ``[multipath_brick_privileged]`` section (oslo.privsep's
 ``user``, ``group``, ``capabilities``, ``thread_pool_size``, ``helper_command``,
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 import threading
 
 from oslo_config import cfg
@@ -88,17 +99,23 @@ def _make_context() -> priv_context.PrivContext:
 context = _make_context()
 
 
-def helper_command(root_helper: str | None) -> list[str]:
+def helper_command(root_helper: str | None, *, euid: int | None = None) -> list[str]:
     """The command that starts the daemon as root, without the context and socket
     arguments (oslo.privsep appends ``--privsep_context`` and ``--privsep_sock_path``).
 
     :param root_helper: the connector's ``root_helper``, e.g. ``sudo`` or ``sudo
         cinder-rootwrap /etc/cinder/rootwrap.conf``; ``sudo`` when None or empty.
+        Ignored when the caller is root.
+    :param euid: the caller's effective uid (default: this process's).
     :returns: the argv prefix, e.g. ``["sudo", "privsep-helper", "--config-file",
-        "/etc/cinder/cinder.conf"]``.
+        "/etc/cinder/cinder.conf"]``, or for root ``[sys.executable, "-m",
+        "multipath_brick.privsep_daemon"]``.
     """
-    cmd = shlex.split(root_helper) if root_helper else ["sudo"]
-    cmd.append("privsep-helper")
+    if (os.geteuid() if euid is None else euid) == 0:
+        cmd = [sys.executable, "-m", "multipath_brick.privsep_daemon"]
+    else:
+        cmd = shlex.split(root_helper) if root_helper else ["sudo"]
+        cmd.append("privsep-helper")
     # The helper is a new interpreter: give it our configuration files so that it
     # rebuilds the same [multipath_brick_privileged] section (oslo.privsep does the
     # same for its default command). They are only registered once CONF was called.
@@ -140,11 +157,7 @@ def start_daemon(root_helper: str | None = None) -> None:
                 ctx.channel = None
         if ctx.channel is not None:
             return
-        configured = ctx.conf.helper_command
-        if os.geteuid() == 0 and not configured:
-            ctx.start(priv_context.Method.FORK)
-            return
-        if not configured:
+        if not ctx.conf.helper_command:
             # Our section's default only, so os-brick's own context is left alone
             # (privsep's init(root_helper=...) would change the prefix of every context).
             cfg.CONF.set_default(

@@ -213,7 +213,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture
 def make_connector() -> Iterator[ConnectorFactory]:
     """Build ISCSIMultipathConnectors on the real host (LinuxHost; as root the
-    privsep daemon is forked directly). At teardown, background (pending)
+    privsep daemon is started without a root helper). At teardown, background (pending)
     paths are waited for, so nothing a connector still does leaks into the
     leftovers check or the next test."""
     from multipath_brick.connector import ISCSIMultipathConnector

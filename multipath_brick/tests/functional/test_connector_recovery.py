@@ -2,7 +2,11 @@
 
 * A process attaching a volume is killed (SIGKILL) at several points: a new
   attach and a detach from another process then leave nothing behind
-  (sessions, node records, disks, maps, the WWID in /etc/multipath/wwids).
+  (sessions, node records, disks, maps, the WWID in /etc/multipath/wwids,
+  open-iscsi's node database lock).
+* A process is killed while its privsep daemon waits for open-iscsi's node
+  database lock: the daemon finishes that call before it exits, and leaves
+  the lock as it found it.
 * 100 ms on every portal: attach over 4 portals, then at once a plain (not
   forced) detach while late paths are still joining the map; five times in a
   row, every detach succeeds and nothing is left.
@@ -23,6 +27,7 @@ from typing import Any
 import pytest
 
 from multipath_brick.tests.lab.api import Lab
+from multipath_brick.tests.lab.initiator import LOCK_WRITE
 from multipath_brick.tests.lab.shell import run, wait_for
 
 from .conftest import ConnectorFactory, Note, nothing_left, volume_props
@@ -103,6 +108,87 @@ def test_an_attach_killed_midway_is_undone_by_the_next_calls(
     t0 = time.monotonic()
     info = connector.connect_volume(props)
     note("reattach_seconds", round(time.monotonic() - t0, 2))
+    assert info["multipath_id"] == wwid
+    assert connector.wait_for_pending(timeout=120)
+    connector.disconnect_volume(props, info)
+    nothing_left(lab, wwid)
+
+
+def privsep_daemons() -> set[int]:
+    """The pids of the library's privsep daemons running now, whoever started them."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"multipath_brick.privsep_daemon" in argv and b"--privsep_sock_path" in argv:
+            found.add(int(entry))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_daemon_whose_caller_is_killed_finishes_its_call_and_leaves_the_lock_alone(
+    lab: Lab,
+    make_connector: ConnectorFactory,
+    props_file: tuple[dict[str, Any], str],
+    tmp_path: Any,
+    note: Note,
+) -> None:
+    wwid = lab.add_lun(1, 64)
+    props, path = props_file
+    locks = str(tmp_path / "locks")
+    lock_dir = os.path.dirname(LOCK_WRITE)
+    os.makedirs(lock_dir, exist_ok=True)
+    with open(f"{lock_dir}/lock", "a", encoding="ascii"):
+        pass
+    before = privsep_daemons()
+    # Hold open-iscsi's lock as a slow iscsiadm would: the attach's first record
+    # write waits for it inside the daemon.
+    os.link(f"{lock_dir}/lock", LOCK_WRITE)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, path, locks],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "start", child.stderr
+            wait_for("the child's privsep daemon", lambda: privsep_daemons() - before, timeout=120)
+            time.sleep(3)  # its calls reach the daemon and wait there for the lock
+            assert not sessions_exist()  # no login without a record
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait(30)
+        (daemon,) = privsep_daemons() - before
+        time.sleep(1)
+        # The old way (a forked daemon, os._exit when its caller's socket closed)
+        # left here, cutting every call short, and a call holding the lock left it.
+        assert running(daemon), "the daemon left with its caller, in the middle of a call"
+    finally:
+        os.unlink(LOCK_WRITE)
+    t0 = time.monotonic()
+    wait_for("the daemon to finish its calls and exit", lambda: not running(daemon), timeout=120)
+    note("daemon_exited_after_seconds", round(time.monotonic() - t0, 2))
+    assert not os.path.lexists(LOCK_WRITE)
+    note("left_by_the_kill", {k: len(v) for k, v in lab.leftovers().items() if v})
+
+    connector = make_connector(lock_path=locks, grace=2.0)
+    info = connector.connect_volume(props)
     assert info["multipath_id"] == wwid
     assert connector.wait_for_pending(timeout=120)
     connector.disconnect_volume(props, info)

@@ -18,6 +18,9 @@ from .shell import read_file, run
 # iscsiadm exit code for "no records/sessions found" (ISCSI_ERR_NO_OBJS_FOUND).
 NO_OBJS_FOUND = 21
 
+#: open-iscsi's node database lock: held while this file exists (idbm_lock).
+LOCK_WRITE = "/run/lock/iscsi/lock.write"
+
 
 def _lines(argv: list[str]) -> list[str]:
     proc = run(argv, check=False, timeout=30)
@@ -30,6 +33,13 @@ def _lines(argv: list[str]) -> list[str]:
 
 def sessions() -> list[str]:
     return _lines(["iscsiadm", "-m", "session"])
+
+
+def iscsi_lock() -> list[str]:
+    """open-iscsi's node database lock, if someone holds it (nobody should
+    between two calls). Left behind by a dead holder, it makes every later
+    ``iscsiadm -m node`` wait 30 s."""
+    return [LOCK_WRITE] if os.path.lexists(LOCK_WRITE) else []
 
 
 def node_records() -> list[str]:
@@ -59,6 +69,8 @@ def ifaces() -> list[str]:
 def leftovers() -> dict[str, list[str]]:
     """Everything an attach can leave behind; all lists empty when clean."""
     return {
+        # First: a stale lock would make the record listing below wait 30 s.
+        "iscsi_lock": iscsi_lock(),
         "sessions": sessions(),
         "node_records": node_records(),
         "discovery_records": discovery_records(),
@@ -182,6 +194,10 @@ def cleanup() -> list[str]:
         if proc.returncode not in (0, NO_OBJS_FOUND):
             errors.append(f"{' '.join(argv)}: exit {proc.returncode} {proc.stderr.strip()}")
 
+    if iscsi_lock():
+        # A dead holder's lock would make every iscsiadm below wait 30 s.
+        errors.append(f"{LOCK_WRITE} was held between two tests; removed")
+        os.unlink(LOCK_WRITE)
     for name in multipath_maps():
         # Stop queueing first, or the flush can block on a dead map.
         run(["dmsetup", "message", name, "0", "fail_if_no_path"], check=False)

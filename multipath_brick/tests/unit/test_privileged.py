@@ -105,9 +105,15 @@ def test_timed_out_matches_the_host_constant() -> None:
 
 
 def test_helper_command_comes_from_the_root_helper() -> None:
-    cmd = privileged.helper_command("sudo cinder-rootwrap /etc/cinder/rootwrap.conf")
+    cmd = privileged.helper_command("sudo cinder-rootwrap /etc/cinder/rootwrap.conf", euid=1000)
     assert cmd[:4] == ["sudo", "cinder-rootwrap", "/etc/cinder/rootwrap.conf", "privsep-helper"]
-    assert privileged.helper_command(None)[:2] == ["sudo", "privsep-helper"]
+    assert privileged.helper_command(None, euid=1000)[:2] == ["sudo", "privsep-helper"]
+
+
+def test_root_starts_the_daemon_with_its_own_interpreter_and_no_root_helper() -> None:
+    cmd = privileged.helper_command("sudo cinder-rootwrap /etc/cinder/rootwrap.conf", euid=0)
+    assert cmd[:3] == [sys.executable, "-m", "multipath_brick.privsep_daemon"]
+    assert "sudo" not in cmd
 
 
 def test_privsep_appends_our_context_and_socket_to_the_helper_command() -> None:

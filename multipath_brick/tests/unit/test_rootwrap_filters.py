@@ -34,7 +34,7 @@ def filters_dir() -> Iterator[Path]:
 def daemon_argv(root_helper: str, config_files: list[str]) -> list[str]:
     """What oslo.privsep runs to start our daemon, after the root helper, as
     start_daemon() configures it (config files as helper_command adds them)."""
-    prefix = privileged.helper_command(root_helper)
+    prefix = privileged.helper_command(root_helper, euid=1000)
     at = prefix.index("privsep-helper") + 1
     for path in reversed(config_files):
         prefix[at:at] = ["--config-file", path]

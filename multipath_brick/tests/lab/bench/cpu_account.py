@@ -193,6 +193,17 @@ def _ancestors(p: Proc, known: dict[int, Proc]) -> list[Proc]:
     return chain
 
 
+def is_privsep_daemon(pid: int) -> bool:
+    """A privsep daemon: forked by its caller (os-brick's here), or a program of its
+    own that privsep-helper or ``multipath_brick.privsep_daemon`` started (ours),
+    whose parent is then init. Either way its command line names its socket."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"--privsep_sock_path" in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def _is_udev(p: Proc) -> bool:
     return p.name in ("systemd-udevd", "udevd", "(udev-worker)") or p.name.startswith("udev")
 
@@ -216,7 +227,7 @@ def group(p: Proc, known: dict[int, Proc], caller: int, *, alive: bool) -> str:
         return TARGET
     if p.pid == caller:
         return CALLER
-    if p.ppid == caller and p.name.startswith("python"):
+    if p.name.startswith("python") and (p.ppid == caller or is_privsep_daemon(p.pid)):
         return PRIVSEP
     if p.name in ("bash", "sh") and any(a.pid == caller for a in chain):
         return SCRIPT

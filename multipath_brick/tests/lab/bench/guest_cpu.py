@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+from .cpu_account import is_privsep_daemon
+
 _STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
@@ -44,7 +46,7 @@ def _processes() -> dict[int, tuple[str, int, int, int]]:
 
 
 def _label(pid: int, name: str, bench: int) -> str:
-    """Python processes by role: the bench, its forked privsep daemon, this sampler."""
+    """Python processes by role: the bench, a privsep daemon, this sampler."""
     if pid == bench:
         return "bench (library and harness)"
     if pid == os.getpid():
@@ -55,7 +57,7 @@ def _label(pid: int, name: str, bench: int) -> str:
                 ppid = next(int(ln.split()[1]) for ln in f if ln.startswith("PPid:"))
         except (OSError, StopIteration):
             return name
-        return "privsep daemon" if ppid == bench else name
+        return "privsep daemon" if ppid == bench or is_privsep_daemon(pid) else name
     return name
 
 
@@ -128,7 +130,7 @@ class GuestCpu:
     def __init__(self, workdir: str, interval: float = 0.5) -> None:
         self._out = os.path.join(workdir, f"guest-cpu-{os.getpid()}-{time.monotonic_ns()}")
         self._sampler = subprocess.Popen(
-            [sys.executable, __file__, self._out, str(os.getpid()), str(interval)]
+            [sys.executable, "-m", __name__, self._out, str(os.getpid()), str(interval)]
         )
         self._udev_log = open(self._out + ".udev", "w", encoding="utf-8")  # noqa: SIM115
         self._monitor = subprocess.Popen(

@@ -50,7 +50,7 @@ class Ours(Library):
         from multipath_brick.privileged import start_daemon
         from multipath_brick.settings import AttachSettings
 
-        start_daemon(None)  # fork the privsep daemon now, outside any timing
+        start_daemon(None)  # start the privsep daemon now, outside any timing
         self.grace = grace
         self.gather = gather
         if gather is None:
