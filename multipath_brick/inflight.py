@@ -29,15 +29,15 @@ from multipath_brick.volume import Volume
 
 __all__ = ["NODE_DB_WRITERS", "InFlight", "node_records"]
 
-# Record writes (iscsiadm -o new/update/delete) queue in a TicketLock, in order
-# of the attach (or detach) that asked. Never two at once for one target: its
-# records share a directory that iscsiadm makes and removes as records come and
-# go, and vdsm serialises every record write for good reason. Two targets'
-# records may be written side by side: every file write takes iscsiadm's
-# database lock, and what it does unlocked (listing the database) is repeated
-# when it trips (Iscsiadm._run_listing). With the host busy (udev probing every
-# new disk), each iscsiadm waits for CPU; two side by side cut a 32-record
-# queue from 47 s to 35 s in the lab.
+# Record writes (iscsiadm -o new, the daemon's writes and deletes) queue in a
+# TicketLock, in order of the attach (or detach) that asked. Never two at once
+# for one target: its records share a directory that is made and removed as
+# records come and go, and vdsm serialises every record write for good reason.
+# Two targets' records may be written side by side: every file write takes
+# iscsiadm's database lock, and what iscsiadm does unlocked (a login listing
+# the database) is told apart when it trips (login_succeeded). With the host
+# busy (udev probing every new disk), each iscsiadm waits for CPU; two side by
+# side cut a 32-record queue from 47 s to 35 s in the lab.
 #: Node-record writes of different targets at once, at most.
 NODE_DB_WRITERS = 2
 

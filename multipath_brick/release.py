@@ -17,7 +17,8 @@ from multipath_brick.iscsi.iscsiadm import Iscsiadm
 from multipath_brick.iscsi.paths import Path, PathResult
 from multipath_brick.locks import Locks, TicketLock
 from multipath_brick.multipath.control import Multipath
-from multipath_brick.scsi.sysfs import Sysfs
+from multipath_brick.scsi.session_numbers import SESSIONS
+from multipath_brick.scsi.sysfs import SessionInfo, Sysfs
 from multipath_brick.waiting import wait_until
 
 LOG = logging.getLogger(__name__)
@@ -82,26 +83,32 @@ class Releaser:
                 try:
                     if session is not None:
                         self._iscsiadm.logout(target, iface)
-                    elif self._iscsiadm.show_node(target, iface) is None:
-                        # Another LUN's detach logged out and deleted the record
-                        # first (LUNs of one target share the session): a delete
-                        # would start iscsiadm to hear "no records found", one
-                        # at a time in the record queue (8 LUNs detached at once
-                        # in the lab: 28 such runs, 3.2 s). The daemon reads the
-                        # record file without a process.
-                        return []
+                        self._wait_session_gone(session)
+                    # Another LUN's detach may have deleted the record first (LUNs
+                    # of one target share the session): the daemon's delete then
+                    # finds none, at the cost of a file lookup, not a process.
                     with self._records.turn(key=target.iqn):
                         deleted = self._iscsiadm.delete_node(target, iface)
                 except CommandError as error:
                     return [f"release {path}: {error}"]
                 if not deleted:
-                    # iscsiadm refused: a session uses the record that sysfs did not
+                    # The daemon refused: a session uses the record that sysfs did not
                     # show us (a read failed, or it was still being set up). Say so,
                     # so that the caller detaches again, instead of leaving it silently.
                     return [f"release {path}: a session still uses its node record"]
             return []
         except (LockTimeout, LockPathError) as error:  # this record stays; the rest goes on
             return [f"release {path}: {error}"]
+
+    def _wait_session_gone(self, session: SessionInfo) -> None:
+        """Wait (at most the command timeout) until the kernel has taken a
+        logged-out session away. ``iscsiadm --logout`` returns once iscsid has
+        answered, and nothing promises that the session's sysfs objects are gone
+        by then (in the lab a shell looking some 30 ms later never found one);
+        the daemon's delete refuses the record while such a session is there,
+        as iscsiadm does. Usually no wait at all: one look."""
+        path = f"{SESSIONS}/session{session.sid}"
+        wait_until(self._host, lambda: not self._host.exists(path), self._timeout, self._poll)
 
     def release_path(self, result: PathResult) -> list[str]:
         """Undo one path of a failed or abandoned attach; never raises an ``Exception``.

@@ -17,9 +17,6 @@ from multipath_brick.iscsi.properties import Chap, Target
 
 LOG = logging.getLogger(__name__)
 
-#: How many times a node command that lists the database is run when it exits 6.
-LISTING_ATTEMPTS = 3
-
 
 class IscsiadmExit(enum.IntEnum):
     """iscsiadm exit codes, from open-iscsi ``include/iscsi_err.h``."""
@@ -181,24 +178,6 @@ class Iscsiadm:
     def _run(self, command: verbs.Command | verbs.RecordVerb, *accepted: int) -> CommandResult:
         return self._host.run(command, timeout=self._timeout).check(*accepted)
 
-    def _run_listing(self, command: verbs.Command) -> CommandResult:
-        """Run a node command that finds its record by listing the whole database.
-
-        Such a command (``-o update``, ``-o delete``) exits 6 when another
-        program deleted some other record meanwhile, after doing its own work
-        or not (see :func:`reported_error`). Both are safe to repeat, so a 6 is
-        asked again, up to :data:`LISTING_ATTEMPTS` times in all.
-        """
-        for _ in range(LISTING_ATTEMPTS - 1):
-            result = self._host.run(command, timeout=self._timeout)
-            if result.exit_code != IscsiadmExit.IDBM:
-                return result
-            LOG.info(
-                "%s exited 6 (node database changed while listed); asking again",
-                " ".join(command.display()),
-            )
-        return self._host.run(command, timeout=self._timeout)
-
     def create_node(
         self, target: Target, iface: str, settings: NodeSettings, tpgt: int | None = None
     ) -> None:
@@ -224,8 +203,16 @@ class Iscsiadm:
         self._run(write)
 
     def delete_node(self, target: Target, iface: str) -> bool:
-        """Delete a node record; False when a session still uses it."""
-        result = self._run_listing(verbs.NodeDelete(target.portal, target.iqn, iface))
+        """Delete a node record; False when a session still uses it. A record
+        that is not there (another volume's detach deleted it) is no error.
+
+        Deleted by the daemon (:class:`~multipath_brick.verbs.NodeDelete`), not
+        by ``iscsiadm -o delete``: no process, and no listing of the database
+        that trips on another program's change.
+        """
+        result = self._host.run(
+            verbs.NodeDelete(target.portal, target.iqn, iface), timeout=self._timeout
+        )
         if result.exit_code == IscsiadmExit.SESS_EXISTS:
             return False
         result.check(IscsiadmExit.NO_OBJS_FOUND)

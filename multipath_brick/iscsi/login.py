@@ -282,7 +282,19 @@ class PathBringUp:
         return any(shown.get(name) != value for name, value in _OURS)
 
     def _forget_record(self, path: Path, created: bool) -> None:
-        """Remove a record this attach created for a path that never logged in."""
-        if created:
-            with self._records.turn(key=path.target.iqn):
-                self._iscsiadm.delete_node(path.target, path.iface)
+        """Remove a record this attach created for a path that never logged in.
+
+        The session iscsid set up for a failed login may still be in sysfs
+        when iscsiadm returns (nothing promises otherwise), and the daemon
+        refuses to delete the record while it is: then the delete is asked
+        again once it has gone.
+        """
+        if not created:
+            return
+        target, iface = path.target, path.iface
+        with self._records.turn(key=target.iqn):
+            if self._iscsiadm.delete_node(target, iface):
+                return
+        self._wait(lambda: self._sysfs.find_session(target.iqn, target.portal, iface) is None)
+        with self._records.turn(key=target.iqn):
+            self._iscsiadm.delete_node(target, iface)

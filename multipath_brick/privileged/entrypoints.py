@@ -13,7 +13,7 @@ or :class:`~multipath_brick.exception.NotOwnedError` is raised and nothing
 runs. The checks live in :func:`_run`, :func:`_ask` and :func:`_write`, which
 every entrypoint goes through, so no verb can skip them.
 
-Commands and record writes return ``(exit_code, stdout, stderr, duration)``
+Commands and record verbs return ``(exit_code, stdout, stderr, duration)``
 (msgpack carries tuples); one killed at its timeout returns :data:`TIMED_OUT`,
 a missing program 127 and one that cannot be executed 126, as a shell would. A
 command naming a disk or map that does not exist is not run and returns 1, as
@@ -123,12 +123,6 @@ def _write(write: verbs.SysfsWrite, timeout: float) -> None:
 def node_new(portal: str, iqn: str, iface: str, tpgt: int | None, timeout: float) -> Outcome:
     """Create the node record of (portal, iqn, iface[, tpgt]): :class:`~.verbs.NodeNew`."""
     return _run(verbs.NodeNew(portal, iqn, iface, tpgt), timeout)
-
-
-@_entrypoint
-def node_delete(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
-    """Delete a node record: :class:`~.verbs.NodeDelete`."""
-    return _run(verbs.NodeDelete(portal, iqn, iface), timeout)
 
 
 @_entrypoint
@@ -303,8 +297,7 @@ def _record(verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], obj
     except nodedb.NodeDbError as exc:
         return (exc.code, "", f"{exc.reason}\n", time.monotonic() - started)
     except OSError as exc:
-        # strerror and the errno only: the message of an OSError may name a path
-        # with a temporary file, never a value, but keep it short all the same.
+        # strerror and errno only: the message may name a temporary file's path.
         reason = f"{' '.join(verb.display()[:2])}: {exc.strerror} (errno {exc.errno})\n"
         return (nodedb.ERR_IDBM, "", reason, time.monotonic() - started)
     return (0, out if isinstance(out, str) else "", "", time.monotonic() - started)
@@ -336,6 +329,13 @@ def node_read(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
     return _record(
         verb, timeout, lambda t: NODE_DB.read_node(verb.portal, verb.iqn, verb.iface, t)
     )
+
+
+@_entrypoint
+def node_delete(portal: str, iqn: str, iface: str, timeout: float) -> Outcome:
+    """Delete a node record, refused while a session uses it: :class:`~.verbs.NodeDelete`."""
+    v = verbs.NodeDelete(portal, iqn, iface)
+    return _record(v, timeout, lambda t: NODE_DB.delete_node(v.portal, v.iqn, v.iface, t))
 
 
 @_entrypoint

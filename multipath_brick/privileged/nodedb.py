@@ -1,4 +1,4 @@
-"""Write open-iscsi's node and discovery records in the daemon: settings and CHAP secrets.
+"""open-iscsi's node and discovery records, written, read and deleted in the daemon.
 
 Why this exists: iscsiadm takes a setting's value only on its command line
 (``-o update -n node.session.auth.password -v SECRET``), and a command line is
@@ -7,8 +7,10 @@ So the secrets are written into the record file here, the way iscsiadm
 writes records and under iscsiadm's own database lock. A node record's other
 settings are written in the same rewrite: one ``iscsiadm -o update`` process
 less on every path of every attach (about 0.12 CPU-seconds in the TCG lab),
-and no unlocked listing of the database that trips when a record comes or goes. Nothing here runs a
-program; every path is built from validated parts, never taken from a caller.
+and no unlocked listing of the database that trips when a record comes or goes.
+Reads and deletes are done here for the same reasons: no iscsiadm process, no
+listing (a detach's deletes went one at a time per target). Nothing here runs
+a program; every path is built from validated parts, never taken from a caller.
 
 Facts relied on (open-iscsi 2.1.8 as Debian 12 ships it, package 2.1.8-1:
 ``usr/idbm.c``, ``usr/idbm.h``, ``usr/initiator.h``, ``meson_options.txt``;
@@ -43,27 +45,39 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 
+from multipath_brick.privileged.record_dirs import (
+    Found,
+    Record,
+    component,
+    node_records,
+    open_checked,
+    open_dir_at,
+    rmdir_if_empty,
+    split_portal,
+)
 from multipath_brick.privileged.record_file import (
     DISCOVERY_SECRET,
     DISCOVERY_SECRET_IN,
     ERR_IDBM,
     ERR_NO_OBJS_FOUND,
+    ERR_SESS_EXISTS,
     NODE_SECRET,
     NODE_SECRET_IN,
     NodeDbError,
-    check_owner,
     read_record,
-    record_iface,
+    record_values,
     rewrite,
     sweep,
 )
 from multipath_brick.validate import NODE_SETTINGS
+from multipath_brick.verbs.record_users import session_using
 
 __all__ = [
     "DISCOVERY_SECRET",
     "DISCOVERY_SECRET_IN",
     "ERR_IDBM",
     "ERR_NO_OBJS_FOUND",
+    "ERR_SESS_EXISTS",
     "NODE_SECRET",
     "NODE_SECRET_IN",
     "TIMED_OUT",
@@ -81,27 +95,6 @@ TIMED_OUT = -9
 # idbm_lock's pause between two link() attempts.
 _LOCK_POLL = 0.01
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def split_portal(portal: str) -> tuple[str, int]:
-    """``10.0.0.1:3260`` -> ``("10.0.0.1", 3260)``; ``[fd00::1]:3260`` -> ``("fd00::1", 3260)``.
-
-    The address as iscsiadm writes it into record paths: IPv6 without brackets.
-    """
-    host, _, port = portal.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
-def _component(field: str, name: str) -> str:
-    # Defence in depth: the verbs' checks run first, but a path part must never
-    # climb out of its directory whatever they allow.
-    if not name or name in (".", "..") or "/" in name or "\0" in name:
-        raise NodeDbError(ERR_IDBM, f"{field} cannot name a database entry: {name!r}")
-    return name
-
 
 @dataclasses.dataclass(frozen=True)
 class NodeDb:
@@ -109,12 +102,15 @@ class NodeDb:
 
     :param root: the database root (``ISCSI_DB_ROOT``).
     :param lock_dir: iscsiadm's lock directory (``LOCK_DIR``).
+    :param sysfs_root: where sysfs is found (``/``; a FakeHost's tree in tests),
+        for the sessions a delete must not pull a record from under.
     :param clock: monotonic seconds, for the lock deadline.
     :param sleep: the pause between two attempts at the lock.
     """
 
     root: str = "/etc/iscsi"
     lock_dir: str = "/run/lock/iscsi"
+    sysfs_root: str = "/"
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -137,11 +133,11 @@ class NodeDb:
             record); :data:`TIMED_OUT` when the lock stayed held.
         """
         _keys(values, tuple(NODE_SETTINGS))  # the secrets are among them
-        with self._records_of(portal, iqn, iface, timeout) as (target, records):
-            sweep(target)
-            for dir_fd, name in records:
-                rewrite(dir_fd, name, target, values)
-            return len(records)
+        with self._records_of(portal, iqn, iface, timeout) as found:
+            sweep(found.target)
+            for record in found.records:
+                rewrite(record.dir_fd, record.name, found.target, values)
+            return len(found.records)
 
     def read_node(self, portal: str, iqn: str, iface: str, timeout: float) -> str:
         """The node records of (portal, iqn, iface) as their files hold them, each
@@ -152,8 +148,45 @@ class NodeDb:
 
         :raises NodeDbError: as :meth:`write_node`.
         """
-        with self._records_of(portal, iqn, iface, timeout) as (_, records):
-            return "".join(_shown(read_record(dir_fd, name)[0]) for dir_fd, name in records)
+        with self._records_of(portal, iqn, iface, timeout) as found:
+            return "".join(_shown(read_record(r.dir_fd, r.name)[0]) for r in found.records)
+
+    def delete_node(self, portal: str, iqn: str, iface: str, timeout: float) -> int:
+        """Delete the node records of (portal, iqn, iface) and what iscsiadm
+        made with them, as ``iscsiadm -o delete`` leaves the database
+        (``idbm_delete_node``; lab: ``tests/fixtures/node_delete_sequence.txt``):
+        the record file; for a record under a tpgt directory, its link from
+        where it was found (``static/`` for ``-o new``), then the directory
+        once empty; the target's directory once empty.
+
+        Unlike iscsiadm, only the records of this iface go: iscsiadm unlinks
+        the portal's flat file first, whatever iface it belongs to (case C).
+
+        Refused, with nothing removed, while a session made from the record
+        is up (:func:`~multipath_brick.verbs.record_users.session_using`).
+
+        :returns: how many records were deleted (at least 1).
+        :raises NodeDbError: 15 while a session uses the record; otherwise as
+            :meth:`write_node`.
+        """
+        # Asked before the lock, as iscsiadm asks (delete_node, then
+        # idbm_delete_node): the lock is held for file work only.
+        user = session_using(self.sysfs_root, portal, iqn, iface)
+        if user is not None:
+            raise NodeDbError(
+                ERR_SESS_EXISTS, f"{user} uses the record; log it out before deleting it"
+            )
+        with self._records_of(portal, iqn, iface, timeout) as found:
+            # Every record is read (and refused if it is not one) before any is removed.
+            links = [self._link(iqn, record) for record in found.records]
+            for record, link in zip(found.records, links, strict=True):
+                os.unlink(record.name, dir_fd=record.dir_fd)
+                if link is not None:
+                    self._unlink_link(*link)
+                if record.entry != record.name:  # a tpgt directory
+                    rmdir_if_empty(found.target, record.entry)
+            rmdir_if_empty(found.nodes, iqn)
+            return len(found.records)
 
     def set_discovery_secrets(
         self, portal: str, values: Mapping[str, str | None], timeout: float
@@ -164,7 +197,7 @@ class NodeDb:
         """
         _keys(values, (DISCOVERY_SECRET, DISCOVERY_SECRET_IN))
         address, port = split_portal(portal)
-        name = _component("portal", f"{address},{port}")
+        name = component("portal", f"{address},{port}")
         with self._open_dir(self.root, "send_targets") as st, self._locked(timeout):
             try:
                 kind = os.stat(name, dir_fd=st, follow_symlinks=False).st_mode
@@ -175,7 +208,7 @@ class NodeDb:
                 rewrite(st, name, st, values)
                 return
             try:
-                portal_dir = _open_dir_at(st, name)
+                portal_dir = open_dir_at(st, name)
             except FileNotFoundError:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
             try:
@@ -187,10 +220,10 @@ class NodeDb:
 
     @contextlib.contextmanager
     def _open_dir(self, root: str, name: str) -> Iterator[int]:
-        root_fd = _open_checked(root)
+        root_fd = open_checked(root)
         try:
             try:
-                fd = _open_dir_at(root_fd, name)
+                fd = open_dir_at(root_fd, name)
             except FileNotFoundError:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
         finally:
@@ -201,28 +234,61 @@ class NodeDb:
             os.close(fd)
 
     @contextlib.contextmanager
-    def _records_of(
-        self, portal: str, iqn: str, iface: str, timeout: float
-    ) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-        """Under the lock: the target's directory and the records of (portal, iqn, iface)
-        in it (see :func:`_node_records`); 21 when there is none."""
+    def _records_of(self, portal: str, iqn: str, iface: str, timeout: float) -> Iterator[Found]:
+        """Under the lock: the records of (portal, iqn, iface) and the
+        directories holding them (see :func:`.record_dirs.node_records`); 21 when there is none."""
         address, port = split_portal(portal)
-        _component("iqn", iqn)
-        _component("iface", iface)
+        component("iqn", iqn)
+        component("iface", iface)
         # The database directory first: without one there is no record, and the
         # lock directory is not made for nothing.
         with contextlib.ExitStack() as fds:
             nodes = fds.enter_context(self._open_dir(self.root, "nodes"))
             fds.enter_context(self._locked(timeout))
             try:
-                target = _open_dir_at(nodes, iqn)
+                target = open_dir_at(nodes, iqn)
             except FileNotFoundError:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found") from None
             fds.callback(os.close, target)
-            records = _node_records(fds, target, f"{address},{port}", iface)
+            records = node_records(fds, target, f"{address},{port}", iface)
             if not records:
                 raise NodeDbError(ERR_NO_OBJS_FOUND, "No records found")
-            yield target, records
+            yield Found(nodes, target, records)
+
+    def _link(self, iqn: str, record: Record) -> tuple[str, str] | None:
+        """(directory under the root, entry) of the link iscsiadm made to a
+        tpgt record from where it was found (``setup_disc_to_node_link``); None
+        for a flat record, which has none.
+
+        :raises NodeDbError: a record found another way (firmware, iSNS): not
+            deleted here.
+        """
+        if record.entry == record.name:
+            return None
+        values = record_values(read_record(record.dir_fd, record.name)[0])
+        name = component("link", f"{iqn},{record.entry},{record.name}")
+        kind = values.get("node.discovery_type", "static")
+        if kind == "static":
+            return "static", name
+        if kind == "send_targets":
+            source = f"{values.get('node.discovery_address')},{values.get('node.discovery_port')}"
+            return f"send_targets/{component('discovery portal', source)}", name
+        raise NodeDbError(ERR_IDBM, f"{record.entry}/{record.name} is a {kind} record")
+
+    def _unlink_link(self, where: str, name: str) -> None:
+        """Remove a link iscsiadm made; anything else by that name is left alone."""
+        with contextlib.ExitStack() as fds:
+            fd = open_checked(self.root)
+            fds.callback(os.close, fd)
+            for part in where.split("/"):
+                try:
+                    fd = open_dir_at(fd, part)
+                except FileNotFoundError:
+                    return
+                fds.callback(os.close, fd)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=fd)
 
     @contextlib.contextmanager
     def _locked(self, timeout: float) -> Iterator[None]:
@@ -230,7 +296,7 @@ class NodeDb:
         deadline = self.clock() + timeout
         with contextlib.suppress(FileExistsError):
             os.mkdir(self.lock_dir, 0o770)
-        lock_dir = _open_checked(self.lock_dir)
+        lock_dir = open_checked(self.lock_dir)
         try:
             fd = os.open(
                 "lock",
@@ -280,54 +346,3 @@ def _keys(values: Mapping[str, str | None], allowed: tuple[str, ...]) -> None:
     unknown = set(values) - set(allowed)
     if unknown or not values:
         raise NodeDbError(ERR_IDBM, f"not keys this record may be written: {sorted(unknown)}")
-
-
-def _node_records(
-    fds: contextlib.ExitStack, target: int, portal_name: str, iface: str
-) -> list[tuple[int, str]]:
-    """(directory fd, entry name) of each record of the portal and iface in a target
-    directory; directories opened on the way are closed with ``fds``."""
-    found = []
-    for entry in sorted(os.listdir(target)):
-        tpgt = entry[len(portal_name) + 1 :]
-        if entry == portal_name:
-            kind = os.stat(entry, dir_fd=target, follow_symlinks=False).st_mode
-            if not stat.S_ISREG(kind):
-                raise NodeDbError(ERR_IDBM, f"{entry} is not a record file")
-            if record_iface(target, entry) == iface:
-                found.append((target, entry))
-        elif entry.startswith(portal_name + ",") and tpgt.lstrip("-").isdigit():
-            tpgt_dir = _open_dir_at(target, entry)
-            fds.callback(os.close, tpgt_dir)
-            try:
-                kind = os.stat(iface, dir_fd=tpgt_dir, follow_symlinks=False).st_mode
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(kind):
-                raise NodeDbError(ERR_IDBM, f"{entry}/{iface} is not a record file")
-            found.append((tpgt_dir, iface))
-    return found
-
-
-def _open_checked(path: str) -> int:
-    """Open a directory that must be ours: no symlink, our owner, not world-writable."""
-    try:
-        fd = os.open(path, _DIR_FLAGS)
-    except OSError as exc:
-        raise NodeDbError(ERR_IDBM, f"cannot open {path}: {exc.strerror}") from None
-    check_owner(fd, path)
-    return fd
-
-
-def _open_dir_at(dir_fd: int, name: str) -> int:
-    """Open ``name`` in ``dir_fd`` as a directory, never through a symlink."""
-    try:
-        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:  # ELOOP: a symlink; ENOTDIR: a file
-        raise NodeDbError(
-            ERR_IDBM, f"{name} is not a database directory: {exc.strerror}"
-        ) from None
-    check_owner(fd, name)
-    return fd

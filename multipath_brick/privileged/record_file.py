@@ -36,6 +36,7 @@ from collections.abc import Mapping
 #: iscsiadm exit codes (open-iscsi ``include/iscsi_err.h``) the writer answers with.
 ERR_IDBM = 6
 ERR_NO_OBJS_FOUND = 21
+ERR_SESS_EXISTS = 15
 
 # Record keys whose values are secrets (key names, not passwords: hence the noqa).
 NODE_SECRET = "node.session.auth.password"  # noqa: S105
@@ -81,13 +82,19 @@ def check_owner(fd: int, name: str) -> None:
         raise NodeDbError(ERR_IDBM, f"{name} is owned by uid {st.st_uid} or world-writable")
 
 
+def record_values(lines: list[str]) -> dict[str, str]:
+    """A record's ``name = value`` lines as a dict (a later line wins, as idbm reads)."""
+    values = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
 def record_iface(dir_fd: int, name: str) -> str:
     """The iface an old-style record file belongs to (``default`` when unnamed)."""
-    for line in read_record(dir_fd, name)[0]:
-        key, sep, value = line.partition("=")
-        if sep and key.strip() == "iface.iscsi_ifacename":
-            return value.strip()
-    return "default"
+    return record_values(read_record(dir_fd, name)[0]).get("iface.iscsi_ifacename", "default")
 
 
 def read_record(dir_fd: int, name: str) -> tuple[list[str], os.stat_result]:

@@ -19,6 +19,8 @@ from multipath_brick.testing.state import (
     SimState,
     split_portal,
 )
+from multipath_brick.verbs import DiscoverySetSecrets, NodeDelete, NodeRead, NodeWrite, RecordVerb
+from multipath_brick.verbs.record_users import session_using
 
 VERSION = "2.1.8"
 NODE_DIR = "/etc/iscsi/nodes"
@@ -244,15 +246,57 @@ def node_delete(st: SimState, key: NodeKey) -> Outcome:
     # idbm_delete_node unlinks the portal's flat file when there is one, before
     # it looks for the record's own file: with a flat record of another iface
     # beside it, that one goes and this one stays (node_tpgt_sequence.txt E).
-    del st.nodes[flat_record(st, portal, iqn) or key]
+    _remove(st, flat_record(st, portal, iqn) or key)
+    return Outcome(0)
+
+
+def record_delete(st: SimState, key: NodeKey) -> Outcome:
+    """The daemon's node record delete (:class:`~multipath_brick.verbs.NodeDelete`):
+    21 when the record does not exist, 15 while a session made from it is up
+    (asked of the fake's sysfs tree with the daemon's own look), else exactly
+    this iface's record goes (lab: ``node_delete_sequence.txt``; unlike
+    ``iscsiadm -o delete``, never the portal's flat record of another iface).
+    """
+    portal, iqn, iface = key
+    if key not in st.nodes:
+        return Outcome(ERR_NO_OBJS_FOUND, "", "No records found\n")
+    user = session_using(st.tree.root, portal, iqn, iface)
+    if user is not None:
+        return Outcome(
+            ERR_SESS_EXISTS, "", f"{user} uses the record; log it out before deleting it\n"
+        )
+    _remove(st, key)
+    return Outcome(0)
+
+
+def _remove(st: SimState, key: NodeKey) -> None:
+    """Remove a record. The portal's directory goes with its last record, under
+    the lock; iscsiadm's listings (a login's, an update's) read directories
+    without it, and trip."""
+    portal, iqn, _ = key
+    del st.nodes[key]
     if not st.nodes.keys_under("target", (portal, iqn)):
-        # The record's portal directory goes with its last record, under the
-        # lock; iscsiadm's listings (login, update, delete) read directories
-        # without it.
         address, port = split_portal(portal)
         for scan in st.node_db_scans:
             scan.vanished.append(f"{NODE_DIR}/{iqn}/{address},{port}")
-    return Outcome(0)
+
+
+def record_verb(st: SimState, verb: RecordVerb) -> Outcome:
+    """One of the daemon's record verbs: a write (settings, and CHAP secrets
+    off the argv), a read or a delete.
+
+    :raises NotImplementedError: for a record verb the fake does not know.
+    """
+    if isinstance(verb, (NodeRead, NodeWrite, NodeDelete)):
+        key = (verb.portal, verb.iqn, verb.iface)
+        if isinstance(verb, NodeRead):
+            return node_read(st, key)
+        if isinstance(verb, NodeDelete):
+            return record_delete(st, key)
+        return node_write(st, key, verb.values())
+    if isinstance(verb, DiscoverySetSecrets):
+        return discovery_set_secrets(st, verb.portal, verb.values())
+    raise NotImplementedError(f"fake host does not emulate: {' '.join(verb.display())}")
 
 
 def show_record(rec: dict[str, str]) -> str:

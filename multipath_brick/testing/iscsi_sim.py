@@ -32,7 +32,7 @@ from multipath_brick.testing.state import (
     done,
     split_portal,
 )
-from multipath_brick.verbs import DiscoverySetSecrets, NodeRead, NodeWrite, RecordVerb
+from multipath_brick.verbs import RecordVerb
 
 #: sendtargets retries a dead portal reopen_max (5) + 1 times, login_timeout (15 s) each.
 DISCOVERY_TIMEOUT = 6 * 15.0
@@ -130,20 +130,13 @@ class Iscsid:
         raise NotImplementedError(f"fake host does not emulate: {' '.join(argv)}")
 
     def record(self, verb: RecordVerb) -> Plan:
-        """Plan one of the daemon's record verbs: a write (settings, and CHAP
-        secrets off the argv) or a read. It opens the record by its path, under
-        the database lock, and lists nothing: unlike ``-o update`` it never trips.
+        """Plan one of the daemon's record verbs (:func:`.iscsi_db.record_verb`).
+        It opens the record by its path, under the database lock, and lists
+        nothing: unlike ``-o update`` it never trips.
 
         :raises NotImplementedError: for a record verb the fake does not know.
         """
-        if isinstance(verb, (NodeRead, NodeWrite)):
-            key = (verb.portal, verb.iqn, verb.iface)
-            if isinstance(verb, NodeRead):
-                return done(iscsi_db.node_read(self.st, key))
-            return done(iscsi_db.node_write(self.st, key, verb.values()))
-        if isinstance(verb, DiscoverySetSecrets):
-            return done(iscsi_db.discovery_set_secrets(self.st, verb.portal, verb.values()))
-        raise NotImplementedError(f"fake host does not emulate: {' '.join(verb.display())}")
+        return done(iscsi_db.record_verb(self.st, verb))
 
     # --- node mode ---------------------------------------------------------------------
 
@@ -166,7 +159,7 @@ class Iscsid:
             return done(self.ifaces.bind(key, iscsi_db.node_new(self.st, key, tpgt)))
         if op == "update":
             return self._listing(lambda: iscsi_db.node_update(self.st, key, a.pairs))
-        if op == "delete":
+        if op == "delete":  # another program's iscsiadm (the daemon deletes its own)
             return self._listing(lambda: iscsi_db.node_delete(self.st, key))
         if op == "show":
             return done(iscsi_db.node_show(self.st, key))

@@ -18,6 +18,8 @@ from multipath_brick.testing.state import INITIATOR, Disk, Session, SimState
 
 VENDOR = "LIO-ORG"
 MODEL = "FakeDisk"
+#: Simulated seconds a logged-out session stays in sysfs after iscsid answered.
+SESSION_TEARDOWN = 0.03
 _SCAN = re.compile(r"/sys/class/scsi_host/host([0-9]+)/scan")
 _DEVICE_ATTR = re.compile(r"/sys/block/(sd[a-z]+)/device/(delete|rescan)")
 _HCTL_DELETE = re.compile(r"/sys/class/scsi_device/([0-9]+):0:0:([0-9]+)/device/delete")
@@ -81,11 +83,18 @@ class Kernel:
         return s
 
     def remove_session(self, s: Session) -> None:
-        """Logout: the kernel removes the session's disks, then the host."""
+        """Logout: the kernel removes the session's disks, then the host.
+
+        Its sysfs objects go :data:`SESSION_TEARDOWN` after iscsid has answered
+        the logout: nothing promises the kernel is done when iscsiadm returns
+        (in the lab a shell looking some 30 ms later never found one left), and
+        this keeps code that acts on the session's absence at once from
+        passing here by luck. Session and host numbers are not reused meanwhile.
+        """
         for disk in self.st.disks_of(s):
             self.remove_disk(disk)
         del self.st.sessions[s.sid]
-        self.st.tree.remove_session(s)
+        self.st.later(SESSION_TEARDOWN, lambda: self.st.tree.remove_session(s))
 
     # --- disks -------------------------------------------------------------------------
 

@@ -68,7 +68,6 @@ from multipath_brick.verbs.nodes import (
     DiscoveryNew,
     DiscoveryRun,
     DiscoveryUpdate,
-    NodeDelete,
     NodeList,
     NodeLogin,
     NodeLogout,
@@ -77,7 +76,7 @@ from multipath_brick.verbs.nodes import (
     NodeUpdate,
     SessionList,
 )
-from multipath_brick.verbs.records import DiscoverySetSecrets, NodeRead, NodeWrite
+from multipath_brick.verbs.records import DiscoverySetSecrets, NodeDelete, NodeRead, NodeWrite
 
 ALL_VERBS: tuple[type[Verb], ...] = (
     NodeNew,

@@ -110,14 +110,6 @@ class NodeNew(_NodeVerb):
 
 
 @dataclasses.dataclass(frozen=True)
-class NodeDelete(_NodeVerb):
-    entrypoint = "node_delete"
-
-    def argv(self) -> tuple[str, ...]:
-        return (*self._node(), "-o", "delete")
-
-
-@dataclasses.dataclass(frozen=True)
 class NodeShow(_NodeVerb):
     entrypoint = "node_show"
 

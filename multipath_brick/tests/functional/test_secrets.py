@@ -258,7 +258,7 @@ def test_concurrent_record_writes_are_not_corrupted(
     decoys = [f"iqn.2024-01.org.multipath-brick.lab:decoy{i}" for i in range(2)]
     stop = threading.Event()
     # Per decoy record: the last round whose update exited 0, and the last tried
-    # (an update that exits 6 may or may not have written: Iscsiadm._run_listing).
+    # (an update that exits 6, its listing tripped, may or may not have written).
     rounds: dict[str, tuple[int, int]] = {}
 
     def other_program() -> None:

@@ -136,6 +136,7 @@ CAPTURE_SCRIPTS = {
     "ifaces": "capture_ifaces.sh",
     "tpgt": "capture_tpgt.sh",
     "mapshow": "capture_mapshow.sh",
+    "delete": "capture_delete.sh",
 }
 
 
@@ -184,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs); "
         "tpgt: capture_tpgt.sh (node records of one portal through two ifaces); "
-        "mapshow: capture_mapshow.sh (multipathd show map json beside show paths)",
+        "mapshow: capture_mapshow.sh (multipathd show map json beside show paths); "
+        "delete: capture_delete.sh (what a node record delete removes)",
     )
     sp.set_defaults(func=cmd_capture)
 

@@ -61,6 +61,17 @@ def multipath_maps() -> list[str]:
     ]
 
 
+def node_db_files() -> list[str]:
+    """What is left under ``/etc/iscsi/nodes`` and ``/etc/iscsi/static`` (the
+    links iscsiadm makes to tpgt records): a record's directories and links
+    must go with it, whoever deletes it."""
+    found = []
+    for top in ("/etc/iscsi/nodes", "/etc/iscsi/static"):
+        for dirpath, dirnames, filenames in os.walk(top):
+            found += [os.path.join(dirpath, name) for name in dirnames + filenames]
+    return sorted(found)
+
+
 def ifaces() -> list[str]:
     """iface records of the library's scheme (``mpb-<netdev>``): a bond's leftovers."""
     return [ln.split()[0] for ln in _lines(["iscsiadm", "-m", "iface"]) if ln.startswith("mpb-")]
@@ -73,6 +84,7 @@ def leftovers() -> dict[str, list[str]]:
         "iscsi_lock": iscsi_lock(),
         "sessions": sessions(),
         "node_records": node_records(),
+        "node_db_files": node_db_files(),
         "discovery_records": discovery_records(),
         "scsi_disks": scsi_disks(),
         "multipath_maps": multipath_maps(),

@@ -85,6 +85,13 @@ def singular(lun: int = 1, **extra: Any) -> dict[str, Any]:
     }
 
 
+def torn_down(host: FakeHost) -> bool:
+    """Whether the kernel let every logged-out session go: its sysfs objects
+    leave a moment after iscsid answers the logout, as on a real host."""
+    alive = {f"session{s[0]}" for s in host.sessions()}
+    return eventually(lambda: set(host.list_dir("/sys/class/iscsi_session")) == alive)
+
+
 def eventually(predicate: Callable[[], bool], within: float = 2.0) -> bool:
     """Poll: background work (udev, iscsid, scans) runs on real timers."""
     deadline = time.monotonic() + within

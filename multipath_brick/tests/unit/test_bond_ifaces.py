@@ -19,6 +19,7 @@ from multipath_brick.iscsi.ifaces import Ifaces, parse_iface_list
 from multipath_brick.scsi.sysfs import Sysfs
 from multipath_brick.testing import FakeHost
 from multipath_brick.tests.unit.bondutil import IQN, P1, P2, SAN1, SAN2, bond
+from multipath_brick.tests.unit.conftest import torn_down
 
 INITIATOR = "iqn.2004-10.com.example:other-initiator"
 
@@ -46,6 +47,7 @@ def login(host: FakeHost, portal: str, iface: str) -> int:
 
 def logout(host: FakeHost, portal: str, iface: str) -> None:
     assert host.run(v.NodeLogout(portal, IQN, iface), timeout=30).ok
+    assert torn_down(host)
     assert host.run(v.NodeDelete(portal, IQN, iface), timeout=30).ok
 
 

@@ -31,6 +31,7 @@ from multipath_brick.tests.unit.conftest import (
     connector_with,
     plural,
     singular,
+    torn_down,
 )
 from multipath_brick.tests.unit.connector_helpers import (
     argvs,
@@ -243,6 +244,7 @@ def test_session_exists_exit_15_is_success(host, tmp_path):
     session = bring_up._login(path)  # our login: answered 15
     assert isinstance(session, SessionInfo) and session.portal == PORTALS[0]
     host.run(verbs.NodeLogout(PORTALS[0], IQN, "default"), timeout=5)
+    assert torn_down(host)
     host.run(verbs.NodeDelete(PORTALS[0], IQN, "default"), timeout=5)
     assert_nothing_left(host)
 

@@ -12,7 +12,7 @@ from multipath_brick import verbs as v
 from multipath_brick.exception import CommandTimeout
 from multipath_brick.testing import FakeHost, FakeTarget
 from multipath_brick.tests.unit import test_fake_host
-from multipath_brick.tests.unit.conftest import eventually
+from multipath_brick.tests.unit.conftest import eventually, torn_down
 from multipath_brick.tests.unit.test_fake_host import (
     GIB,
     IQN,
@@ -113,7 +113,7 @@ def test_logout_removes_disks_map_stays_then_nothing_left(
         f"Logout of [sid: 1, target: {IQN}, portal: 10.0.0.1,3260] successful.\n"
     )
     assert host.disks() == {} and not host.exists(f"/sys/block/{sd}")
-    assert not host.exists("/sys/class/iscsi_session/session1")
+    assert torn_down(host) and not host.exists("/sys/class/iscsi_session/session1")
     assert host.maps() == {wwid: []}
     assert host.leftovers() == {
         "node_records": [f"{P1} {IQN} default"],
