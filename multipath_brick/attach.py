@@ -7,7 +7,7 @@ The flow of :meth:`Attacher.attach`:
    scan, WWID (:class:`~.iscsi.login.PathBringUp`), then joining the map:
    once the disks of the paths logged in are processed by udev (at most
    ``gather`` seconds after the first one for a disk still to appear,
-   :meth:`.volume.Volume.listed`), the WWID is whitelisted (``multipath -a``)
+   :meth:`.volume.Volume.listed`), the WWID is listed in multipath's WWID file
    and the disks are handed to multipathd, which makes the map with all of
    them at once; a later disk is handed on its own until a map holds it;
 2. the attach itself only watches: it returns once the map answers
@@ -19,7 +19,7 @@ The flow of :meth:`Attacher.attach`:
    made.
 
 Failure discipline: a path task never raises (an unexpected error, say a
-failing ``multipath -a``, makes its path fail and releases what the path made);
+failing edit of the WWID file, makes its path fail and releases what the path made);
 a failed path releases its disk, session and record at once. If the attach
 itself fails (no path came up, no usable map, or an error outside the paths),
 every path is stopped and waited for, and everything this attach created (the

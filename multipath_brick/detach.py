@@ -10,7 +10,7 @@ The order is the kernel's, not a preference:
 3. for each session, log out only when no other LUN still has a disk on it,
    then delete the node record;
 4. once the map is gone, take its WWID out of ``/etc/multipath/wwids``
-   (``multipath -w``), where the attach put it: left there, multipathd would
+   (as ``multipath -w``), where the attach put it: left there, multipathd would
    map the LUN again whenever one of its disks appears.
 
 A detach after a process was killed midway (attaching or detaching) finds
@@ -179,8 +179,8 @@ class Detacher:
         disks, session_paths = self._disks(paths, discovery_iqns)
         # The sessions' logouts and record deletes (seconds when many volumes go
         # at once) need neither the WWID lock nor the wwids file: they start as
-        # soon as the disks are gone, beside "multipath -w" (a program that reads
-        # its configuration and the devices first: about 0.6 s in the lab).
+        # soon as the disks are gone, beside the WWID's removal from the wwids
+        # file (which may wait for multipath-tools' lock on it).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpb-release") as background:
             with self._locks.wwid(wwid):
                 self._inflight.forget(wwid)

@@ -23,8 +23,8 @@ ISCSID_CONF = "/etc/iscsi/iscsid.conf"
 MULTIPATH_SETTINGS = {
     # The agent answers /dev/mapper/<wwid>: maps must be named by WWID.
     "user_friendly_names": ("no",),
-    # Any value multipath-tools knows: the library whitelists each WWID itself
-    # (`multipath -a`) before `add path`, which even "strict" honours. A value
+    # Any value multipath-tools knows: the library lists each WWID in the WWID file
+    # itself (as `multipath -a`) before `add path`, which even "strict" honours. A value
     # multipathd does not know makes it fall back to its compiled-in default,
     # which differs between distributions.
     "find_multipaths": ("strict", "yes", "on", "no", "off", "greedy", "smart"),

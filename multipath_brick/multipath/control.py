@@ -2,9 +2,10 @@
 
 Why the library adds the WWID itself: with ``find_multipaths`` (strict or
 smart) multipathd will not map a WWID it has never seen with two paths, so a
-first attach through one live path would get no map. ``multipath -a WWID``
-records it in /etc/multipath/wwids; ``multipathd add path sdX`` then makes the
-map at once instead of waiting for a uevent.
+first attach through one live path would get no map. The privileged daemon
+records it in /etc/multipath/wwids itself, as ``multipath -a WWID`` would
+(:mod:`multipath_brick.privileged.wwids_file`); ``multipathd add path sdX``
+then makes the map at once instead of waiting for a uevent.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class Multipath:
         self._timeout = timeout
         self._flush_busy_for = flush_busy_for
 
-    def _run(self, command: verbs.Command, timeout: float | None = None) -> CommandResult:
+    def _run(
+        self, command: verbs.Command | verbs.RecordVerb, timeout: float | None = None
+    ) -> CommandResult:
         return self._host.run(command, timeout=timeout or self._timeout)
 
     def _retried(
@@ -77,7 +80,7 @@ class Multipath:
     def remove_wwid(self, wwid: str) -> None:
         """Forget the WWID in /etc/multipath/wwids (idempotent: an absent one is fine).
 
-        :raises CommandError: when multipath fails.
+        :raises CommandError: when the file could not be edited.
         """
         self._run(verbs.MultipathRemoveWwid(wwid)).check()
 

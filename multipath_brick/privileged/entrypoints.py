@@ -6,27 +6,24 @@ its validation runs in the daemon, where the privilege is: a compromised caller
 can only send field values, and every value is checked again here. No function
 accepts an argv or a path, and none runs anything but its verb's argv.
 
-Every verb that deletes, scans, rescans, flushes, resizes, reads, links or
-hands a device to multipathd is also checked for ownership (:mod:`.ownership`)
-first: the disk, host or map it names must be an iSCSI one, as sysfs shows it,
-or :class:`~multipath_brick.exception.NotOwnedError` is raised and nothing
-runs. The checks live in :func:`_run`, :func:`_ask` and :func:`_write`, which
-every entrypoint goes through, so no verb can skip them.
+Every verb that deletes, scans, rescans, flushes, resizes, reads, links, hands a
+device to multipathd or lists a WWID is also checked for ownership
+(:mod:`.ownership`) first: the disk, host or map it names must be an iSCSI one,
+as sysfs shows it, or :class:`~multipath_brick.exception.NotOwnedError` is
+raised and nothing runs (:func:`_gone`, called by :func:`_run`, :func:`_ask`,
+:func:`_record`; :func:`_write`).
 
 Commands and record verbs return ``(exit_code, stdout, stderr, duration)``
-(msgpack carries tuples); one killed at its timeout returns :data:`TIMED_OUT`,
-a missing program 127 and one that cannot be executed 126, as a shell would. A
-command naming a disk or map that does not exist is not run and returns 1, as
-the tool would. Sysfs writes return None or raise.
+(msgpack carries tuples): :data:`TIMED_OUT` when killed at their timeout, 127
+and 126 for a missing or unexecutable program, as a shell would, and 1 unrun
+when the disk or map they name does not exist. Sysfs writes return None or raise.
 
-Every entrypoint also takes an optional keyword ``deadline``: a
-``time.monotonic()`` instant after which the caller no longer waits for the
-answer (CLOCK_MONOTONIC is one clock for every process of a Linux host). A
-request that reaches a pool thread after its deadline is dropped without
-running anything (:class:`~multipath_brick.exception.CommandTimeout`), and one
-that starts before it gets only the time left as its timeout: a login or a scan
-queued behind a busy pool never runs after the caller gave up on it, cleaned up
-its record, or detached the volume.
+Every entrypoint also takes an optional keyword ``deadline``, a
+``time.monotonic()`` instant (one clock for every process of a host) after
+which the caller no longer waits: a request reaching a pool thread later is
+dropped unrun (:class:`~multipath_brick.exception.CommandTimeout`), one starting
+earlier gets only the time left. A login or scan queued behind a busy pool never
+runs after its caller gave up, cleaned up its record, or detached the volume.
 """
 
 from __future__ import annotations
@@ -39,7 +36,7 @@ from typing import TypeVar
 
 from multipath_brick import verbs
 from multipath_brick.exception import CommandTimeout, InvalidArgument
-from multipath_brick.privileged import context, multipathd, nodedb, process
+from multipath_brick.privileged import context, multipathd, nodedb, process, wwids_file
 from multipath_brick.privileged.process import TIMED_OUT as TIMED_OUT  # re-exported
 from multipath_brick.privileged.process import Outcome as Outcome
 from multipath_brick.verbs import checks, ownership
@@ -67,7 +64,7 @@ def _entrypoint(func: _F) -> _F:
     return wrapped  # type: ignore[return-value]
 
 
-def _gone(command: verbs.Command) -> Outcome | None:
+def _gone(command: verbs.Command | verbs.RecordVerb) -> Outcome | None:
     """Check what the command touches; the answer to give instead of running
     it when that does not exist. :raises NotOwnedError: it is not ours."""
     error = ownership.check_command(command)
@@ -224,13 +221,15 @@ def multipathd_del_path(device: str, timeout: float) -> Outcome:
 @_entrypoint
 def multipath_add_wwid(wwid: str, device: str, timeout: float) -> Outcome:
     """Record the WWID of a disk: :class:`~.verbs.MultipathAddWwid`."""
-    return _run(verbs.MultipathAddWwid(wwid, device), timeout)
+    v = verbs.MultipathAddWwid(wwid, device)
+    return _record(v, timeout, lambda t: WWIDS.add(v.wwid, t), owned=True)
 
 
 @_entrypoint
 def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
     """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
-    return _run(verbs.MultipathRemoveWwid(wwid), timeout)
+    v = verbs.MultipathRemoveWwid(wwid)
+    return _record(v, timeout, lambda t: WWIDS.remove(v.wwid, t), owned=True)
 
 
 @_entrypoint
@@ -280,17 +279,18 @@ def scsi_rescan(device: str, timeout: float) -> None:
 
 # --- open-iscsi records: written by the daemon, secrets never on a command line ---
 
-#: The host's record database; the entrypoints never take a path from the caller.
-NODE_DB = nodedb.NodeDb()
+#: The host's record database and WWID file; the entrypoints take no path from the caller.
+NODE_DB, WWIDS = nodedb.NodeDb(), wwids_file.WwidsFile()
 
 
-def _record(verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], object]) -> Outcome:
-    """Carry out a record verb; its failures come back as an exit code, like a
-    command's, and what a read returns as its standard output.
-
-    The stderr text names paths and keys only (:class:`.nodedb.NodeDbError`).
-    """
+def _record(
+    verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], object], owned: bool = False
+) -> Outcome:
+    """Carry out a record verb (``owned``: after the ownership check): failures as an exit
+    code, with a stderr naming paths and keys only; a read's answer as stdout."""
     timeout = checks.check_timeout(timeout)
+    if owned and (gone := _gone(verb)) is not None:
+        return gone
     started = time.monotonic()
     try:
         out = apply(timeout)

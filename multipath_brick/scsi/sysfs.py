@@ -26,7 +26,7 @@ from collections.abc import Collection
 from multipath_brick.host.base import Host
 from multipath_brick.scsi.session_numbers import SESSIONS, SessionNumbers
 
-# The daemon checks `multipath -a` WWIDs with the same conversion: it lives below
+# The daemon checks the WWIDs it lists with the same conversion: it lives below
 # the host boundary, in the privileged layer.
 from multipath_brick.wwid import multipath_wwid
 

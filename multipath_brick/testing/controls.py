@@ -152,9 +152,9 @@ class HostControls:
             self._st.flush_removes_first = removes_first
 
     def set_wwids_edit_delay(self, seconds: float) -> None:
-        """Make ``multipath -a`` and ``multipath -w`` take ``seconds`` before the
-        wwids file changes: each is a program that reads multipath.conf and the
-        devices' state first (0.5-0.6 s each under TCG in the lab)."""
+        """Make the daemon's edits of the WWID file (``MultipathAddWwid``,
+        ``MultipathRemoveWwid``) take ``seconds`` before the file changes, as
+        a slow disk or a lock held by ``multipath`` would."""
         with self._st.lock:
             self._st.wwids_edit_delay = seconds
 
@@ -170,8 +170,8 @@ class HostControls:
     def remember_wwid(self, wwid: str) -> None:
         """List a WWID in /etc/multipath/wwids, as an earlier attach left it
         (multipath-tools never forgets one): multipathd maps its disks as soon
-        as they appear. The library's own ``multipath -a`` needs a disk that
-        carries the WWID; this needs none."""
+        as they appear. The library's own listing (``MultipathAddWwid``) needs a
+        disk that carries the WWID; this needs none."""
         with self._st.lock:
             self._mpathd.remember(wwid)
 

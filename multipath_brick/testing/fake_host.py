@@ -43,7 +43,14 @@ from multipath_brick.testing.state import (
     done,
 )
 from multipath_brick.testing.sysfs_tree import SysfsTree
-from multipath_brick.verbs import Command, RecordVerb, SysfsWrite, ownership
+from multipath_brick.verbs import (
+    Command,
+    MultipathAddWwid,
+    MultipathRemoveWwid,
+    RecordVerb,
+    SysfsWrite,
+    ownership,
+)
 
 __all__ = ["FakeHost", "FakeTarget"]
 
@@ -118,7 +125,8 @@ class FakeHost(HostControls, NetworkControls):
         a record verb (a write or a read) like the privsep daemon would.
 
         :param command: the verb; dispatched on its :meth:`~Command.argv`, or on
-            its type for a :class:`RecordVerb`.
+            its type for a :class:`RecordVerb` (a WWID edit behind the same
+            ownership check as a command).
         :param timeout: simulated seconds; a longer command returns :data:`TIMED_OUT`.
         :raises NotOwnedError: the verb names a disk or map that is not iSCSI's,
             as the daemon refuses it (nothing is run or recorded).
@@ -126,7 +134,10 @@ class FakeHost(HostControls, NetworkControls):
         """
         start = time.monotonic()
         with self._st.lock:
-            if isinstance(command, RecordVerb):
+            if isinstance(command, (MultipathAddWwid, MultipathRemoveWwid)):
+                gone = ownership.check_command(command, root=self.root)
+                plan = self._mpathd.wwids(command) if gone is None else done(Outcome(1, "", gone))
+            elif isinstance(command, RecordVerb):
                 plan = self._iscsid.record(command)
             else:
                 # The daemon's own check, on this tree: refused here as there.

@@ -52,7 +52,7 @@ class FaultyHost:
     :param kinds: which calls are counted (see :data:`KINDS`); the others pass
         uncounted, until a crash.
     :ivar calls: counted calls since the last :meth:`arm`.
-    :ivar injected: what was injected, e.g. ``"fail run multipath -a 3600..."``.
+    :ivar injected: what was injected, e.g. ``"fail run write-wwids add 3600..."``.
     """
 
     def __init__(self, host: FakeHost, *, kinds: Collection[str] = ("run", "write")) -> None:

@@ -17,6 +17,7 @@ from multipath_brick.testing.multipath_json import JsonPath, map_json
 from multipath_brick.testing.scsi_sim import MODEL, VENDOR
 from multipath_brick.testing.state import Disk, MapState, Outcome, Plan, SimState, done
 from multipath_brick.testing.sysfs_tree import sd_dev
+from multipath_brick.verbs import MultipathAddWwid, MultipathRemoveWwid
 
 DAEMON_PID = 4242
 OK = Outcome(0, "ok\n")
@@ -55,16 +56,16 @@ class Multipathd:
             if not self.st.multipathd_running:
                 return done(Outcome(1))
             return done(self._client(args[1:]))
-        if args[0] == "multipath" and len(args) == 3:
-            option, name = args[1], args[2]
-            delay = self.st.wwids_edit_delay
-            if option == "-a":
-                return Plan(delay, lambda: self._add_wwid(name))
-            if option == "-w":
-                return Plan(delay, lambda: self._remove_wwid(name))
-            if option == "-f":
-                return self._flush_plan(name)
+        if args[0] == "multipath" and len(args) == 3 and args[1] == "-f":
+            return self._flush_plan(args[2])
         raise NotImplementedError(f"fake host does not emulate: {' '.join(args)}")
+
+    def wwids(self, verb: MultipathAddWwid | MultipathRemoveWwid) -> Plan:
+        """Plan the daemon's edit of the WWID file (as ``multipath -a``/``-w``)."""
+        delay = self.st.wwids_edit_delay
+        if isinstance(verb, MultipathAddWwid):
+            return Plan(delay, lambda: self._add_wwid(verb.wwid))
+        return Plan(delay, lambda: self._remove_wwid(verb.wwid))
 
     def _client(self, words: tuple[str, ...]) -> Outcome:
         if words == ("show", "daemon"):

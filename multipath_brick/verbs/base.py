@@ -38,14 +38,16 @@ class SysfsWrite(Verb):
 
 
 class RecordVerb(Verb):
-    """A verb the daemon carries out on open-iscsi's record database itself.
+    """A verb the daemon carries out on a file of the host's tools itself.
 
     It runs no program: it writes what must never be on a command line (CHAP
     secrets) and what may as well go with them, or reads a record without an
-    iscsiadm process (see :mod:`multipath_brick.privileged.nodedb`). Its
-    outcome reads like a command's (an iscsiadm-style exit code, and the record
-    on standard output for a read), so hosts run it with
-    :meth:`~multipath_brick.host.base.Host.run`.
+    iscsiadm process (open-iscsi's records: see
+    :mod:`multipath_brick.privileged.nodedb`), or edits multipath's WWID file
+    without a ``multipath`` process that would look at every disk first
+    (:mod:`multipath_brick.privileged.wwids_file`). Its outcome reads like a
+    command's (the tool's exit code, and the record on standard output for a
+    read), so hosts run it with :meth:`~multipath_brick.host.base.Host.run`.
     """
 
     def display(self) -> tuple[str, ...]:

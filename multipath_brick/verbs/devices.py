@@ -1,11 +1,11 @@
-"""multipath/multipathd verbs and SCSI sysfs writes."""
+"""multipath/multipathd verbs, edits of multipath's WWID file and SCSI sysfs writes."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import ClassVar
 
-from multipath_brick.verbs.base import Command, SysfsWrite
+from multipath_brick.verbs.base import Command, RecordVerb, SysfsWrite
 from multipath_brick.verbs.checks import check_device, check_int, check_name
 
 # --- multipath / multipathd ------------------------------------------------------------
@@ -59,7 +59,11 @@ class MultipathdDelPath(_DeviceVerb):
 
 
 @dataclasses.dataclass(frozen=True)
-class _WwidVerb(Command):
+class _WwidVerb(RecordVerb):
+    """An edit of multipath's WWID file, done by the daemon itself
+    (:mod:`multipath_brick.privileged.wwids_file`): what ``multipath -a``/``-w``
+    do to the file, without the program's look at every block device."""
+
     wwid: str
 
     def __post_init__(self) -> None:
@@ -83,20 +87,20 @@ class MultipathAddWwid(_WwidVerb):
         super().__post_init__()
         check_device(self.device)
 
-    def argv(self) -> tuple[str, ...]:
-        return ("multipath", "-a", self.wwid)
+    def display(self) -> tuple[str, ...]:
+        return ("write-wwids", "add", self.wwid, self.device)
 
 
 @dataclasses.dataclass(frozen=True)
 class MultipathRemoveWwid(_WwidVerb):
-    """Remove the WWID from /etc/multipath/wwids (``multipath -w``), once its map
-    is gone: otherwise multipathd would map the LUN again as soon as any disk
-    of it appears, even one made by another host tool."""
+    """Remove the WWID from /etc/multipath/wwids (as ``multipath -w``), once its
+    map is gone: otherwise multipathd would map the LUN again as soon as any
+    disk of it appears, even one made by another host tool."""
 
     entrypoint = "multipath_remove_wwid"
 
-    def argv(self) -> tuple[str, ...]:
-        return ("multipath", "-w", self.wwid)
+    def display(self) -> tuple[str, ...]:
+        return ("write-wwids", "remove", self.wwid)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The verbs' own checks (:mod:`.checks`) refuse values that are malformed; these
 refuse values that are well formed but name something that is not the
 library's: ``ScsiDelete("sda")`` of the boot disk, a flush of an LVM volume or
-of the boot disk's multipath map, a scan of a SATA controller, ``multipath -a``
+of the boot disk's multipath map, a scan of a SATA controller, the listing
 of a WWID no iSCSI disk carries. What is the library's is what sysfs shows
 under an iSCSI session, and only the kernel writes sysfs::
 
@@ -319,8 +319,8 @@ def removable_wwid(wwid: str, *, root: str = "/") -> None:
 # --- by verb ----------------------------------------------------------------------------
 
 
-def check_command(command: verbs.Command, *, root: str = "/") -> str | None:
-    """Check what a command would touch, before it runs.
+def check_command(command: verbs.Command | verbs.RecordVerb, *, root: str = "/") -> str | None:
+    """Check what a command (or an edit of the WWID file) would touch, before it runs.
 
     A flush accepts a multipath map whose paths are all gone: no path means
     it is no longer anyone's disk, ``multipath -f`` refuses a map that is open,

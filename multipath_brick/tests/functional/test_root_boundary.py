@@ -154,7 +154,7 @@ def _refusals(host: LinuxHost, f: Foreign) -> list[tuple[str, Callable[[], objec
     def write(verb: verbs.SysfsWrite) -> Callable[[], object]:
         return lambda: host.write(verb, timeout=TIMEOUT)
 
-    def command(verb: verbs.Command) -> Callable[[], object]:
+    def command(verb: verbs.Command | verbs.RecordVerb) -> Callable[[], object]:
         return lambda: host.run(verb, timeout=TIMEOUT)
 
     return [

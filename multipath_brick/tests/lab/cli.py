@@ -137,6 +137,7 @@ CAPTURE_SCRIPTS = {
     "tpgt": "capture_tpgt.sh",
     "mapshow": "capture_mapshow.sh",
     "delete": "capture_delete.sh",
+    "wwids": "capture_wwids.sh",
 }
 
 
@@ -186,7 +187,8 @@ def parser() -> argparse.ArgumentParser:
         help="all: capture_fixtures.sh; ifaces: capture_ifaces.sh (iscsiadm -m iface, netdevs); "
         "tpgt: capture_tpgt.sh (node records of one portal through two ifaces); "
         "mapshow: capture_mapshow.sh (multipathd show map json beside show paths); "
-        "delete: capture_delete.sh (what a node record delete removes)",
+        "delete: capture_delete.sh (what a node record delete removes); "
+        "wwids: capture_wwids.sh (what multipath -a/-w write to /etc/multipath/wwids)",
     )
     sp.set_defaults(func=cmd_capture)
 

@@ -121,13 +121,13 @@ def test_singular_detach_without_device_info_finds_discovered_paths(connector, h
     assert_nothing_left(host)
 
 
-def test_map_is_made_only_after_multipath_a(connector, host):
+def test_map_is_made_only_after_the_wwid_is_listed(connector, host):
     # find_multipaths strict: multipathd ignores a WWID it has not been told of.
     # The library whitelists it once, before any map exists, and tells multipathd
     # about a disk only when no map holds it yet.
     info = connector.connect_volume(plural())
     calls = argvs(host)
-    whitelists = [i for i, a in enumerate(calls) if a.startswith("multipath -a")]
+    whitelists = [i for i, a in enumerate(calls) if a.startswith("write-wwids add")]
     adds = [i for i, a in enumerate(calls) if a.startswith("multipathd add path")]
     assert len(whitelists) == 1
     assert all(whitelists[0] < i for i in adds)

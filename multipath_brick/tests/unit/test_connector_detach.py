@@ -105,14 +105,14 @@ def test_a_map_held_open_longer_than_the_retries_is_not_removed(connector, host)
 
 
 def test_sessions_are_released_while_the_wwid_is_forgotten(connector, host):
-    # "multipath -w" reads its configuration and the devices before it edits the
-    # wwids file (about 0.6 s in the lab); the logouts, which no longer have a
-    # disk of ours under them, do not wait for it.
+    # Forgetting the WWID may wait for the file's lock (multipath holds it while it
+    # edits); the logouts, which no longer have a disk of ours under them, do not
+    # wait for it.
     info = connector.connect_volume(plural())
     host.set_wwids_edit_delay(4.0)  # 0.2 s real, within the command timeout
     connector.disconnect_volume(plural(), info)
     assert_nothing_left(host)
-    forget = next(c for c in host.calls if c[0][:2] == ("multipath", "-w"))
+    forget = next(c for c in host.calls if c[0][:2] == ("write-wwids", "remove"))
     logouts = [c for c in host.calls if "--logout" in c[0]]
     assert len(logouts) == 4
     assert all(start < forget[3] for _, _, start, _ in logouts)  # begun before it ended

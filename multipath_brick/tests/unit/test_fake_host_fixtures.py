@@ -93,7 +93,7 @@ def node(host: FakeHost, portal: str) -> None:
     assert host.run(v.NodeWrite(portal, IQN, "default", password="mpb-secret-123"), timeout=30).ok
 
 
-def check(host: FakeHost, cmd: v.Command, real: Capture) -> None:
+def check(host: FakeHost, cmd: v.Command | v.RecordVerb, real: Capture) -> None:
     result = host.run(cmd, timeout=300)
     assert (result.exit_code, result.stdout, result.stderr) == (
         real.exit_code,

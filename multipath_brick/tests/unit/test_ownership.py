@@ -247,7 +247,7 @@ def test_every_verb_has_a_rule_and_a_new_one_is_refused() -> None:
 Door = Callable[[Host], object]
 
 
-def _run(command: Callable[[Host], v.Command]) -> Door:
+def _run(command: Callable[[Host], v.Command | v.RecordVerb]) -> Door:
     return lambda h: h.fake.run(command(h), timeout=5)
 
 
