@@ -46,7 +46,7 @@ def count(portals: int) -> tuple[collections.Counter[str], int]:
     kinds: collections.Counter[str] = collections.Counter()
     records = 0
     for argv in argvs:
-        if argv.startswith(("write-record", "read-record")):
+        if argv.startswith(("write-record", "read-record", "delete-record", "write-wwids")):
             records += 1
         elif argv.startswith("iscsiadm"):
             kinds[next((op for op in OPERATIONS if op in argv), "iscsiadm, other")] += 1
