@@ -37,7 +37,7 @@ s multipath -a "$A"
 show
 
 say "C: the lock"
-note "$F" "C: a process holds a POSIX write lock (lockf) on the file for 2 s; multipath -a waits for it"
+note "$F" "C: a process holds a POSIX write lock (lockf) on the file for 2 s; multipath -w waits for it"
 python3 -c "import fcntl, os, sys, time
 fd = os.open('$W', os.O_RDWR)
 fcntl.lockf(fd, fcntl.LOCK_EX)

@@ -41,7 +41,9 @@ class Capture:
 
 
 def captures(name: str) -> list[Capture]:
-    """The blocks of a fixture file, in order (``# NOTE`` lines dropped)."""
+    """The blocks of a fixture file, in order (``# NOTE: <name>`` lines dropped: what
+    a capture script notes, never a line a command printed, such as the header
+    of /etc/multipath/wwids, ``# NOTE: This file is ...``)."""
     path = FIXTURES / name
     if not path.exists():
         pytest.skip(f"fixture {name} not captured yet")
@@ -54,7 +56,7 @@ def captures(name: str) -> list[Capture]:
             stream = "stdout"
         elif line.startswith("# --- stderr ---"):
             stream = "stderr"
-        elif not line.startswith("# NOTE") and blocks:
+        elif not line.startswith(f"# NOTE: {name} ") and blocks:
             block = blocks[-1]
             setattr(block, stream, getattr(block, stream) + line)
     return blocks
