@@ -61,7 +61,9 @@ _MAX_RECORD = 64 * 1024
 
 
 class NodeDbError(Exception):
-    """A record could not be written; ``code`` is the iscsiadm-style exit status.
+    """A record (or the WWID file, :mod:`.wwids_file`) could not be read or
+    written; ``code`` is the exit status the tool would give (iscsiadm's, or
+    multipath's 1).
 
     The reason names paths and keys, never a value.
     """

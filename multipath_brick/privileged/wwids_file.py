@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+# The daemon's error for a file it edits: the tool's exit status and a reason.
 from multipath_brick.privileged.record_file import NodeDbError
 
 #: multipath's exit status for a WWID it could not add or remove.
@@ -104,32 +105,31 @@ class WwidsFile:
         """The file, open and locked, and what it holds; made with the header
         when missing (its directory too, 0700, as multipath-tools makes it)."""
         deadline = time.monotonic() + timeout
-        if not self._threads.acquire(timeout=max(timeout, 0.0)):
+        if not self._threads.acquire(timeout=timeout):
             raise NodeDbError(ERR_WWIDS, f"{self.path}: busy in this daemon for {timeout:g} s")
+        fd = -1
         try:
-            directory = os.path.dirname(self.path)
             with contextlib.suppress(FileExistsError):
-                os.mkdir(directory, 0o700)
+                os.mkdir(os.path.dirname(self.path), 0o700)
             flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            try:
-                fd = os.open(self.path, flags, 0o600)
-            except OSError as exc:
-                raise NodeDbError(ERR_WWIDS, f"cannot open {self.path}: {exc.strerror}") from None
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                    raise NodeDbError(ERR_WWIDS, f"{self.path} is not a file of ours")
-                if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                    raise NodeDbError(ERR_WWIDS, f"{self.path} may be written by others")
-                self._lock(fd, deadline)
-                data = _read_all(fd, self.path)
-                if not data:
-                    os.pwrite(fd, HEADER.encode(), 0)
-                    data = HEADER.encode()
-                yield fd, data
-            finally:
-                os.close(fd)  # drops the POSIX lock
+            fd = os.open(self.path, flags, 0o600)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise NodeDbError(ERR_WWIDS, f"{self.path} is not a file of ours")
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise NodeDbError(ERR_WWIDS, f"{self.path} may be written by others")
+            self._lock(fd, deadline)
+            data = _read_all(fd, self.path)
+            if not data:
+                os.pwrite(fd, HEADER.encode(), 0)
+                data = HEADER.encode()
+            yield fd, data
+        except OSError as exc:
+            # multipath's status, not iscsiadm's; errno's words only.
+            raise NodeDbError(ERR_WWIDS, f"{self.path}: {exc.strerror}") from None
         finally:
+            if fd >= 0:
+                os.close(fd)  # drops the POSIX lock
             self._threads.release()
 
     def _lock(self, fd: int, deadline: float) -> None:
