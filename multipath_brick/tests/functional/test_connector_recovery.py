@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +45,26 @@ print("attached", flush=True)
 connector.wait_for_pending(120)
 print("settled", flush=True)
 """
+
+
+@contextlib.contextmanager
+def attaching(path: str, locks: str) -> Iterator[subprocess.Popen[str]]:
+    """A process attaching the volume of ``path`` (CHILD), once it has started;
+    killed and reaped at the end if the test did not kill it."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, path, locks],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "start", child.stderr
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(30)
 
 
 def sessions_exist() -> bool:
@@ -80,15 +101,7 @@ def test_an_attach_killed_midway_is_undone_by_the_next_calls(
     wwid = lab.add_lun(1, 64)
     props, path = props_file
     locks = str(tmp_path / "locks")
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, path, locks],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "start", child.stderr
+    with attaching(path, locks) as child:
         t0 = time.monotonic()
         if point in DELAYS:
             time.sleep(DELAYS[point])
@@ -97,10 +110,6 @@ def test_an_attach_killed_midway_is_undone_by_the_next_calls(
             wait_for(point, lambda: reached(lab, wwid), timeout=120, interval=0.05)
         os.kill(child.pid, signal.SIGKILL)
         note("killed_after_seconds", round(time.monotonic() - t0, 2))
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(30)
     note("left_by_the_kill", {k: len(v) for k, v in lab.leftovers().items() if v})
 
     # The next process attaches the same volume, then detaches it.
@@ -157,23 +166,11 @@ def test_a_daemon_whose_caller_is_killed_finishes_its_call_and_leaves_the_lock_a
     # write waits for it inside the daemon.
     os.link(f"{lock_dir}/lock", LOCK_WRITE)
     try:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, path, locks],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "start", child.stderr
+        with attaching(path, locks) as child:
             wait_for("the child's privsep daemon", lambda: privsep_daemons() - before, timeout=120)
             time.sleep(3)  # its calls reach the daemon and wait there for the lock
             assert not sessions_exist()  # no login without a record
             os.kill(child.pid, signal.SIGKILL)
-        finally:
-            if child.poll() is None:
-                child.kill()
-            child.wait(30)
         (daemon,) = privsep_daemons() - before
         time.sleep(1)
         # The old way (a forked daemon, os._exit when its caller's socket closed)
