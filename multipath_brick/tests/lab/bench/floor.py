@@ -36,6 +36,12 @@ class Floor(Library):
 
     def _sh(self, *args: str) -> dict[str, str]:
         """Run floor.sh; its key=value output."""
+        return dict(
+            w.split("=", 1) for ln in self._run(*args).splitlines() for w in ln.split() if "=" in w
+        )
+
+    def _run(self, *args: str) -> str:
+        """Run floor.sh; its standard output."""
         env = dict(os.environ, FLOOR_CHAP_USER=self.chap[0], FLOOR_CHAP_PASSWORD=self.chap[1])
         # Its own deadline first (32 scripts at once share 2 vCPUs), then ours.
         env.setdefault("FLOOR_TIMEOUT", str(FLOOR_TIMEOUT_S))
@@ -50,9 +56,7 @@ class Floor(Library):
             raise RuntimeError(
                 f"floor.sh {args[0]}: exit {proc.returncode}: {proc.stderr.strip()}"
             )
-        return dict(
-            w.split("=", 1) for ln in proc.stdout.splitlines() for w in ln.split() if "=" in w
-        )
+        return proc.stdout
 
     def connect(self, props: dict[str, Any]) -> dict[str, Any]:
         iqn, lun = props["target_iqns"][0], str(props["target_luns"][0])
@@ -69,6 +73,16 @@ class Floor(Library):
     def disconnect(self, props: dict[str, Any], info: dict[str, Any]) -> None:
         iqn, lun = props["target_iqns"][0], str(props["target_luns"][0])
         self._sh("detach", iqn, lun, info["multipath_id"], *self._paths(props))
+
+    def login(self, iqn: str, portals: Sequence[str]) -> list[int]:
+        """Records and sessions of ``iqn`` on every portal, nothing scanned; their SCSI hosts."""
+        out = self._run("login", iqn, *(f"{p}@default" for p in portals))
+        key = "scsi_host="
+        return sorted(int(w[len(key) :]) for w in out.split() if w.startswith(key))
+
+    def logout(self, iqn: str, portals: Sequence[str]) -> None:
+        """The sessions of :meth:`login` logged out, their records deleted."""
+        self._run("logout", iqn, *(f"{p}@default" for p in portals))
 
     def ifaces_up(self, nics: Sequence[str]) -> None:
         """The floor's ifaces ``floor-<nic>``, bound to each NIC (host configuration)."""

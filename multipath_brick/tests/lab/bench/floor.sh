@@ -7,6 +7,10 @@
 #   floor.sh attach IQN LUN PORTAL@IFACE...      prints key=value timings on stdout
 #   floor.sh detach IQN LUN WWID PORTAL@IFACE...
 #   floor.sh ifaces-up NIC...  /  floor.sh ifaces-down NIC...   (iface floor-NIC)
+#   floor.sh login IQN PORTAL@IFACE...    records and sessions only: no scan, no
+#                                         map; prints scsi_host=H per session
+#   floor.sh logout IQN PORTAL@IFACE...   sessions logged out, records deleted
+#   (login/logout: the lab_scaling bench's fill, whose LUNs it scans itself)
 #
 # The CHAP account comes from the environment (FLOOR_CHAP_USER,
 # FLOOR_CHAP_PASSWORD): the secret never reaches a command line, it is written
@@ -96,17 +100,23 @@ record() {
   write_secret
 }
 
+# The path's session logged in: its number in SID, its SCSI host (hostH) in HOST.
+log_in() {
+  iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --login >/dev/null || return 1
+  find_session || return 1
+  # sessionN/device is hostH/sessionN: its parent names the SCSI host.
+  cd -P "/sys/class/iscsi_session/session$SID/device/.." || return 1
+  HOST=${PWD##*/}
+}
+
 # In a subshell of its own: login, the targeted scan, then, for the first path whose disk udev has
 # processed (multipathd takes the WWID from udev's database): the WWID
 # whitelisted and the map made from that disk. The others' disks join the map
 # through their own udev events.
 bring_up() {
   local d raw dev
-  iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --login >/dev/null || exit 1
-  find_session || exit 1
-  # sessionN/device is hostH/sessionN: its parent names the SCSI host.
-  cd -P "/sys/class/iscsi_session/session$SID/device/.." || exit 1
-  printf '0 0 %s\n' "$LUN" >"/sys/class/scsi_host/${PWD##*/}/scan" || exit 1
+  log_in || exit 1
+  printf '0 0 %s\n' "$LUN" >"/sys/class/scsi_host/$HOST/scan" || exit 1
   # The SCSI device exists now; sd's probe adds the disk (and its dev) a moment later.
   dev=
   while [ -z "$dev" ]; do
@@ -183,8 +193,37 @@ attach() {
   say "full=$full dm=$DM slaves=$SLAVES"
 }
 
+# Every path's session logged out (all at once), then its record deleted.
+log_out() {
+  local path
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --logout >/dev/null &
+  done
+  wait
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    iscsiadm -m node -o delete -T "$IQN" -p "$P" -I "$I" >/dev/null
+  done
+}
+
+# Records (one after the other), then every path's login at once; no LUN scanned.
+login() {
+  local path pids=()
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    record || die "node record of $path"
+  done
+  for path in "${PATHS[@]}"; do
+    split_path "$path"
+    { log_in && say "scsi_host=${HOST#host}"; } &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || die "a login failed"; done
+}
+
 detach() {
-  local path d t tries=0
+  local d t tries=0
   say "start=$EPOCHREALTIME"
   # udev's programs (blkid, kpartx) may hold a map just made for a moment: "map in use".
   until multipath -f "$WWID" >/dev/null; do
@@ -197,15 +236,7 @@ detach() {
     read -r t <"${d%%/device/*}/targetname" && [ "$t" = "$IQN" ] || continue
     printf '1\n' >"$d/delete"
   done
-  for path in "${PATHS[@]}"; do
-    split_path "$path"
-    iscsiadm -m node -T "$IQN" -p "$P" -I "$I" --logout >/dev/null &
-  done
-  wait
-  for path in "${PATHS[@]}"; do
-    split_path "$path"
-    iscsiadm -m node -o delete -T "$IQN" -p "$P" -I "$I" >/dev/null
-  done
+  log_out
   multipath -w "$WWID" >/dev/null
   rm -f "$FLAGS"*
   say "end=$EPOCHREALTIME"
@@ -227,6 +258,18 @@ detach)
   PATHS=("$@")
   detach
   ;;
+login | logout)
+  [ $# -ge 3 ] || die "usage: $1 IQN PORTAL@IFACE..."
+  verb=$1 IQN=$2
+  shift 2
+  PATHS=("$@")
+  if [ "$verb" = login ]; then
+    : "${FLOOR_CHAP_USER:?}" "${FLOOR_CHAP_PASSWORD:?}"
+    login
+  else
+    log_out
+  fi
+  ;;
 ifaces-up)
   shift
   for nic in "$@"; do
@@ -240,5 +283,5 @@ ifaces-down)
   for nic in "$@"; do iscsiadm -m iface -I "floor-$nic" -o delete >/dev/null; done
   rm -f "$FLAGS"*
   ;;
-*) die "usage: floor.sh attach|detach|ifaces-up|ifaces-down ..." ;;
+*) die "usage: floor.sh attach|detach|login|logout|ifaces-up|ifaces-down ..." ;;
 esac

@@ -9,12 +9,15 @@ Runs inside the QEMU lab guest::
 (``python`` is the interpreter that booted the lab), or ``tox -e bench-lab-scaling``.
 The host fills up step by step (``--counts``, ascending): the volumes already
 present are LUNs of one target (``<lab iqn>-fill``) over the lab's 4 portals,
-attached by multipath-brick ``--batch`` at a time and left attached, so the
-guest carries 4 sessions, 4 disks per volume and one map each. At every count,
+attached ``--batch`` at a time and left attached, so the guest carries 4
+sessions, 4 disks per volume and one map each: by default with the plain tools
+and no per-path deadline, or by multipath-brick (``--fill library``); see
+:mod:`.fill`. At every count,
 ``--repeat`` runs per library (``--libs``: ours and the floor, interleaved run
 by run) attach one fresh volume, a target of its own with one LUN over the 4
 portals (its own 4 logins every run, whatever the count), wait until its map
-holds the 4 paths, then detach it and check that nothing of it is left.
+holds the 4 paths, then detach it and check that nothing of it is left. At the
+end the fill is torn down and the guest must be left with nothing at all.
 
 Reported per count: the medians of *returned*, *full* (the map holds every
 path) and the detach, their ratio to the empty host's (the issue's target:
@@ -37,18 +40,17 @@ from .. import in_lab_guest, initiator
 from ..api import Lab
 from ..props import volume_props
 from ..table import format_table, problems, ratio, run_median
+from .fill import Fill, FillStuck, LibraryFill, ToolsFill, udev_settle
 from .floor import FLOOR, Floor
 from .lab_attach import quiet_logs
 from .libraries import OURS, Library, Ours
 from .probe import git_describe
-from .run import in_threads
 from .scenarios import LUN_MB
 from .timing import profile
 from .watch import MapWatcher, calibrate, cpu_jiffies, full_at
 
 PATHS = 4
 TARGET_RATIO = 1.2
-UDEV_QUEUE = "/run/udev/queue"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,19 +59,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, help="runs per count and library")
     p.add_argument("--libs", default="ours,floor", help="any of ours,floor")
     p.add_argument("--batch", type=int, default=8, help="fill volumes attached at once")
+    p.add_argument(
+        "--fill",
+        choices=("tools", "library"),
+        default="tools",
+        help="who attaches the volumes present: the plain tools, or multipath-brick",
+    )
     p.add_argument("--grace", type=float, default=5.0, help="multipath-brick's grace")
     p.add_argument("--settle", type=float, default=60.0, help="max wait for all 4 paths")
     p.add_argument("--json", default="", help="write raw results here")
     return p
-
-
-def udev_settle(limit: float = 30.0) -> None:
-    """Until udev's queue is empty, at most ``limit`` seconds."""
-    import os
-
-    deadline = time.monotonic() + limit
-    while os.path.exists(UDEV_QUEUE) and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def idle_busy(seconds: float = 3.0) -> float:
@@ -78,41 +77,6 @@ def idle_busy(seconds: float = 3.0) -> float:
     time.sleep(seconds)
     b1, t1 = cpu_jiffies()
     return round(100.0 * (b1 - b0) / max(t1 - t0, 1), 1)
-
-
-class Filler:
-    """The volumes already present: LUNs of one target, attached by our connector."""
-
-    def __init__(self, lab: Lab, ours: Ours) -> None:
-        self.lab = lab
-        self.ours = ours
-        self.iqn = f"{lab.iqn}-fill"
-        self.wwids: list[str] = []
-        lab.add_target(self.iqn, {}, chap=lab.chap)
-
-    def fill_to(self, count: int, batch: int) -> float:
-        """Attach fill volumes until ``count`` are present; seconds it took."""
-        start = time.monotonic()
-        while len(self.wwids) < count:
-            first = len(self.wwids) + 1
-            luns = list(range(first, min(count, first + batch - 1) + 1))
-            wwids = [self.lab.add_lun(lun, LUN_MB, iqn=self.iqn) for lun in luns]
-
-            def attach(i: int, luns: Sequence[int] = luns) -> None:
-                props = volume_props(self.lab, luns[i], iqn=self.iqn, volume_id=None)
-                self.ours.conn.connect_volume(props)
-
-            in_threads(len(luns), attach, "fill")
-            self.wwids += wwids
-        watcher = MapWatcher(self.wwids, start)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            watcher.sample()
-            if watcher.complete(PATHS):
-                break
-            time.sleep(1.0)
-        udev_settle()
-        return round(time.monotonic() - start, 1)
 
 
 def leftovers_of(iqn: str, wwid: str) -> dict[str, list[str]]:
@@ -253,35 +217,43 @@ def main(argv: list[str] | None = None) -> int:
     lab.reset()
     names = args.libs.split(",")
     ours = Ours(args.grace)
+    floor = Floor((lab.chap.user, lab.chap.password))
     libs: list[Library] = [ours] if "ours" in names else []
     if FLOOR in names:
-        libs.append(Floor((lab.chap.user, lab.chap.password)))
+        libs.append(floor)
     meta = {
         "library": git_describe(),
         "counts": args.counts,
         "repeat": args.repeat,
         "batch": args.batch,
+        "fill": args.fill,
     }
     print(f"[scaling] {json.dumps(meta)}", flush=True)
-    filler = Filler(lab, ours)
-    results: dict[int, dict[str, Any]] = {}
+    fill: Fill = ToolsFill(lab, floor) if args.fill == "tools" else LibraryFill(lab, ours)
+    raw: dict[str, Any] = {"meta": meta, "results": {}}
     t_start = time.monotonic()
-    for count in sorted(int(c) for c in args.counts.split(",")):
-        fill_s = filler.fill_to(count, args.batch)
-        print(f"[scaling] {len(filler.wwids)} volumes present (filled in {fill_s} s)", flush=True)
-        entry: dict[str, Any] = {"fill_s": fill_s, "idle_busy_pct": idle_busy(), "runs": {}}
-        for lib in libs:
-            entry["runs"][lib.name] = []
-        for r in range(args.repeat):
-            for lib in libs:
-                entry["runs"][lib.name].append(one_run(lab, lib, count, r, args.settle))
-        results[count] = entry
-        # Saved after every count: a fill that overwhelms the guest may never end.
-        save(args.json, {"meta": meta, "results": results})
-    verdicts = report(results, [lib.name for lib in libs])
-    elapsed = round(time.monotonic() - t_start, 1)
-    print(f"[scaling] done in {elapsed} s", flush=True)
-    save(args.json, {"meta": meta, "results": results, "verdicts": verdicts, "elapsed_s": elapsed})
+    try:
+        measure(lab, fill, libs, args, raw)
+    except FillStuck as error:
+        raw["fill_stuck"] = str(error)
+        print(f"[scaling] fill stuck: {error}", flush=True)
+    raw["fill_batches"] = fill.batches
+    t_down = time.monotonic()
+    raw["teardown_errors"] = fill.teardown()
+    raw["teardown_s"] = round(time.monotonic() - t_down, 1)
+    udev_settle()
+    raw["left_at_end"] = {k: v for k, v in initiator.leftovers().items() if v}
+    print(
+        f"[scaling] fill torn down in {raw['teardown_s']} s; errors {raw['teardown_errors']}; "
+        f"left on the guest: {raw['left_at_end'] or 'nothing'}",
+        flush=True,
+    )
+    results = raw["results"]
+    if results:
+        raw["verdicts"] = report(results, [lib.name for lib in libs])
+    raw["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    print(f"[scaling] done in {raw['elapsed_s']} s", flush=True)
+    save(args.json, raw)
     left = [
         r["leftovers"]
         for e in results.values()
@@ -290,7 +262,27 @@ def main(argv: list[str] | None = None) -> int:
         if r["leftovers"]
     ]
     errors = [r["error"] for e in results.values() for r in e["runs"].get(OURS, []) if r["error"]]
-    return 1 if left or errors else 0
+    bad = left or errors or raw["left_at_end"] or raw["teardown_errors"] or "fill_stuck" in raw
+    return 1 if bad else 0
+
+
+def measure(
+    lab: Lab, fill: Fill, libs: Sequence[Library], args: argparse.Namespace, raw: dict[str, Any]
+) -> None:
+    """Every count: fill up to it, then the runs; ``raw`` saved after each count."""
+    results: dict[int, dict[str, Any]] = raw["results"]
+    for count in sorted(int(c) for c in args.counts.split(",")):
+        fill_s = fill.fill_to(count, args.batch)
+        print(f"[scaling] {len(fill.wwids)} volumes present (filled in {fill_s} s)", flush=True)
+        entry: dict[str, Any] = {"fill_s": fill_s, "idle_busy_pct": idle_busy(), "runs": {}}
+        for lib in libs:
+            entry["runs"][lib.name] = []
+        for r in range(args.repeat):
+            for lib in libs:
+                entry["runs"][lib.name].append(one_run(lab, lib, count, r, args.settle))
+        results[count] = entry
+        # Saved after every count: a fill that overwhelms the guest may never end.
+        save(args.json, raw)
 
 
 if __name__ == "__main__":
