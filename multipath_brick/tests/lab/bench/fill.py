@@ -47,6 +47,21 @@ UDEV_QUEUE = "/run/udev/queue"
 WWIDS_FILE = "/etc/multipath/wwids"
 #: Seconds without a new disk or a new path in a map before a fill gives up.
 STALL_S = 300.0
+#: Seconds udev's queue is given to empty once a batch's maps are full.
+DRAIN_S = 60.0
+#: Kernel log lines that tell paths and sessions failing under the load.
+KERNEL_EVENTS = {
+    "failing_path": "Failing path",
+    "reinstating_path": "Reinstating path",
+    "ping_timeout": "ping timeout",
+    "conn_error": "detected conn error",
+}
+
+
+def kernel_path_events() -> dict[str, int]:
+    """How many lines of each :data:`KERNEL_EVENTS` kind the kernel has logged since boot."""
+    log = run(["dmesg"], check=False).stdout
+    return {k: log.count(text) for k, text in KERNEL_EVENTS.items()}
 
 
 def udev_settle(limit: float = 30.0) -> None:
@@ -83,13 +98,18 @@ class Fill:
             wwids = [self.lab.add_lun(lun, LUN_MB, iqn=self.iqn) for lun in luns]
             self._attach(luns, wwids)
             self.wwids += wwids
-            self._wait_full(wwids)
+            drained = self._wait_full(wwids)
             took = round(time.monotonic() - t0, 1)
             disks = len(initiator.scsi_disks())
-            self.batches.append({"present": len(self.wwids), "disks": disks, "s": took})
+            kernel = kernel_path_events()
+            self.batches.append(
+                {"present": len(self.wwids), "disks": disks, "s": took}
+                | {"udev_drained": drained, "kernel": kernel}
+            )
             print(
                 f"[fill] {self.kind}: {len(self.wwids)} volumes, {disks} disks "
-                f"(LUNs {luns[0]}-{luns[-1]} in {took} s)",
+                f"(LUNs {luns[0]}-{luns[-1]} in {took} s; udev queue "
+                f"{'empty' if drained else 'still busy'}; kernel so far: {kernel})",
                 flush=True,
             )
         return round(time.monotonic() - start, 1)
@@ -97,19 +117,29 @@ class Fill:
     def _attach(self, luns: Sequence[int], wwids: Sequence[str]) -> None:
         raise NotImplementedError
 
-    def _wait_full(self, wwids: Sequence[str]) -> None:
-        """Until every map of ``wwids`` holds its paths and udev's queue is empty."""
+    def _wait_full(self, wwids: Sequence[str]) -> bool:
+        """Until every map of ``wwids`` holds its paths and udev's queue is empty.
+
+        :returns: whether udev's queue emptied; once the maps are full it is
+            given :data:`DRAIN_S`: in the 64-volume run it never emptied (paths
+            failed and reinstated all along, each a map reload and a uevent).
+        """
         watcher = MapWatcher(wwids, time.monotonic())
         seen = (-1, -1)
         moved = time.monotonic()
+        full_since: float | None = None
         while True:
             watcher.sample()
-            if watcher.complete(PATHS) and not os.path.exists(UDEV_QUEUE):
-                return
+            if watcher.complete(PATHS):
+                if not os.path.exists(UDEV_QUEUE):
+                    return True
+                full_since = full_since or time.monotonic()
+                if time.monotonic() - full_since > DRAIN_S:
+                    return False
             now = (len(watcher.events), len(initiator.scsi_disks()))
             if now != seen:
                 seen, moved = now, time.monotonic()
-            elif time.monotonic() - moved > STALL_S:
+            elif full_since is None and time.monotonic() - moved > STALL_S:
                 raise FillStuck(self._stuck(watcher.events, wwids))
             time.sleep(1.0)
 
