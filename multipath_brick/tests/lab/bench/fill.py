@@ -11,11 +11,12 @@ Two ways to get there (``--fill``):
     *before* its disks appear (``find_multipaths strict``: udev's ``multipath
     -u`` and multipathd then claim each new disk on its own uevent, so nobody
     runs ``multipath -a``, which reads every disk), then targeted scans of the
-    batch's LUNs on each session, and a wait until udev's queue is empty and
-    every map holds its 4 paths. There is no per-path deadline: under TCG, with
-    a hundred disks present, udev takes minutes for 32 new ones, and that is
-    only slow. A fill that makes no progress at all for :data:`STALL_S` stops
-    with what it saw (udev's queue, the maps short of paths, the kernel log).
+    batch's LUNs on each session, and a wait until every map holds its 4 paths
+    and udev's queue is empty (or :data:`DRAIN_S` more). There is no per-path
+    deadline: under TCG, with a hundred disks present, udev takes minutes for
+    32 new ones, and that is only slow. A fill that makes no progress at all
+    for :data:`STALL_S` stops with what it saw (udev's queue, the maps short
+    of paths, the kernel log).
 ``library`` (:class:`LibraryFill`)
     multipath-brick's own attach, ``--batch`` volumes at once: the first try,
     whose per-path timeouts failed late fill paths from about 96 disks on.
@@ -122,7 +123,7 @@ class Fill:
 
         :returns: whether udev's queue emptied; once the maps are full it is
             given :data:`DRAIN_S`: in the 64-volume run it never emptied (paths
-            failed and reinstated all along, each a map reload and a uevent).
+            failed and reinstated all along, each a uevent of its map).
         """
         watcher = MapWatcher(wwids, time.monotonic())
         seen = (-1, -1)
