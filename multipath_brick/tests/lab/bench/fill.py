@@ -33,6 +33,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from multipath_brick.privileged.wwids_file import WwidsFile
+
 from .. import initiator
 from ..api import Lab
 from ..props import volume_props
@@ -45,7 +47,8 @@ from .watch import MapWatcher
 
 PATHS = 4
 UDEV_QUEUE = "/run/udev/queue"
-WWIDS_FILE = "/etc/multipath/wwids"
+#: The guest's WWID file, edited as multipath-tools does (the daemon's own editor).
+WWIDS = WwidsFile()
 #: Seconds without a new disk or a new path in a map before a fill gives up.
 STALL_S = 300.0
 #: Seconds udev's queue is given to empty once a batch's maps are full.
@@ -173,10 +176,10 @@ class ToolsFill(Fill):
     def _attach(self, luns: Sequence[int], wwids: Sequence[str]) -> None:
         if not self.hosts:
             self.hosts = self.floor.login(self.iqn, self.lab.portals)
-        # The format ``multipath -a`` writes; multipathd and ``multipath -u`` read
-        # the file again for every new path.
-        with open(WWIDS_FILE, "a", encoding="ascii") as f:
-            f.writelines(f"/{w}/\n" for w in wwids)
+        # As ``multipath -a`` writes them, under its lock; multipathd and
+        # ``multipath -u`` read the file again for every new path.
+        for w in wwids:
+            WWIDS.add(w, 30.0)
 
         def scan(i: int) -> None:
             # Channel 0, target 0 (one target per iSCSI session), this LUN only.
@@ -225,11 +228,8 @@ class ToolsFill(Fill):
                 self.floor.logout(self.iqn, self.lab.portals)
             except RuntimeError as error:
                 errors.append(str(error))
-        gone = set(self.wwids)
-        with open(WWIDS_FILE, encoding="ascii") as f:
-            kept = [ln for ln in f if ln.strip().strip("/") not in gone]
-        with open(WWIDS_FILE, "w", encoding="ascii") as f:
-            f.writelines(kept)
+        for wwid in self.wwids:
+            WWIDS.remove(wwid, 30.0)
         self.lab.remove_target(self.iqn)
         return errors
 
