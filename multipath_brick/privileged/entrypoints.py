@@ -222,14 +222,14 @@ def multipathd_del_path(device: str, timeout: float) -> Outcome:
 def multipath_add_wwid(wwid: str, device: str, timeout: float) -> Outcome:
     """Record the WWID of a disk: :class:`~.verbs.MultipathAddWwid`."""
     v = verbs.MultipathAddWwid(wwid, device)
-    return _record(v, timeout, lambda t: WWIDS.add(v.wwid, t), owned=True)
+    return _record(v, timeout, lambda t: WWIDS.add(v.wwid, t))
 
 
 @_entrypoint
 def multipath_remove_wwid(wwid: str, timeout: float) -> Outcome:
     """Forget a WWID: :class:`~.verbs.MultipathRemoveWwid`."""
     v = verbs.MultipathRemoveWwid(wwid)
-    return _record(v, timeout, lambda t: WWIDS.remove(v.wwid, t), owned=True)
+    return _record(v, timeout, lambda t: WWIDS.remove(v.wwid, t))
 
 
 @_entrypoint
@@ -283,13 +283,11 @@ def scsi_rescan(device: str, timeout: float) -> None:
 NODE_DB, WWIDS = nodedb.NodeDb(), wwids_file.WwidsFile()
 
 
-def _record(
-    verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], object], owned: bool = False
-) -> Outcome:
-    """Carry out a record verb (``owned``: after the ownership check): failures as an exit
-    code, with a stderr naming paths and keys only; a read's answer as stdout."""
+def _record(verb: verbs.RecordVerb, timeout: float, apply: Callable[[float], object]) -> Outcome:
+    """Carry out a record verb after the ownership check: failures as an exit code,
+    with a stderr naming paths and keys only; a read's answer as stdout."""
     timeout = checks.check_timeout(timeout)
-    if owned and (gone := _gone(verb)) is not None:
+    if (gone := _gone(verb)) is not None:
         return gone
     started = time.monotonic()
     try:

@@ -125,8 +125,7 @@ class FakeHost(HostControls, NetworkControls):
         a record verb (a write or a read) like the privsep daemon would.
 
         :param command: the verb; dispatched on its :meth:`~Command.argv`, or on
-            its type for a :class:`RecordVerb` (a WWID edit behind the same
-            ownership check as a command).
+            its type for a :class:`RecordVerb`; every verb after the ownership check.
         :param timeout: simulated seconds; a longer command returns :data:`TIMED_OUT`.
         :raises NotOwnedError: the verb names a disk or map that is not iSCSI's,
             as the daemon refuses it (nothing is run or recorded).
@@ -134,15 +133,16 @@ class FakeHost(HostControls, NetworkControls):
         """
         start = time.monotonic()
         with self._st.lock:
-            if isinstance(command, (MultipathAddWwid, MultipathRemoveWwid)):
-                gone = ownership.check_command(command, root=self.root)
-                plan = self._mpathd.wwids(command) if gone is None else done(Outcome(1, "", gone))
+            # The daemon's own check, on this tree: refused here as there.
+            gone = ownership.check_command(command, root=self.root)
+            if gone is not None:
+                plan = done(Outcome(1, "", gone))
+            elif isinstance(command, (MultipathAddWwid, MultipathRemoveWwid)):
+                plan = self._mpathd.wwids(command)
             elif isinstance(command, RecordVerb):
                 plan = self._iscsid.record(command)
             else:
-                # The daemon's own check, on this tree: refused here as there.
-                gone = ownership.check_command(command, root=self.root)
-                plan = self._plan(command.argv()) if gone is None else done(Outcome(1, "", gone))
+                plan = self._plan(command.argv())
         if plan.duration > timeout:
             self._sleep_sim(timeout)
             with self._st.lock:
